@@ -1,0 +1,167 @@
+"""The ``cgzoo`` command: parses arguments and dispatches to the library; it holds no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cgzoo import __version__
+from cgzoo.errors import CGZooError
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from cgzoo.generate import run_generate
+
+    out = run_generate(
+        args.system,
+        args.out,
+        n_molecules=args.n_molecules,
+        temperature=args.temperature,
+        pressure_bar=args.pressure,
+        equil_ps=args.equil_ps,
+        prod_ps=args.prod_ps,
+        save_every_fs=args.save_every_fs,
+        timestep_fs=args.timestep_fs,
+        seed=args.seed,
+        platform=args.platform,
+        threads=args.threads,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(f"wrote {out}")
+
+
+def _cmd_map(args: argparse.Namespace) -> None:
+    from cgzoo.data.build import build_dataset
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.summary import format_summary, summarize
+    from cgzoo.errors import check_output_path
+    from cgzoo.io import read_atomistic
+    from cgzoo.mapping import CGMapper, load_mapping
+
+    check_output_path(args.out, args.overwrite)
+    if args.traj is None and args.top is None:
+        raise CGZooError("give --top and --traj, or --top with a cgzoo generate directory")
+    traj, top = (args.top, None) if args.traj is None else (args.traj, args.top)
+    source = read_atomistic(traj, top=top, format=args.format)
+    mapper = CGMapper(load_mapping(args.mapping), source.topology,
+                      allow_constrained_crossing=args.allow_constrained_crossing)
+    out = build_dataset(source, mapper, args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
+                        progress=not args.quiet)
+    print(f"wrote {out}: {source.n_frames} frames, {mapper.n_beads} beads")
+    if out.suffix.lower() in (".h5", ".hdf5") and not args.quiet:
+        print(format_summary(summarize(CGDataset.load(out))))
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.summary import format_summary, summarize
+
+    info = summarize(CGDataset.load(args.dataset))
+    print(json.dumps(info, indent=2) if args.json else format_summary(info))
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    from cgzoo.data.dataset import CGDataset
+
+    ds = CGDataset.load(args.dataset)
+    print(f"wrote {ds.save(args.out, overwrite=args.overwrite)} ({ds.n_frames} frames)")
+
+
+def _cmd_split(args: argparse.Namespace) -> None:
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.splits import block_split
+
+    ds = CGDataset.load(args.dataset)
+    splits = block_split(ds.n_frames, tuple(args.fractions), n_blocks=args.blocks, gap=args.gap, seed=args.seed)
+    for name, frames in splits.items():
+        spans = ", ".join(f"{int(a)}–{int(b)}" for a, b in _runs(frames))
+        print(f"{name:<5} {len(frames):>6} frames  [{spans}]")
+
+
+def _runs(frames) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted frame indices as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], int(f))
+        else:
+            runs.append((int(f), int(f)))
+    return runs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``cgzoo`` verb."""
+    parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="run an atomistic OpenMM simulation of a built-in system, writing forces")
+    gen.add_argument("system", help="built-in system: spce-water, methanol-ua, hexane-ua, cyclohexane-ua")
+    gen.add_argument("--out", required=True, type=Path, help="output directory (resumed if incomplete)")
+    gen.add_argument("--n-molecules", type=int, default=None, help="number of molecules (system default if omitted)")
+    gen.add_argument("--temperature", type=float, default=298.15, help="K")
+    gen.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT equilibration)")
+    gen.add_argument("--equil-ps", type=float, default=50.0, help="NPT equilibration length, ps")
+    gen.add_argument("--prod-ps", type=float, default=100.0, help="NVT production length, ps")
+    gen.add_argument("--save-every-fs", type=float, default=500.0, help="frame interval, fs")
+    gen.add_argument("--timestep-fs", type=float, default=2.0, help="integration time step, fs")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
+    gen.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")
+    gen.add_argument("--overwrite", action="store_true", help="replace a finished output directory")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_cmd_generate)
+
+    mp = sub.add_parser("map", help="map an atomistic trajectory with forces onto CG beads, writing a CG dataset")
+    mp.add_argument("--top", type=Path, default=None,
+                    help="topology (.tpr, .gro, .pdb, LAMMPS data, cgzoo generate directory or topology.json)")
+    mp.add_argument("--traj", type=Path, default=None,
+                    help="trajectory with forces (.trr, LAMMPS dump, .extxyz); omit for a cgzoo generate directory")
+    mp.add_argument("--mapping", required=True, type=Path, help="mapping: YAML or VOTCA XML")
+    mp.add_argument("--out", required=True, type=Path, help="dataset: .h5, or .extxyz for interop")
+    mp.add_argument("--format", default=None, help="force the trajectory format (MDAnalysis format name)")
+    mp.add_argument("--chunk-size", type=int, default=128, help="frames mapped at a time")
+    mp.add_argument("--allow-constrained-crossing", action="store_true",
+                    help="map even if a constrained bond crosses two beads (forces will be biased)")
+    mp.add_argument("--overwrite", action="store_true")
+    mp.add_argument("--quiet", action="store_true")
+    mp.set_defaults(func=_cmd_map)
+
+    info = sub.add_parser("info", help="summarise a CG dataset")
+    info.add_argument("dataset", type=Path)
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=_cmd_info)
+
+    conv = sub.add_parser("convert", help="write a CG dataset in another format (suffix: .h5 or .extxyz)")
+    conv.add_argument("dataset", type=Path)
+    conv.add_argument("out", type=Path)
+    conv.add_argument("--overwrite", action="store_true")
+    conv.set_defaults(func=_cmd_convert)
+
+    split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
+    split.add_argument("dataset", type=Path)
+    split.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1))
+    split.add_argument("--blocks", type=int, default=10)
+    split.add_argument("--gap", type=int, default=0, help="frames dropped where two splits meet")
+    split.add_argument("--seed", type=int, default=0)
+    split.set_defaults(func=_cmd_split)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cgzoo`` console script; user errors print one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CGZooError as exc:
+        print(f"cgzoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

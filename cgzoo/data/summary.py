@@ -1,0 +1,79 @@
+"""A human-readable summary of a CG dataset (``cgzoo info``): size, types, box, density, force statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cgzoo.data.dataset import CGDataset
+from cgzoo.units import density_g_cm3
+
+
+def summarize(ds: CGDataset) -> dict[str, Any]:
+    """Facts a user checks before training: counts, box and density range, per-type force statistics."""
+    top = ds.topology
+    volumes = np.abs(np.linalg.det(ds.box.astype(np.float64)))
+    lengths = np.linalg.norm(ds.box.astype(np.float64), axis=2)
+    density = density_g_cm3(float(top.masses.sum()), volumes)
+    forces = ds.forces.astype(np.float64)
+    per_type = {}
+    for t, name in enumerate(top.type_names):
+        sel = forces[:, top.bead_types == t]
+        per_type[name] = {
+            "count": int((top.bead_types == t).sum()),
+            "mass_amu": float(top.masses[top.bead_types == t].mean()),
+            "force_rms_component": float(np.sqrt(np.mean(sel**2))),
+            "force_mean_norm": float(np.linalg.norm(sel, axis=-1).mean()),
+        }
+    net = np.linalg.norm(forces.sum(axis=1), axis=-1)
+    dt = np.diff(ds.time)
+    prov = ds.provenance
+    return {
+        "frames": ds.n_frames,
+        "beads": ds.n_beads,
+        "molecules": int(len(np.unique(top.molecule_ids))),
+        "types": per_type,
+        "bonds": int(len(top.bonds)),
+        "angles": int(len(top.angles)),
+        "dihedrals": int(len(top.dihedrals)),
+        "box_lengths_mean_A": lengths.mean(axis=0).round(4).tolist(),
+        "orthorhombic": bool(np.allclose(ds.box - np.einsum("fii->fi", ds.box)[:, :, None] * np.eye(3), 0.0)),
+        "volume_A3": [float(volumes.min()), float(volumes.mean()), float(volumes.max())],
+        "density_g_cm3": [float(density.min()), float(density.mean()), float(density.max())],
+        "temperature_K": ds.temperature,
+        "time_fs": [float(ds.time[0]), float(ds.time[-1])] if ds.n_frames else [],
+        "frame_interval_fs": float(np.median(dt)) if len(dt) else None,
+        "net_force_per_frame_mean": float(net.mean()),
+        "force_rms_component": float(np.sqrt(np.mean(forces**2))),
+        "mapping": prov.get("mapping", {}).get("name"),
+        "mapping_sha256": prov.get("mapping", {}).get("sha256"),
+        "source": prov.get("sources"),
+        "command": prov.get("command"),
+    }
+
+
+def format_summary(info: dict[str, Any]) -> str:
+    """Render :func:`summarize` output as aligned text lines, units in the labels."""
+    lines = [
+        f"frames            {info['frames']}  (t = {info['time_fs'][0]:.0f} … {info['time_fs'][1]:.0f} fs, "
+        f"every {info['frame_interval_fs']} fs)" if info["frames"] else "frames            0",
+        f"beads             {info['beads']} in {info['molecules']} molecules",
+        f"bonded terms      {info['bonds']} bonds, {info['angles']} angles, {info['dihedrals']} dihedrals",
+        f"box (Å)           {info['box_lengths_mean_A']} ({'orthorhombic' if info['orthorhombic'] else 'triclinic'})",
+        "volume (Å³)       min {:.1f}  mean {:.1f}  max {:.1f}".format(*info["volume_A3"]),
+        "density (g/cm³)   min {:.4f}  mean {:.4f}  max {:.4f}".format(*info["density_g_cm3"]),
+        f"temperature (K)   {info['temperature_K']}",
+        f"force RMS         {info['force_rms_component']:.4f} kcal/mol/Å per component; "
+        f"mean |net force| per frame {info['net_force_per_frame_mean']:.3g}",
+        "types:",
+    ]
+    for name, t in info["types"].items():
+        lines.append(
+            f"  {name:<8} n={t['count']:<6} mass={t['mass_amu']:.3f} amu  "
+            f"force RMS={t['force_rms_component']:.4f}  mean |F|={t['force_mean_norm']:.4f} kcal/mol/Å"
+        )
+    lines.append(f"mapping           {info['mapping']} (sha256 {str(info['mapping_sha256'])[:12]})")
+    lines.append(f"source            {info['source']}")
+    lines.append(f"command           {info['command']}")
+    return "\n".join(lines)
