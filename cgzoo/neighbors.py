@@ -1,0 +1,208 @@
+"""Periodic neighbour lists from vesin, and the graph of a batch of CG structures that priors and models read.
+
+vesin computes pairs and integer cell shifts on detached coordinates; the pair vectors are then
+rebuilt in torch as ``pos[j] - pos[i] + shift @ cell`` so that gradients reach both the positions
+(forces) and the cell (stress). Lists are built per structure, cost linear in the number of beads.
+
+Every edge also carries its *bond separation* ``edge_sep``: 0 for beads of different molecules,
+1/2/3 for 1-2/1-3/1-4 neighbours along the CG bond graph, and :data:`FAR` for two beads of the
+same molecule further apart. Non-bonded terms use it for LAMMPS ``special_bonds``-style exclusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+#: ``edge_sep`` of two beads in one molecule that are more than three bonds apart (or unbonded).
+FAR = 99
+#: Largest bond separation tracked explicitly (1-4).
+MAX_SEPARATION = 3
+
+
+@dataclass
+class CGGraph:
+    """A batch of periodic CG structures with a half (i<j, each pair once) neighbour list.
+
+    ``pos`` (N,3) Å; ``cell`` (B,3,3) Å rows = lattice vectors; ``batch`` (N,) structure index;
+    ``edge_index`` (2,E), ``edge_shift`` (E,3) integer image shifts (as floats), ``edge_sep`` (E,);
+    bonded index lists ``bond_index`` (2,Nb), ``angle_index`` (3,Na), ``dihedral_index`` (4,Nd).
+    """
+
+    pos: torch.Tensor
+    bead_type: torch.Tensor
+    cell: torch.Tensor
+    batch: torch.Tensor
+    edge_index: torch.Tensor
+    edge_shift: torch.Tensor
+    edge_sep: torch.Tensor
+    cutoff: float
+    bond_index: torch.Tensor = field(default_factory=lambda: torch.zeros(2, 0, dtype=torch.long))
+    angle_index: torch.Tensor = field(default_factory=lambda: torch.zeros(3, 0, dtype=torch.long))
+    dihedral_index: torch.Tensor = field(default_factory=lambda: torch.zeros(4, 0, dtype=torch.long))
+
+    @property
+    def n_structures(self) -> int:
+        return int(self.cell.shape[0])
+
+    def edge_vectors(self) -> torch.Tensor:
+        """Pair vectors r_j − r_i + shift·cell (E,3), differentiable in ``pos`` and ``cell``."""
+        i, j = self.edge_index
+        offsets = torch.einsum("ea,eab->eb", self.edge_shift, self.cell[self.batch[i]])
+        return self.pos[j] - self.pos[i] + offsets
+
+    def minimum_image(self, vectors: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """Wrap difference vectors (M,3) of structure ``owner`` (M,) to their nearest image.
+
+        Used for bonded terms, whose beads are closer than half the box; the rounding is
+        constant almost everywhere, so gradients pass through unchanged.
+        """
+        cell = self.cell[owner]
+        frac = torch.linalg.solve(cell.transpose(1, 2), vectors.unsqueeze(-1)).squeeze(-1)
+        shift = torch.round(frac).detach()
+        return vectors - torch.einsum("ma,mab->mb", shift, cell)
+
+    def bonded_vectors(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Minimum-image vectors between consecutive beads of each bonded term: r[k+1] − r[k]."""
+        owner = self.batch[index[0]]
+        return [self.minimum_image(self.pos[index[k + 1]] - self.pos[index[k]], owner) for k in range(index.shape[0] - 1)]
+
+
+def separation_table(n_beads: int, bonds: np.ndarray, molecule_ids: np.ndarray) -> dict[tuple[int, int], int]:
+    """Bond separation (1..3) of every intramolecular pair i<j within three CG bonds of each other."""
+    adjacency: list[set[int]] = [set() for _ in range(n_beads)]
+    for a, b in np.asarray(bonds, dtype=np.int64).reshape(-1, 2):
+        adjacency[a].add(int(b))
+        adjacency[b].add(int(a))
+    table: dict[tuple[int, int], int] = {}
+    for start in range(n_beads):
+        if not adjacency[start]:
+            continue
+        frontier, seen = {start}, {start}
+        for depth in range(1, MAX_SEPARATION + 1):
+            frontier = {n for f in frontier for n in adjacency[f]} - seen
+            seen |= frontier
+            for other in frontier:
+                if other > start:
+                    table[(start, other)] = min(depth, table.get((start, other), depth))
+    return table
+
+
+class TopologyCache:
+    """Per-topology lookups reused for every frame: molecule ids and bond separations as sorted keys."""
+
+    def __init__(self, n_beads: int, bonds: np.ndarray, molecule_ids: np.ndarray) -> None:
+        self.n_beads = n_beads
+        self.molecule_ids = torch.as_tensor(np.asarray(molecule_ids), dtype=torch.long)
+        table = separation_table(n_beads, bonds, molecule_ids)
+        keys = np.array([i * n_beads + j for i, j in table], dtype=np.int64)
+        order = np.argsort(keys)
+        self.keys = torch.as_tensor(keys[order])
+        self.seps = torch.as_tensor(np.array(list(table.values()), dtype=np.int64)[order])
+
+    def edge_separation(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """``edge_sep`` for local pairs (i, j) of one structure (see module docstring)."""
+        same = self.molecule_ids[i] == self.molecule_ids[j]
+        sep = torch.where(same, torch.full_like(i, FAR), torch.zeros_like(i))
+        if self.keys.numel():
+            lo, hi = torch.minimum(i, j), torch.maximum(i, j)
+            keys = lo * self.n_beads + hi
+            pos = torch.searchsorted(self.keys, keys).clamp(max=self.keys.numel() - 1)
+            found = self.keys[pos] == keys
+            sep = torch.where(found & same, self.seps[pos], sep)
+        return sep
+
+
+def structure_pairs(pos: torch.Tensor, cell: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half neighbour list of one periodic structure: pairs (2,E) and integer shifts (E,3) as floats."""
+    from vesin_torch import NeighborList
+
+    if cutoff <= 0:
+        return torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, 3, dtype=pos.dtype)
+    _check_cutoff(cell, cutoff)
+    calc = NeighborList(cutoff=float(cutoff), full_list=False)
+    i, j, shifts = calc.compute(pos.detach().to(torch.float64), cell.detach().to(torch.float64), True, "ijS")
+    return torch.stack([i.long(), j.long()]), shifts.to(pos.dtype)
+
+
+def _check_cutoff(cell: torch.Tensor, cutoff: float) -> None:
+    """Refuse cells smaller than twice the cutoff in some direction (an edge would meet its own image)."""
+    volume = torch.abs(torch.linalg.det(cell.detach().double()))
+    a, b, c = cell.detach().double()
+    widths = volume / torch.stack([torch.linalg.norm(torch.cross(b, c, dim=0)),
+                                   torch.linalg.norm(torch.cross(c, a, dim=0)),
+                                   torch.linalg.norm(torch.cross(a, b, dim=0))])
+    if float(widths.min()) < 2 * cutoff:
+        raise ValueError(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width {float(widths.min()):.3f} Å")
+
+
+def build_graph(
+    pos: torch.Tensor,
+    bead_type: torch.Tensor,
+    cell: torch.Tensor,
+    batch: torch.Tensor,
+    cutoff: float,
+    topologies: Sequence[TopologyCache],
+    bond_index: torch.Tensor | None = None,
+    angle_index: torch.Tensor | None = None,
+    dihedral_index: torch.Tensor | None = None,
+) -> CGGraph:
+    """Neighbour graph of a batch: one vesin call per structure, global bead indices, bond separations.
+
+    ``topologies[b]`` describes structure ``b`` (its beads are contiguous in ``pos``, in order).
+    """
+    cell = cell.reshape(-1, 3, 3)
+    counts = torch.bincount(batch, minlength=cell.shape[0]).tolist()
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+    edges, shifts, seps = [], [], []
+    for b, (start, count) in enumerate(zip(starts, counts)):
+        local, shift = structure_pairs(pos[start:start + count], cell[b], cutoff)
+        edges.append(local + start)
+        shifts.append(shift)
+        seps.append(topologies[b].edge_separation(local[0], local[1]))
+    empty = torch.zeros(0, dtype=torch.long)
+    return CGGraph(
+        pos=pos,
+        bead_type=bead_type,
+        cell=cell,
+        batch=batch,
+        edge_index=torch.cat(edges, dim=1) if edges else empty.reshape(2, 0),
+        edge_shift=torch.cat(shifts) if shifts else torch.zeros(0, 3, dtype=pos.dtype),
+        edge_sep=torch.cat(seps) if seps else empty,
+        cutoff=float(cutoff),
+        bond_index=empty.reshape(2, 0) if bond_index is None else bond_index,
+        angle_index=empty.reshape(3, 0) if angle_index is None else angle_index,
+        dihedral_index=empty.reshape(4, 0) if dihedral_index is None else dihedral_index,
+    )
+
+
+def batch_graph(
+    positions: np.ndarray | torch.Tensor,
+    boxes: np.ndarray | torch.Tensor,
+    bead_types: np.ndarray,
+    topology: TopologyCache,
+    cutoff: float,
+    bonds: np.ndarray | None = None,
+    angles: np.ndarray | None = None,
+    dihedrals: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float64,
+    requires_grad: bool = False,
+) -> CGGraph:
+    """Graph of B frames (B,N,3) of one topology, with bonded lists repeated per frame."""
+    pos = torch.as_tensor(np.asarray(positions), dtype=dtype).reshape(-1, topology.n_beads, 3)
+    n_frames, n = pos.shape[0], topology.n_beads
+    cell = torch.as_tensor(np.asarray(boxes), dtype=dtype).reshape(n_frames, 3, 3)
+    flat = pos.reshape(-1, 3).clone().requires_grad_(requires_grad)
+    batch = torch.arange(n_frames).repeat_interleave(n)
+    types = torch.as_tensor(np.asarray(bead_types), dtype=torch.long).repeat(n_frames)
+    offsets = (torch.arange(n_frames) * n).reshape(1, -1, 1)
+
+    def repeat(arr: np.ndarray | None, order: int) -> torch.Tensor:
+        base = torch.as_tensor(np.asarray(arr if arr is not None else np.zeros((0, order)), dtype=np.int64)).reshape(-1, order)
+        return (base.T.unsqueeze(1) + offsets).reshape(order, -1)
+
+    return build_graph(flat, types, cell, batch, cutoff, [topology] * n_frames,
+                       repeat(bonds, 2), repeat(angles, 3), repeat(dihedrals, 4))
