@@ -22,6 +22,8 @@ which way they go. OpenMM and GROMACS share one unit system (nm, kJ/mol, ps, bar
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 #: Avogadro's number, 1/mol (exact, SI 2019).
 AVOGADRO = 6.02214076e23
 #: kJ per kcal (thermochemical calorie, exact).
@@ -35,6 +37,11 @@ EV_IN_KCAL_MOL = 96.48533212331 / KJ_PER_KCAL
 NM_TO_ANGSTROM = 10.0
 ANGSTROM_TO_NM = 0.1
 
+# --- angle --------------------------------------------------------------------------------
+#: Angles are radians inside cgzoo; LAMMPS and GROMACS tables quote degrees.
+DEG_TO_RAD = 3.141592653589793 / 180.0
+RAD_TO_DEG = 180.0 / 3.141592653589793
+
 # --- energy -------------------------------------------------------------------------------
 KJ_MOL_TO_KCAL_MOL = 1.0 / KJ_PER_KCAL
 KCAL_MOL_TO_KJ_MOL = KJ_PER_KCAL
@@ -45,13 +52,36 @@ KCAL_MOL_TO_EV = 1.0 / EV_IN_KCAL_MOL
 #: kJ/(mol·nm) (OpenMM, GROMACS) → kcal/(mol·Å).
 KJ_MOL_NM_TO_KCAL_MOL_A = KJ_MOL_TO_KCAL_MOL / NM_TO_ANGSTROM
 KCAL_MOL_A_TO_KJ_MOL_NM = 1.0 / KJ_MOL_NM_TO_KCAL_MOL_A
+#: kcal/(mol·Å²) (bond force constants) → kJ/(mol·nm²) (OpenMM).
+KCAL_MOL_A2_TO_KJ_MOL_NM2 = KCAL_MOL_TO_KJ_MOL / ANGSTROM_TO_NM**2
 #: eV/Å (ASE) → kcal/(mol·Å).
 EV_A_TO_KCAL_MOL_A = EV_TO_KCAL_MOL
 KCAL_MOL_A_TO_EV_A = KCAL_MOL_TO_EV
+#: kJ/(mol·Å) (MDAnalysis' base force unit) → kcal/(mol·Å).
+KJ_MOL_A_TO_KCAL_MOL_A = KJ_MOL_TO_KCAL_MOL
 
 # --- time ----------------------------------------------------------------------------------
 PS_TO_FS = 1000.0
 FS_TO_PS = 1e-3
+
+
+# --- LAMMPS unit styles -----------------------------------------------------------------------
+class LammpsUnits(NamedTuple):
+    """Factors from one LAMMPS ``units`` style to cgzoo units, and that style's default timestep."""
+
+    length: float
+    force: float
+    time: float
+    #: LAMMPS' default ``timestep`` for the style, in the style's own time unit.
+    default_timestep: float
+
+
+#: The LAMMPS ``units`` styles cgzoo can read (masses are g/mol = amu in both).
+LAMMPS_UNIT_STYLES: dict[str, LammpsUnits] = {
+    "real": LammpsUnits(length=1.0, force=1.0, time=1.0, default_timestep=1.0),
+    "metal": LammpsUnits(length=1.0, force=EV_A_TO_KCAL_MOL_A, time=PS_TO_FS, default_timestep=0.001),
+}
+
 
 # --- velocity -------------------------------------------------------------------------------
 NM_PS_TO_A_FS = NM_TO_ANGSTROM / PS_TO_FS

@@ -128,16 +128,7 @@ class CGDataset:
             missing = [k for k in (*_FRAME_KEYS, "bead_types", "type_names", "masses") if k not in h5]
             if missing:
                 raise InputError(path, f"dataset lacks {', '.join(missing)}")
-            topology = CGTopology(
-                bead_types=h5["bead_types"][()].astype(np.int64),
-                type_names=[_str(s) for s in h5["type_names"][()]],
-                bead_names=np.array([_str(s) for s in h5["bead_names"][()]]),
-                masses=h5["masses"][()].astype(np.float64),
-                molecule_ids=h5["molecule_ids"][()].astype(np.int64),
-                bonds=h5["bonds"][()].astype(np.int64).reshape(-1, 2),
-                angles=h5["angles"][()].astype(np.int64).reshape(-1, 3),
-                dihedrals=h5["dihedrals"][()].astype(np.int64).reshape(-1, 4),
-            )
+            topology = _read_topology(h5)
             temperature = float(h5.attrs.get("temperature", math.nan))
             dataset = cls(
                 positions=h5["positions"][()],
@@ -150,6 +141,20 @@ class CGDataset:
             )
         _check_consistent(dataset, path)
         return dataset
+
+
+def _read_topology(h5: h5py.File) -> CGTopology:
+    """The per-bead arrays of an open dataset file."""
+    return CGTopology(
+        bead_types=h5["bead_types"][()].astype(np.int64),
+        type_names=[_str(s) for s in h5["type_names"][()]],
+        bead_names=np.array([_str(s) for s in h5["bead_names"][()]]),
+        masses=h5["masses"][()].astype(np.float64),
+        molecule_ids=h5["molecule_ids"][()].astype(np.int64),
+        bonds=h5["bonds"][()].astype(np.int64).reshape(-1, 2),
+        angles=h5["angles"][()].astype(np.int64).reshape(-1, 3),
+        dihedrals=h5["dihedrals"][()].astype(np.int64).reshape(-1, 4),
+    )
 
 
 def _str(value: Any) -> str:
@@ -238,3 +243,37 @@ class DatasetWriter:
             self.close()
         else:
             self.abort()
+
+
+def load_topology(path: str | Path) -> tuple[CGTopology, float | None, int]:
+    """Only the topology, temperature and frame count of a dataset file (frames stay on disk)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "dataset file does not exist")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
+    with handle as h5:
+        if h5.attrs.get("format") != FORMAT_NAME:
+            raise InputError(path, "not a cgzoo CG dataset (missing format attribute)")
+        topology = _read_topology(h5)
+        temperature = float(h5.attrs.get("temperature", math.nan))
+        return topology, None if math.isnan(temperature) else temperature, int(h5["positions"].shape[0])
+
+
+def iter_frames(path: str | Path, frames: np.ndarray, chunk: int = 32):
+    """Yield (positions, forces, box) of the selected frames, reading ``chunk`` frames at a time from disk.
+
+    Memory stays flat however long the trajectory is; NaN/inf frames raise :class:`InputError`.
+    """
+    path = Path(path)
+    frames = np.sort(np.asarray(frames, dtype=np.int64))
+    with h5py.File(path, "r") as h5:
+        for start in range(0, len(frames), chunk):
+            sel = frames[start:start + chunk]
+            pos, frc, box = h5["positions"][sel], h5["forces"][sel], h5["box"][sel]
+            for k, f in enumerate(sel):
+                if not (np.isfinite(pos[k]).all() and np.isfinite(frc[k]).all() and np.isfinite(box[k]).all()):
+                    raise InputError(path, f"frame {int(f)} has NaN or infinite values")
+                yield pos[k], frc[k], box[k]

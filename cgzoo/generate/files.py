@@ -1,0 +1,47 @@
+"""Crash-safe file operations the generator relies on to resume: atomic writes, appends and truncation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename, so a crash leaves the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: object) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def append_file(target: Path, source: Path) -> int:
+    """Append the bytes of ``source`` to ``target``, flush them to disk, and return ``target``'s new size in bytes."""
+    with open(target, "ab") as out, open(source, "rb") as src:
+        out.write(src.read())
+        out.flush()
+        os.fsync(out.fileno())
+        return out.tell()
+
+
+def append_text(target: Path, text: str) -> int:
+    """Append ``text`` to ``target``, flush it to disk, and return ``target``'s new size in bytes."""
+    with open(target, "ab") as out:
+        out.write(text.encode())
+        out.flush()
+        os.fsync(out.fileno())
+        return out.tell()
+
+
+def truncate_to(path: Path, size: int) -> None:
+    """Cut ``path`` back to ``size`` bytes (dropping what a killed run appended after its last checkpoint)."""
+    if path.exists() and path.stat().st_size > size:
+        with open(path, "r+b") as fh:
+            fh.truncate(size)
