@@ -93,6 +93,19 @@ def _runs(frames) -> list[tuple[int, int]]:
     return runs
 
 
+def _cmd_fit_prior(args: argparse.Namespace) -> None:
+    from cgzoo.priors.fit import run_fit_prior
+
+    report = run_fit_prior(args.data, args.prior, args.out, export=args.export, plots=not args.no_plots,
+                           overwrite=args.overwrite, progress=lambda msg: None if args.quiet else print(msg))
+    for name, err in report["errors"].items():
+        if err.get("frames"):
+            print(f"{name:<5} force RMSE {err['force_rmse']:.4f} kcal/mol/Å "
+                  f"(reference RMS {err['reference_force_rms']:.4f}, {err['frames']} frames)")
+    print(f"wrote {args.out}/prior.json, report.md" + (", plots/" if not args.no_plots else "") +
+          (", tables/" if args.export else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
     parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
@@ -141,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("out", type=Path)
     conv.add_argument("--overwrite", action="store_true")
     conv.set_defaults(func=_cmd_convert)
+
+    fit = sub.add_parser("fit-prior", help="fit a prior (force matching, Boltzmann inversion, least squares) to a dataset")
+    fit.add_argument("--data", required=True, type=Path, help="CG dataset (.h5)")
+    fit.add_argument("--prior", required=True, type=Path, help="prior spec YAML (see datasets/priors/)")
+    fit.add_argument("--out", required=True, type=Path, help="output directory: prior.json, report, plots, tables")
+    fit.add_argument("--export", nargs="*", choices=["lammps", "gromacs", "votca"], default=[],
+                     help="also write tables in these formats")
+    fit.add_argument("--no-plots", action="store_true")
+    fit.add_argument("--overwrite", action="store_true")
+    fit.add_argument("--quiet", action="store_true")
+    fit.set_defaults(func=_cmd_fit_prior)
 
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
     split.add_argument("dataset", type=Path)

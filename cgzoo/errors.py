@@ -22,6 +22,10 @@ class MappingError(InputError):
     """A mapping file is inconsistent with itself or with the atomistic topology."""
 
 
+class FitError(CGZooError, ValueError):
+    """A prior could not be fitted; the message names the term."""
+
+
 class OutputExistsError(CGZooError):
     """An output path exists and the caller did not ask to overwrite it."""
 

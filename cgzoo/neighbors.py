@@ -51,7 +51,10 @@ class CGGraph:
     def edge_vectors(self) -> torch.Tensor:
         """Pair vectors r_j − r_i + shift·cell (E,3), differentiable in ``pos`` and ``cell``."""
         i, j = self.edge_index
-        offsets = torch.einsum("ea,eab->eb", self.edge_shift, self.cell[self.batch[i]])
+        if self.n_structures == 1:
+            offsets = self.edge_shift @ self.cell[0]
+        else:
+            offsets = torch.bmm(self.edge_shift.unsqueeze(1), self.cell[self.batch[i]]).squeeze(1)
         return self.pos[j] - self.pos[i] + offsets
 
     def minimum_image(self, vectors: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:

@@ -22,14 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from cgzoo.errors import FitError
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import COORDINATE_FROM_VECTORS, SumPrior
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask, term_index
-
-
-class FitError(ValueError):
-    """A prior could not be fitted; the message names the term."""
 
 
 def canonical_key(type_names: list[str], types: tuple[int, ...]) -> str:
@@ -182,9 +179,18 @@ class ForceMatching:
         return torch.stack([i, j]), r[mask], vec[mask], keys
 
     def _keys(self, types: list[torch.Tensor]) -> list[str]:
-        combos = torch.stack(types, dim=1)
-        unique, inverse = torch.unique(combos, dim=0, return_inverse=True)
-        names = [canonical_key(self.type_names, tuple(int(t) for t in row)) for row in unique]
+        n_types = len(self.type_names)
+        code = torch.zeros_like(types[0])
+        for t in types:
+            code = code * n_types + t
+        unique, inverse = torch.unique(code, return_inverse=True)
+        names = []
+        for c in unique.tolist():
+            digits = []
+            for _ in types:
+                c, d = divmod(c, n_types)
+                digits.append(d)
+            names.append(canonical_key(self.type_names, tuple(reversed(digits))))
         return [names[k] for k in inverse.tolist()]
 
     def _groups(self, keys: list[str]) -> dict[str, np.ndarray]:

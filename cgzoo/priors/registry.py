@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+from pathlib import Path
 from typing import Any
+
+from cgzoo.errors import InputError
 
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.dihedral import FourierDihedral
@@ -80,3 +84,33 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
     cls = type(prior)
     name = next((k for k, v in PRIORS.items() if v is cls), f"{cls.__module__}.{cls.__qualname__}")
     return {"class_path": name, "init_args": prior.config()}
+
+
+PRIOR_FORMAT = "cgzoo-prior"
+
+
+def save_prior(prior: Prior, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``prior`` as JSON (its spec: class path and constructor arguments; no pickled code)."""
+    path = Path(path)
+    payload = {"format": PRIOR_FORMAT, "version": 1, "prior": prior_spec(prior), **(extra or {})}
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def load_prior(path: str | Path) -> Prior:
+    """Read a prior saved by :func:`save_prior` (a ``prior.json`` or the directory holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "prior.json"
+    if not path.exists():
+        raise InputError(path, "prior file does not exist")
+    try:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(path, "not a cgzoo prior (unreadable JSON)") from None
+    if not isinstance(payload, dict) or payload.get("format") != PRIOR_FORMAT:
+        raise InputError(path, "not a cgzoo prior (missing format tag)")
+    try:
+        return build_prior(payload["prior"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"cannot rebuild the prior: {exc}") from None

@@ -30,16 +30,19 @@ from cgzoo.priors.terms import internal_coordinate, pair_mask, term_index
 KINDS = {"pair": 2, "bond": 2, "angle": 3, "dihedral": 4}
 
 
-def hermite(x: torch.Tensor, x0: torch.Tensor, dx: torch.Tensor, u: torch.Tensor, du: torch.Tensor,
-            n_points: torch.Tensor) -> torch.Tensor:
-    """Cubic Hermite interpolation of per-term tables (rows of ``u``/``du``) at ``x``, clamped to the grid."""
+def hermite(x: torch.Tensor, ids: torch.Tensor, x0: torch.Tensor, dx: torch.Tensor, u: torch.Tensor,
+            du: torch.Tensor, n_points: torch.Tensor) -> torch.Tensor:
+    """Cubic Hermite interpolation at ``x`` of table rows ``ids`` of ``u``/``du``, clamped to each grid.
+
+    ``x0``, ``dx``, ``n_points`` are per term; only the two bracketing points of each term are
+    gathered, so the cost is linear in the number of terms whatever the table length.
+    """
     t_full = (x - x0) / dx
     k = torch.clamp(torch.floor(t_full.detach()).long(), min=0)
     k = torch.minimum(k, n_points - 2)
     t = t_full - k.to(x.dtype)
-    rows = torch.arange(len(x), device=x.device)
-    u0, u1 = u[rows, k], u[rows, k + 1]
-    m0, m1 = du[rows, k] * dx, du[rows, k + 1] * dx
+    u0, u1 = u[ids, k].to(x.dtype), u[ids, k + 1].to(x.dtype)
+    m0, m1 = du[ids, k].to(x.dtype) * dx, du[ids, k + 1].to(x.dtype) * dx
     t2, t3 = t * t, t * t * t
     return (2 * t3 - 3 * t2 + 1) * u0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * u1 + (t3 - t2) * m1
 
@@ -104,16 +107,14 @@ class Tabulated(Prior):
         """Energy (kcal/mol) at coordinates ``x`` for terms using tables ``ids``, with extrapolation."""
         dtype = x.dtype
         x0, dx, n = self.x0[ids].to(dtype), self.dx[ids].to(dtype), self.n_points[ids]
-        u, du = self.u[ids].to(dtype), self.du[ids].to(dtype)
         x1 = x0 + dx * (n - 1).to(dtype)
-        rows = torch.arange(len(x), device=x.device)
         if self.kind == "dihedral":
             x = torch.remainder(x - x0, 2 * math.pi) + x0
-        inside = hermite(x.clamp(min=x0, max=x1), x0, dx, u, du, n)
+        inside = hermite(x.clamp(min=x0, max=x1), ids, x0, dx, self.u, self.du, n)  # clamp: full gradient at ties
         if self.kind == "dihedral":
             return inside
-        u_lo, s_lo = u[:, 0], du[:, 0]
-        u_hi, s_hi = u[rows, n - 1], du[rows, n - 1]
+        u_lo, s_lo = self.u[ids, 0].to(dtype), self.du[ids, 0].to(dtype)
+        u_hi, s_hi = self.u[ids, n - 1].to(dtype), self.du[ids, n - 1].to(dtype)
         if self.kind == "pair":
             force = torch.clamp(-s_lo, min=self.min_wall_force)
             safe = torch.clamp(x, min=1e-3 * x0)

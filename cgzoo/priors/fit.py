@@ -1,0 +1,326 @@
+"""Fit a prior to a CG dataset from a YAML spec, on the training split only, and report held-out errors.
+
+A spec lists terms applied in order; each fitted term sees the reference forces minus the
+forces of the terms before it (so force matching after a Boltzmann-inverted bonded prior fits
+the non-bonded residual)::
+
+    split: {fractions: [0.8, 0.1, 0.1], blocks: 10, gap: 2, seed: 0}
+    max_frames: 200            # optional: evenly thinned training frames
+    terms:
+      - fit: boltzmann_inversion
+        bonds: harmonic        # harmonic | table | none
+        angles: table
+        dihedrals: none
+      - fit: force_matching    # options: cgzoo.priors.force_matching.FMSettings
+        cutoff: 9.0
+        pair_spacing: 0.2
+        bonds: false
+      - fit: least_squares     # an analytic prior fitted to the forces (L-BFGS on its parameters)
+        class_path: lennard_jones
+        init_args: {cutoff: 9.0}
+      - class_path: soft_repulsion   # no `fit`: a fixed prior, included as given
+        init_args: {...}
+
+Analytic pair priors given without ``params``/``default`` start from the data: σ at the 1st
+percentile of sampled pair distances, ε = k_BT/2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from cgzoo.data.dataset import iter_frames, load_topology
+from cgzoo.data.splits import block_split
+from cgzoo.errors import InputError
+from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
+from cgzoo.priors.base import NoPrior, Prior, SumPrior
+from cgzoo.priors.boltzmann import fit_boltzmann
+from cgzoo.errors import FitError
+from cgzoo.priors.force_matching import FMSettings, canonical_key, fit_force_matching
+from cgzoo.priors.registry import build_prior, resolve_class
+from cgzoo.priors.terms import PairPrior
+from cgzoo.units import kT
+
+FIT_METHODS = ("force_matching", "boltzmann_inversion", "least_squares")
+
+
+@dataclass
+class FrameStream:
+    """Frames of one dataset file as CG graphs, re-readable (each call streams from disk again)."""
+
+    path: Path
+    frames: np.ndarray
+    cutoff: float
+
+    def __post_init__(self) -> None:
+        self.topology, self.temperature, self.n_frames = load_topology(self.path)
+        top = self.topology
+        self.cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+
+    def graph(self, pos: np.ndarray, box: np.ndarray, requires_grad: bool = False) -> CGGraph:
+        """The graph of one frame (float64)."""
+        top = self.topology
+        return batch_graph(pos[None], box[None], top.bead_types, self.cache, self.cutoff, top.bonds, top.angles,
+                           top.dihedrals, dtype=torch.float64, requires_grad=requires_grad)
+
+    def __call__(self) -> Iterator[tuple[CGGraph, np.ndarray]]:
+        for pos, frc, box in iter_frames(self.path, self.frames):
+            yield self.graph(pos, box), frc.astype(np.float64)
+
+
+def prior_forces(prior: Prior, graph: CGGraph) -> np.ndarray:
+    """Forces (N,3) of ``prior`` on the beads of ``graph`` (kcal/mol/Å)."""
+    pos = graph.pos.detach().requires_grad_(True)
+    g = CGGraph(**{**graph.__dict__, "pos": pos})
+    energy = prior(g).sum()
+    if not energy.requires_grad:
+        return np.zeros(tuple(pos.shape))
+    (grad,) = torch.autograd.grad(energy, pos, allow_unused=True)
+    return np.zeros(tuple(pos.shape)) if grad is None else -grad.detach().numpy()
+
+
+def residual_stream(stream: FrameStream, fixed: list[Prior]) -> Callable[[], Iterator[tuple[CGGraph, np.ndarray]]]:
+    """Frames with the forces of the already-fitted ``fixed`` priors subtracted from the reference."""
+    total = SumPrior(fixed).double() if fixed else None
+
+    def frames() -> Iterator[tuple[CGGraph, np.ndarray]]:
+        for graph, forces in stream():
+            yield graph, forces if total is None else forces - prior_forces(total, graph)
+
+    return frames
+
+
+def _data_initial_params(prior_cls: type[PairPrior], stream: FrameStream, temperature: float) -> dict[str, float]:
+    """Starting parameters of an analytic pair prior from sampled distances (see module docstring)."""
+    distances = []
+    for k, (graph, _) in enumerate(stream()):
+        r = torch.linalg.norm(graph.edge_vectors(), dim=-1)
+        distances.append(r[graph.edge_sep == 0].numpy())
+        if k >= 4:
+            break
+    sigma = float(np.percentile(np.concatenate(distances), 1.0))
+    guesses = {"sigma": sigma, "epsilon": kT(temperature) / 2, "n": 12.0, "m": 6.0,
+               "D": kT(temperature) / 2, "alpha": 2.0 / sigma, "r0": 1.12 * sigma}
+    missing = [f for f in prior_cls.fields if f not in guesses]
+    if missing:
+        raise FitError(f"least squares: give initial parameters for {prior_cls.__name__} ({', '.join(missing)})")
+    return {f: guesses[f] for f in prior_cls.fields}
+
+
+def fit_least_squares(prior: Prior, frames: list[tuple[CGGraph, np.ndarray]], max_iter: int = 100) -> dict[str, Any]:
+    """Fit an analytic prior's parameters to residual forces with L-BFGS; report the training force RMSE."""
+    params = [p for p in prior.parameters() if p.requires_grad]
+    if not params:
+        raise FitError(f"least squares: {type(prior).__name__} has no parameters to fit")
+    prior.double()
+    targets = [torch.as_tensor(f) for _, f in frames]
+    n_comp = sum(t.numel() for t in targets)
+
+    def loss_fn() -> torch.Tensor:
+        total = torch.zeros((), dtype=torch.float64)
+        for (graph, _), target in zip(frames, targets):
+            pos = graph.pos.detach().requires_grad_(True)
+            g = CGGraph(**{**graph.__dict__, "pos": pos})
+            (grad,) = torch.autograd.grad(prior(g).sum(), pos, create_graph=True)
+            total = total + ((-grad - target) ** 2).sum()
+        return total / n_comp
+
+    optimizer = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    loss = float(loss_fn().detach())
+    if not math.isfinite(loss) or any(not torch.isfinite(p).all() for p in params):
+        raise FitError(f"least squares: fit of {type(prior).__name__} diverged (non-finite parameters)")
+    return {"method": "least_squares", "prior": type(prior).__name__, "frames": len(frames),
+            "train_force_rmse": math.sqrt(loss), "params": prior.config().get("params")}
+
+
+def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
+    """Force RMSE (kcal/mol/Å, per component) of ``prior`` on ``stream``'s frames, overall and per bead type."""
+    names = stream.topology.type_names
+    types = stream.topology.bead_types
+    sq = np.zeros(len(names))
+    ref = np.zeros(len(names))
+    count = np.zeros(len(names))
+    for graph, forces in stream():
+        err = prior_forces(prior, graph) - forces
+        for t in range(len(names)):
+            sel = types == t
+            sq[t] += float((err[sel] ** 2).sum())
+            ref[t] += float((forces[sel] ** 2).sum())
+            count[t] += 3 * int(sel.sum())
+    if not count.sum():
+        return {"frames": 0}
+    return {
+        "frames": int(len(stream.frames)),
+        "force_rmse": math.sqrt(sq.sum() / count.sum()),
+        "reference_force_rms": math.sqrt(ref.sum() / count.sum()),
+        "per_type_force_rmse": {n: math.sqrt(sq[t] / count[t]) for t, n in enumerate(names) if count[t]},
+    }
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read and check a fit-prior spec file (clear one-line errors naming the file)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "prior spec does not exist")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("terms"), list) or not spec["terms"]:
+        raise InputError(path, "a prior spec needs a non-empty 'terms' list")
+    for k, term in enumerate(spec["terms"]):
+        if not isinstance(term, dict):
+            raise InputError(path, f"term {k} is not a mapping")
+        if term.get("fit") not in (None, *FIT_METHODS):
+            raise InputError(path, f"term {k}: unknown fit {term.get('fit')!r} (one of {', '.join(FIT_METHODS)})")
+        if term.get("fit") in (None, "least_squares") and "class_path" not in term:
+            raise InputError(path, f"term {k}: needs a class_path")
+    return spec
+
+
+def _term_cutoff(term: dict[str, Any]) -> float:
+    if term.get("fit") == "force_matching":
+        return float(term.get("cutoff", FMSettings.cutoff)) if term.get("pair", True) else 0.0
+    if term.get("fit") == "boltzmann_inversion":
+        return 0.0
+    return float((term.get("init_args") or {}).get("cutoff", 0.0) or 0.0)
+
+
+def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], None] = print) -> tuple[Prior, dict[str, Any]]:
+    """Fit every term of ``spec`` on the training split of ``data``; return the summed prior and the report."""
+    split_opts = spec.get("split") or {}
+    _, temperature, n_frames = load_topology(data)
+    temperature = float(spec.get("temperature") or temperature or math.nan)
+    splits = block_split(n_frames, tuple(split_opts.get("fractions", (0.8, 0.1, 0.1))), n_blocks=int(split_opts.get("blocks", 10)),
+                         gap=int(split_opts.get("gap", 0)), seed=int(split_opts.get("seed", 0)))
+    train = splits["train"]
+    if spec.get("max_frames") and len(train) > int(spec["max_frames"]):
+        train = train[np.linspace(0, len(train) - 1, int(spec["max_frames"])).round().astype(int)]
+    cutoff = max([_term_cutoff(t) for t in spec["terms"]] + [0.0])
+    stream = FrameStream(Path(data), train, cutoff)
+    type_names = stream.topology.type_names
+    fitted: list[Prior] = []
+    reports: list[dict[str, Any]] = []
+    for k, term in enumerate(spec["terms"]):
+        method = term.get("fit")
+        progress(f"term {k}: {method or 'fixed ' + term['class_path']}")
+        frames = residual_stream(stream, fitted)
+        if method == "force_matching":
+            options = {f.name for f in fields(FMSettings)}
+            unknown = set(term) - options - {"fit"}
+            if unknown:
+                raise FitError(f"force matching: unknown options {sorted(unknown)}")
+            prior, report = fit_force_matching(type_names, frames, FMSettings(**{k2: v for k2, v in term.items() if k2 != "fit"}))
+            fitted.extend(prior.priors)
+        elif method == "boltzmann_inversion":
+            if not math.isfinite(temperature):
+                raise FitError("Boltzmann inversion needs a temperature (dataset has none; set 'temperature' in the spec)")
+            options = {k2: v for k2, v in term.items() if k2 != "fit"}
+            priors, report = fit_boltzmann(type_names, (g for g, _ in stream()), temperature, **options)
+            fitted.extend(priors)
+        else:
+            args = dict(term.get("init_args") or {})
+            cls = resolve_class(term["class_path"])
+            if method == "least_squares" and issubclass(cls, PairPrior) and "params" not in args and "default" not in args:
+                args.update(params={}, default=_data_initial_params(cls, stream, temperature))
+            prior = build_prior({"class_path": term["class_path"], "init_args": args}, type_names)
+            if method == "least_squares":
+                subset = list(frames())[:: max(1, len(train) // int(term.get("frames", 20)))]
+                report = fit_least_squares(prior, subset, int(term.get("max_iter", 100)))
+            else:
+                report = {"method": "fixed", "prior": type(prior).__name__}
+            fitted.append(prior)
+        reports.append(report)
+    total = SumPrior(fitted).double() if fitted else NoPrior(type_names)
+    evaluation = {name: force_errors(total, FrameStream(Path(data), idx, cutoff)) for name, idx in
+                  (("train", train), ("val", splits["val"]), ("test", splits["test"]))}
+    return total, {"dataset": str(data), "temperature": temperature, "cutoff": cutoff,
+                   "split": {k: [int(v.min()), int(v.max()), int(len(v))] if len(v) else [] for k, v in splits.items()},
+                   "terms": reports, "errors": evaluation}
+
+
+def term_keys(stream: FrameStream) -> dict[str, list[str]]:
+    """Type keys of every term kind present in the dataset's topology."""
+    top = stream.topology
+    names = top.type_names
+    keys = {"pair": sorted({canonical_key(names, (a, b)) for a in range(len(names)) for b in range(a, len(names))})}
+    for kind, arr in (("bond", top.bonds), ("angle", top.angles), ("dihedral", top.dihedrals)):
+        keys[kind] = sorted({canonical_key(names, tuple(int(t) for t in top.bead_types[row])) for row in arr})
+    return keys
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The held-out force errors and per-term fit figures as a Markdown page."""
+    lines = ["# Prior fit report", "", f"dataset: `{report['dataset']}`, T = {report['temperature']} K, "
+             f"cutoff = {report['cutoff']} Å", "", "| split | frames | force RMSE | reference RMS | per type |",
+             "|---|---|---|---|---|"]
+    for name, err in report["errors"].items():
+        if err.get("frames"):
+            per = ", ".join(f"{k}: {v:.3f}" for k, v in err["per_type_force_rmse"].items())
+            lines.append(f"| {name} | {err['frames']} | {err['force_rmse']:.4f} | {err['reference_force_rms']:.4f} | {per} |")
+    lines += ["", "Forces in kcal/mol/Å per component.", ""]
+    for k, term in enumerate(report["terms"]):
+        lines.append(f"## term {k}: {term['method']}")
+        for field in ("frames", "train_force_rmse", "condition_number", "n_coefficients", "prior"):
+            if field in term:
+                lines.append(f"- {field}: {term[field]}")
+        for name, info in (term.get("terms") or {}).items():
+            lines.append(f"- {name}: sampled {info['sampled_range'][0]:.3f}…{info['sampled_range'][1]:.3f}, "
+                         f"{info['samples']} samples" + (f", fit range {info['fit_range'][0]:.3f}…{info['fit_range'][1]:.3f}"
+                                                          if "fit_range" in info else ""))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, export: list[str] | None = None,
+                  plots: bool = True, overwrite: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """``cgzoo fit-prior``: fit, then write prior.json, report.json/.md, plots/ and tables/<format>/ into ``out``."""
+    import json
+
+    from cgzoo.errors import check_output_path
+    from cgzoo.priors.export import export_tables, unexportable
+    from cgzoo.priors.plots import pair_distributions, plot_terms, sampled_ranges
+    from cgzoo.priors.registry import save_prior
+
+    out = check_output_path(out, overwrite)
+    spec = load_spec(spec_path)
+    try:
+        prior, report = fit_prior(data, spec, progress)
+    except FitError:
+        raise
+    except ValueError as exc:  # a prior rejected its arguments or the data's types
+        raise InputError(spec_path, str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    report["spec"] = spec
+    save_prior(prior, out / "prior.json", {"report": report})
+    stream = FrameStream(Path(data), np.arange(0), report["cutoff"])
+    keys = term_keys(stream)
+    if export:
+        report["exported"] = [str(p) for p in export_tables(prior, out / "tables", export, keys, stream.topology.type_names,
+                                                              overwrite=True)]
+        report["not_exported"] = unexportable(prior)
+    if plots:
+        train = np.arange(report["split"]["train"][0], report["split"]["train"][1] + 1)[:: 10][:20]
+        rdf_stream = FrameStream(Path(data), train, max(report["cutoff"], 1.0))
+        rdfs = pair_distributions((g for g, _ in rdf_stream()), stream.topology.type_names, rdf_stream.cutoff) if report["cutoff"] else {}
+        report["plots"] = [str(p) for p in plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
+                                                      out / "plots", rdfs)]
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "report.md").write_text(markdown_report(report))
+    return report

@@ -1,0 +1,107 @@
+"""PNG plots of every prior term: energy and force against the coordinate, with the sampled range shaded.
+
+Pair plots also show the pair distribution g(r) of the training frames, so a reader can check
+that the potential has its repulsive core where g(r) rises and a well near the first peak.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from cgzoo.priors.export import tabulate  # noqa: E402
+
+UNITS = {"pair": ("r (Å)", "kcal/mol/Å"), "bond": ("r (Å)", "kcal/mol/Å"),
+         "angle": ("θ (deg)", "kcal/mol/rad"), "dihedral": ("φ (deg)", "kcal/mol/rad")}
+
+
+def pair_distributions(graphs, type_names: list[str], r_max: float, bins: int = 200) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """g(r) per type-pair key from intermolecular pairs of the given single-frame graphs (ideal gas → 1)."""
+    edges = np.linspace(0.0, r_max, bins + 1)
+    counts: dict[str, np.ndarray] = {}
+    norm: dict[str, float] = {}
+    for graph in graphs:
+        r = torch.linalg.norm(graph.edge_vectors(), dim=-1).detach().numpy()
+        i, j = graph.edge_index.numpy()
+        ti, tj = graph.bead_type.numpy()[i], graph.bead_type.numpy()[j]
+        volume = abs(float(torch.linalg.det(graph.cell[0])))
+        n_type = np.bincount(graph.bead_type.numpy(), minlength=len(type_names))
+        inter = graph.edge_sep.numpy() == 0
+        for a in range(len(type_names)):
+            for b in range(a, len(type_names)):
+                key = f"{type_names[a]}-{type_names[b]}"
+                sel = inter & (((ti == a) & (tj == b)) | ((ti == b) & (tj == a)))
+                counts[key] = counts.get(key, 0) + np.histogram(r[sel], bins=edges)[0]
+                pairs = n_type[a] * (n_type[a] - 1) / 2 if a == b else n_type[a] * n_type[b]
+                norm[key] = norm.get(key, 0.0) + pairs / volume
+    shell = 4.0 / 3.0 * math.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return {k: (centres, c / np.maximum(norm[k] * shell, 1e-300)) for k, c in counts.items() if c.sum()}
+
+
+def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled: dict[str, list[float]],
+               out_dir: str | Path, rdfs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[Path]:
+    """One PNG per term kind and type key (energy above, force below); returns the written files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, kind_keys in keys.items():
+        table = tabulate(prior, kind, kind_keys, type_names)
+        if table is None:
+            continue
+        for key in kind_keys:
+            x = table.grid(key)[0]
+            if kind == "pair":
+                lo = sampled.get(f"pair {key}", [x[0]])[0]
+                x = np.linspace(max(0.5 * x[0], lo - 0.5), x[-1], 600)
+            energy, force = table.evaluate(key, x)
+            xs = np.degrees(x) if kind in ("angle", "dihedral") else x
+            fig, (ax_u, ax_f) = plt.subplots(2, 1, sharex=True, figsize=(6, 6))
+            finite = energy[energy < np.percentile(energy, 5) + 20.0]
+            ax_u.plot(xs, energy, color="C0")
+            ax_u.set_ylim(float(finite.min()) - 0.5, float(finite.max()) + 0.5)
+            ax_u.set_ylabel("U (kcal/mol)")
+            ax_f.plot(xs, force, color="C3")
+            fmax = np.abs(force[np.isfinite(force)])
+            ax_f.set_ylim(-min(fmax.max(), 20) * 1.1, min(fmax.max(), 20) * 1.1)
+            ax_f.set_ylabel(f"F = −dU/dx ({UNITS[kind][1]})")
+            ax_f.set_xlabel(UNITS[kind][0])
+            ax_f.axhline(0.0, color="k", lw=0.5)
+            ax_u.axhline(0.0, color="k", lw=0.5)
+            rng = sampled.get(f"{kind} {key}")
+            if rng:
+                lo, hi = (np.degrees(rng) if kind in ("angle", "dihedral") else rng)
+                for ax in (ax_u, ax_f):
+                    ax.axvspan(lo, hi, color="0.9", zorder=0, label="sampled range")
+            if rdfs and key in rdfs:
+                twin = ax_u.twinx()
+                twin.plot(*rdfs[key], color="C2", lw=1, label="g(r) training frames")
+                twin.set_ylabel("g(r)", color="C2")
+                twin.legend(loc="upper right")
+            ax_u.set_title(f"{kind} {key}")
+            ax_u.legend(loc="lower right")
+            fig.tight_layout()
+            path = out_dir / f"{kind}_{key}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
+def sampled_ranges(report: dict[str, Any]) -> dict[str, list[float]]:
+    """Sampled coordinate range of each term across the fit reports (widest over terms)."""
+    out: dict[str, list[float]] = {}
+    for term in report.get("terms", []):
+        for name, info in (term.get("terms") or {}).items():
+            lo, hi = info["sampled_range"]
+            old = out.get(name, [lo, hi])
+            out[name] = [min(lo, old[0]), max(hi, old[1])]
+    return out
