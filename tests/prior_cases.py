@@ -97,3 +97,64 @@ def prior_cases() -> dict[str, dict]:
             {"class_path": "harmonic_bond", "init_args": {"type_names": TYPES, "params": {"A-B": {"k": 20.0, "r0": 3.8},
                                                                                         "B-B": {"k": 30.0, "r0": 3.7}}}}]}},
     }
+
+
+def random_fluid(n: int, box: float, n_frames: int, min_dist: float = 2.7, seed: int = 0) -> np.ndarray:
+    """Random sequential addition of ``n`` points with a minimum periodic separation, ``n_frames`` times."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n_frames):
+        pts = np.empty((0, 3))
+        while len(pts) < n:
+            p = rng.uniform(0, box, 3)
+            d = (pts - p + box / 2) % box - box / 2
+            if not len(pts) or np.min(np.linalg.norm(d, axis=1)) > min_dist:
+                pts = np.vstack([pts, p])
+        frames.append(pts)
+    return np.stack(frames)
+
+
+def forces_of(prior, system: dict, cutoff: float) -> np.ndarray:
+    """Forces (F,N,3) of ``prior`` on every frame of ``system``."""
+    import torch
+
+    out = []
+    for f in range(len(system["positions"])):
+        graph = graph_of(system, cutoff, frames=slice(f, f + 1))
+        (grad,) = torch.autograd.grad(prior(graph).sum(), graph.pos)
+        out.append(-grad.numpy())
+    return np.stack(out)
+
+
+def lj_fluid_system(n_frames: int = 12, seed: int = 0) -> dict:
+    """A two-type LJ fluid (64 beads, 16 Å box) as a ``system`` dict, no bonds."""
+    n = 64
+    return dict(positions=random_fluid(n, 16.0, n_frames, seed=seed), boxes=np.tile(np.eye(3) * 16.0, (n_frames, 1, 1)),
+                bead_types=np.array([0, 1] * (n // 2)), bonds=np.zeros((0, 2), int), angles=np.zeros((0, 3), int),
+                dihedrals=np.zeros((0, 4), int), molecule_ids=np.arange(n))
+
+
+LJ_TRUE = {"A-A": {"sigma": 3.2, "epsilon": 0.3}, "A-B": {"sigma": 3.4, "epsilon": 0.2}, "B-B": {"sigma": 3.6, "epsilon": 0.25}}
+
+
+def separated_chains(n_frames: int, min_dist: float = 3.2, seed: int = 0) -> dict:
+    """Eight 4-bead chains on a 2×2×2 grid (10 Å apart, 20 Å box), re-drawn until no two molecules come closer than ``min_dist``."""
+    rng = np.random.default_rng(seed)
+    template = np.array([[0.0, 0.0, 0.0], [3.8, 0.0, 0.0], [4.9, 3.6, 0.3], [8.6, 3.9, 1.4]])
+    template = template - template.mean(0)
+    centres = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float) * 10.0 + 5.0
+    molecule_ids = np.repeat(np.arange(8), 4)
+    frames = []
+    while len(frames) < n_frames:
+        beads = []
+        for c in centres:
+            q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+            beads.append(template @ q.T + c + rng.normal(0, 0.12, (4, 3)))
+        x = np.concatenate(beads)
+        d = (x[:, None] - x[None] + 10.0) % 20.0 - 10.0
+        dist = np.linalg.norm(d, axis=-1)
+        if dist[molecule_ids[:, None] != molecule_ids[None]].min() > min_dist:
+            frames.append(x)
+    system = chain_system(n_mol=8, n_frames=1)
+    system.update(positions=np.stack(frames), boxes=np.tile(np.eye(3) * 20.0, (n_frames, 1, 1)))
+    return system

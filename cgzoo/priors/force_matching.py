@@ -37,7 +37,12 @@ def canonical_key(type_names: list[str], types: tuple[int, ...]) -> str:
 
 @dataclass
 class SplineBasis:
-    """Uniform cubic B-spline basis on [lo, hi]; periodic (dihedrals) or with U vanishing at ``hi`` (pairs)."""
+    """Uniform cubic B-spline basis on [lo, hi]; periodic (dihedrals) or with U vanishing at ``hi`` (pairs).
+
+    Bonded potentials are defined up to a constant, which the B-splines can represent (they sum
+    to one), so without ``zero_end`` the first basis function is dropped: its coefficient is the
+    gauge, fixed at zero, and the normal equations have no null space.
+    """
 
     lo: float
     hi: float
@@ -55,10 +60,13 @@ class SplineBasis:
         return (self.hi - self.lo) / self.n_intervals
 
     @property
+    def n_splines(self) -> int:
+        """Number of B-splines on the interval before the gauge or end condition removes some."""
+        return self.n_intervals if self.periodic else self.n_intervals + 3
+
+    @property
     def n_basis(self) -> int:
-        if self.periodic:
-            return self.n_intervals
-        return self.n_intervals + (0 if self.zero_end else 3)
+        return self.n_intervals if self.zero_end else self.n_splines - 1
 
     def local(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Indices (M,4) of the basis functions alive at ``x``, their values and d/dx (M,4); index −1 = dropped."""
@@ -72,8 +80,10 @@ class SplineBasis:
         idx = j[:, None] + np.arange(4)[None, :]
         if self.periodic:
             idx = np.mod(idx, self.n_intervals)
-        elif self.zero_end:
+        if self.zero_end:
             idx = np.where(idx < self.n_basis, idx, -1)
+        else:
+            idx = idx - 1  # spline 0 carries the gauge (see class docstring)
         return idx, values, slopes
 
     def evaluate(self, coeffs: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +99,14 @@ class SplineBasis:
         return {"x": x.tolist(), "u": u.tolist(), "du": du.tolist()}
 
     def second_differences(self) -> np.ndarray:
-        """(n_basis−2 or n_basis, n_basis) second-difference operator on the coefficients (scaled by h²)."""
-        n = self.n_basis
+        """Second differences of all spline coefficients (gauge included, at zero) as rows over the basis."""
+        n = self.n_splines
         rows = n if self.periodic else max(n - 2, 0)
         op = np.zeros((rows, n))
         for r in range(rows):
             for k, w in enumerate((1.0, -2.0, 1.0)):
                 op[r, (r + k) % n if self.periodic else r + k] += w
-        return op
+        return op[:, : self.n_basis] if self.zero_end else op[:, 1:]
 
 
 @dataclass
