@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -109,65 +107,24 @@ SOL 1
     np.testing.assert_allclose(src.topology.masses, [15.9994, 1.008, 1.008])
 
 
-@pytest.mark.skipif(shutil.which("gmx") is None, reason="needs GROMACS (gmx) to build a .tpr")
-def test_tpr_constraints_and_molnums(tmp_path: Path) -> None:
-    (tmp_path / "topol.top").write_text("""[ defaults ]
-1 2 no 0.5 0.8333
-[ atomtypes ]
-OW 15.9994 0.0 A 0.315 0.636
-HW 1.008 0.0 A 0.0 0.0
-CT 12.011 0.0 A 0.35 0.276
-[ moleculetype ]
-TRI 3
-[ atoms ]
-1 CT 1 TRI C1 1 0.0 12.011
-2 CT 1 TRI C2 1 0.0 12.011
-3 CT 1 TRI C3 1 0.0 12.011
-[ bonds ]
-1 2 1 0.15 200000
-[ constraints ]
-2 3 1 0.15
-[ moleculetype ]
-SOL 2
-[ atoms ]
-1 OW 1 SOL OW 1 -0.834 15.9994
-2 HW 1 SOL HW1 1 0.417 1.008
-3 HW 1 SOL HW2 1 0.417 1.008
-[ settles ]
-1 1 0.09572 0.15139
-[ exclusions ]
-1 2 3
-2 1 3
-3 1 2
-[ system ]
-t
-[ molecules ]
-TRI 2
-SOL 1
-""")
-    (tmp_path / "conf.gro").write_text("""t
-    9
-    1TRI     C1    1   0.100   0.100   0.100
-    1TRI     C2    2   0.250   0.100   0.100
-    1TRI     C3    3   0.350   0.200   0.100
-    2TRI     C1    4   1.100   1.100   1.100
-    2TRI     C2    5   1.250   1.100   1.100
-    2TRI     C3    6   1.350   1.200   1.100
-    3SOL     OW    7   0.500   1.500   0.500
-    3SOL    HW1    8   0.596   1.500   0.500
-    3SOL    HW2    9   0.476   1.593   0.500
-   2.00000   2.00000   2.00000
-""")
-    (tmp_path / "md.mdp").write_text("integrator = md\nnsteps = 0\ncutoff-scheme = Verlet\n"
-                                     "rvdw = 0.9\nrcoulomb = 0.9\n")
-    subprocess.run(["gmx", "grompp", "-f", "md.mdp", "-c", "conf.gro", "-p", "topol.top", "-o", "topol.tpr",
-                    "-maxwarn", "5"], cwd=tmp_path, check=True, capture_output=True, text=True)
-    trr = tmp_path / "traj.trr"
-    write_trr(trr, np.zeros((9, 3)) + 0.5, np.ones((9, 3)), np.diag([2.0, 2.0, 2.0]), [0.0])
-    top = read_atomistic(trr, tmp_path / "topol.tpr").topology
+GROMACS_FILES = Path(__file__).parent / "data" / "gromacs"
+
+
+def test_real_gromacs_tpr_and_trr() -> None:
+    """Files written by GROMACS 2022 itself (see tests/data/gromacs/README.md)."""
+    src = read_atomistic(GROMACS_FILES / "traj.trr", GROMACS_FILES / "topol.tpr")
+    top = src.topology
     np.testing.assert_array_equal(top.molecule_ids, [0, 0, 0, 1, 1, 1, 2, 2, 2])
     assert sorted(map(tuple, top.constraints.tolist())) == [(1, 2), (4, 5), (6, 7), (6, 8), (7, 8)]
     assert (0, 1) in map(tuple, top.bonds.tolist()) and (1, 2) in map(tuple, top.bonds.tolist())
+    np.testing.assert_allclose(top.masses[:3], 12.011)
+    (chunk,) = list(src.iter_chunks(10))
+    assert len(chunk) == 3 and src.n_frames == 3
+    np.testing.assert_allclose(chunk.times, [0.0, 2.5, 5.0])  # steps 0, 5, 10 at dt = 0.5 fs
+    # gmx dump shows f[0] = (-600.191, 12.3491, 0.0252) kJ/mol/nm at step 0
+    np.testing.assert_allclose(chunk.forces[0, 0], np.array([-600.191, 12.3491, 0.0252032]) / 41.84, rtol=1e-4)
+    np.testing.assert_allclose(chunk.boxes[0], np.eye(3) * 20.0)
+    np.testing.assert_allclose(chunk.positions[0, 0], [1.0, 1.0, 1.0], atol=1e-4)
 
 
 # --- LAMMPS ------------------------------------------------------------------------------------
