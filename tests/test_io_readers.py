@@ -127,6 +127,22 @@ def test_real_gromacs_tpr_and_trr() -> None:
     np.testing.assert_allclose(chunk.positions[0, 0], [1.0, 1.0, 1.0], atol=1e-4)
 
 
+LAMMPS_FILES = Path(__file__).parent / "data" / "lammps"
+
+
+def test_real_lammps_data_and_dump() -> None:
+    """A dump written by LAMMPS itself (units real; see tests/data/lammps/README.md)."""
+    src = read_atomistic(LAMMPS_FILES / "traj.dump", LAMMPS_FILES / "data.lmp", lammps_timestep=1.0)
+    np.testing.assert_array_equal(src.topology.molecule_ids, [0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(src.topology.masses, [12.011, 15.999, 12.011, 12.011, 15.999, 12.011])
+    (chunk,) = list(src.iter_chunks(10))
+    assert len(chunk) == 3
+    np.testing.assert_allclose(chunk.times, [0.0, 5.0, 10.0])
+    np.testing.assert_allclose(chunk.forces[0, 0], [-57.3017, -4.7717, 0.00374656], rtol=1e-5)  # kcal/mol/Å as dumped
+    np.testing.assert_allclose(chunk.forces[0].sum(axis=0), 0.0, atol=1e-3)  # Newton's third law
+    np.testing.assert_allclose(np.diag(chunk.boxes[0]), [20.0, 20.0, 20.0])
+
+
 # --- LAMMPS ------------------------------------------------------------------------------------
 
 LAMMPS_DATA = """two triatomics
