@@ -44,6 +44,7 @@ FORMAT_VERSION = 1
 HDF5_SUFFIXES = (".h5", ".hdf5")
 EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
 _FRAME_KEYS = ("positions", "forces", "box", "time")
+_TOPOLOGY_KEYS = ("bead_types", "type_names", "bead_names", "masses", "molecule_ids", "bonds", "angles", "dihedrals")
 
 
 @dataclass
@@ -113,21 +114,7 @@ class CGDataset:
     def load(cls, path: str | Path) -> "CGDataset":
         """Read a cgzoo HDF5 dataset, checking its schema and that every frame is finite."""
         path = Path(path)
-        if not path.exists():
-            raise InputError(path, "dataset file does not exist")
-        try:
-            handle = h5py.File(path, "r")
-        except OSError as exc:
-            raise InputError(path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
-        with handle as h5:
-            if h5.attrs.get("format") != FORMAT_NAME:
-                raise InputError(path, "not a cgzoo CG dataset (missing format attribute)")
-            version = int(h5.attrs.get("format_version", -1))
-            if version > FORMAT_VERSION:
-                raise InputError(path, f"dataset format version {version} is newer than this cgzoo ({FORMAT_VERSION})")
-            missing = [k for k in (*_FRAME_KEYS, "bead_types", "type_names", "masses") if k not in h5]
-            if missing:
-                raise InputError(path, f"dataset lacks {', '.join(missing)}")
+        with _open_checked(path) as h5:
             topology = _read_topology(h5)
             temperature = float(h5.attrs.get("temperature", math.nan))
             dataset = cls(
@@ -141,6 +128,28 @@ class CGDataset:
             )
         _check_consistent(dataset, path)
         return dataset
+
+
+def _open_checked(path: Path) -> h5py.File:
+    """Open a dataset file for reading, refusing missing, non-HDF5, foreign, newer or incomplete files."""
+    if not path.exists():
+        raise InputError(path, "dataset file does not exist")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
+    problem = None
+    if h5.attrs.get("format") != FORMAT_NAME:
+        problem = "not a cgzoo CG dataset (missing format attribute)"
+    elif int(h5.attrs.get("format_version", -1)) > FORMAT_VERSION:
+        problem = f"dataset format version {int(h5.attrs['format_version'])} is newer than this cgzoo ({FORMAT_VERSION})"
+    else:
+        missing = [k for k in (*_FRAME_KEYS, *_TOPOLOGY_KEYS) if k not in h5]
+        problem = f"dataset lacks {', '.join(missing)}" if missing else None
+    if problem:
+        h5.close()
+        raise InputError(path, problem)
+    return h5
 
 
 def _read_topology(h5: h5py.File) -> CGTopology:
@@ -248,15 +257,7 @@ class DatasetWriter:
 def load_topology(path: str | Path) -> tuple[CGTopology, float | None, int]:
     """Only the topology, temperature and frame count of a dataset file (frames stay on disk)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "dataset file does not exist")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
-    with handle as h5:
-        if h5.attrs.get("format") != FORMAT_NAME:
-            raise InputError(path, "not a cgzoo CG dataset (missing format attribute)")
+    with _open_checked(path) as h5:
         topology = _read_topology(h5)
         temperature = float(h5.attrs.get("temperature", math.nan))
         return topology, None if math.isnan(temperature) else temperature, int(h5["positions"].shape[0])
