@@ -65,29 +65,34 @@ def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled
             energy, force = table.evaluate(key, x)
             xs = np.degrees(x) if kind in ("angle", "dihedral") else x
             fig, (ax_u, ax_f) = plt.subplots(2, 1, sharex=True, figsize=(6, 6))
-            finite = energy[energy < np.percentile(energy, 5) + 20.0]
+            rng = sampled.get(f"{kind} {key}")
+            inside = (x >= rng[0]) & (x <= rng[1]) if rng else np.ones_like(x, dtype=bool)
+            low = float(energy[inside].min()) if inside.any() else float(energy.min())
+            high = float(energy[inside].max()) if inside.any() else float(np.percentile(energy, 90))
             ax_u.plot(xs, energy, color="C0")
-            ax_u.set_ylim(float(finite.min()) - 0.5, float(finite.max()) + 0.5)
+            ax_u.set_ylim(low - 0.1 * (high - low) - 0.1, high + 0.1 * (high - low) + 0.1)
             ax_u.set_ylabel("U (kcal/mol)")
             ax_f.plot(xs, force, color="C3")
-            fmax = np.abs(force[np.isfinite(force)])
-            ax_f.set_ylim(-min(fmax.max(), 20) * 1.1, min(fmax.max(), 20) * 1.1)
+            fmax = float(np.abs(force[inside]).max()) if inside.any() else float(np.abs(force).max())
+            ax_f.set_ylim(-1.1 * fmax - 0.1, 1.1 * fmax + 0.1)
             ax_f.set_ylabel(f"F = −dU/dx ({UNITS[kind][1]})")
             ax_f.set_xlabel(UNITS[kind][0])
             ax_f.axhline(0.0, color="k", lw=0.5)
             ax_u.axhline(0.0, color="k", lw=0.5)
-            rng = sampled.get(f"{kind} {key}")
             if rng:
                 lo, hi = (np.degrees(rng) if kind in ("angle", "dihedral") else rng)
                 for ax in (ax_u, ax_f):
                     ax.axvspan(lo, hi, color="0.9", zorder=0, label="sampled range")
+                ax_u.legend(loc="lower right")
             if rdfs and key in rdfs:
+                r, g = rdfs[key]
+                keep = r >= xs[0]
                 twin = ax_u.twinx()
-                twin.plot(*rdfs[key], color="C2", lw=1, label="g(r) training frames")
+                twin.plot(r[keep], g[keep], color="C2", lw=1, label="g(r) training frames")
                 twin.set_ylabel("g(r)", color="C2")
                 twin.legend(loc="upper right")
+            ax_f.set_xlim(xs[0], xs[-1])
             ax_u.set_title(f"{kind} {key}")
-            ax_u.legend(loc="lower right")
             fig.tight_layout()
             path = out_dir / f"{kind}_{key}.png"
             fig.savefig(path, dpi=110)
