@@ -63,6 +63,20 @@ def _table(kind: str) -> dict:
     return {"x": x.tolist(), "u": (0.8 * (1 + np.cos(x)) + 0.3 * (1 - np.cos(2 * x))).tolist()}
 
 
+def _lammps_angle_file():
+    """A LAMMPS angle table written once per test session (the ``table_file`` prior reads it)."""
+    import tempfile
+    from pathlib import Path
+
+    from cgzoo.priors import build_prior
+    from cgzoo.priors.table_io import write_lammps
+
+    path = Path(tempfile.mkdtemp(prefix="cgzoo-tables-")) / "angle.table"
+    write_lammps(build_prior({"class_path": "tabulated", "init_args": {"type_names": TYPES, "kind": "angle",
+                                                                        "tables": {"A-B-B": _table("angle")}}}), path)
+    return path
+
+
 def prior_cases() -> dict[str, dict]:
     """One spec per registered prior name (``class_path`` + ``init_args``) for the shared suite."""
     lj = {"A-A": {"sigma": 3.4, "epsilon": 0.2}, "A-B": {"sigma": 3.6, "epsilon": 0.15}, "B-B": {"sigma": 3.8, "epsilon": 0.1}}
@@ -92,6 +106,8 @@ def prior_cases() -> dict[str, dict]:
                                                                      "tables": {"A-B-B": _table("angle")}}},
         "tabulated_dihedral": {"class_path": "tabulated", "init_args": {"type_names": TYPES, "kind": "dihedral",
                                                                         "tables": {"A-B-B-A": _table("dihedral")}}},
+        "table_file": {"class_path": "table_file", "init_args": {"type_names": TYPES, "kind": "angle", "fmt": "lammps",
+                                                                 "path": str(_lammps_angle_file())}},
         "sum": {"class_path": "sum", "init_args": {"priors": [
             {"class_path": "lennard_jones", "init_args": {**pair, "params": lj}},
             {"class_path": "harmonic_bond", "init_args": {"type_names": TYPES, "params": {"A-B": {"k": 20.0, "r0": 3.8},

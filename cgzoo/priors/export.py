@@ -126,7 +126,7 @@ def unexportable(prior: Prior) -> list[str]:
 def export_tables(prior: Prior, out_dir: str | Path, formats: list[str], keys: dict[str, list[str]],
                   type_names: list[str], overwrite: bool = False) -> list[Path]:
     """Write LAMMPS/GROMACS/VOTCA tables of every term kind present; returns the written paths."""
-    from cgzoo.priors.table_io import write_tables
+    from cgzoo.priors.table_io import lammps_input, write_tables
 
     out_dir = Path(out_dir)
     written: list[Path] = []
@@ -139,4 +139,9 @@ def export_tables(prior: Prior, out_dir: str | Path, formats: list[str], keys: d
             target.mkdir(parents=True, exist_ok=True)
             dest = target / f"{kind}.table" if fmt == "lammps" else target
             written.extend(write_tables(table, dest, fmt=fmt, overwrite=overwrite))
+            if fmt == "lammps":
+                snippet = target / f"in.{kind}_table"
+                ids = {name: k for k, name in enumerate(type_names, start=1)} if kind == "pair" else None
+                snippet.write_text(lammps_input(table, dest.name, ids))
+                written.append(snippet)
     return written

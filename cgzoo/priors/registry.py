@@ -21,6 +21,7 @@ from cgzoo.priors.dihedral import FourierDihedral
 from cgzoo.priors.harmonic import CosineHarmonicAngle, HarmonicAngle, HarmonicBond
 from cgzoo.priors.lennard_jones import WCA, LennardJones, Mie, SoftRepulsion
 from cgzoo.priors.morse import Morse
+from cgzoo.priors.table_io import TableFile
 from cgzoo.priors.tabulated import Tabulated
 
 PRIORS: dict[str, type[Prior]] = {
@@ -36,6 +37,7 @@ PRIORS: dict[str, type[Prior]] = {
     "cosine_angle": CosineHarmonicAngle,
     "fourier_dihedral": FourierDihedral,
     "tabulated": Tabulated,
+    "table_file": TableFile,
 }
 
 
@@ -82,7 +84,8 @@ def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
 def prior_spec(prior: Prior) -> dict[str, Any]:
     """The spec that rebuilds ``prior`` with :func:`build_prior` (registered name where there is one)."""
     cls = type(prior)
-    name = next((k for k, v in PRIORS.items() if v is cls), f"{cls.__module__}.{cls.__qualname__}")
+    name = getattr(cls, "spec_name", None) or next((k for k, v in PRIORS.items() if v is cls),
+                                                   f"{cls.__module__}.{cls.__qualname__}")
     return {"class_path": name, "init_args": prior.config()}
 
 
