@@ -209,3 +209,47 @@ def batch_graph(
 
     return build_graph(flat, types, cell, batch, cutoff, [topology] * n_frames,
                        repeat(bonds, 2), repeat(angles, 3), repeat(dihedrals, 4))
+
+
+class VerletList:
+    """Neighbour lists reused across MD steps: built with ``cutoff + skin``, rebuilt once a bead moved ``skin/2``.
+
+    Pair shifts stay valid between rebuilds because beads are not re-wrapped in between; a
+    re-wrapped bead jumps by a cell vector, which exceeds ``skin/2`` and so forces a rebuild.
+    A changed cell (NPT) also triggers a rebuild. Consumers mask pairs by their own cutoff.
+    """
+
+    def __init__(self, cutoff: float, skin: float, topology: TopologyCache) -> None:
+        if skin < 0:
+            raise ValueError(f"skin must be ≥ 0, got {skin}")
+        self.cutoff, self.skin, self.topology = float(cutoff), float(skin), topology
+        self._ref_pos: torch.Tensor | None = None
+        self._ref_cell: torch.Tensor | None = None
+        self._lists: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.n_builds = 0
+
+    def needs_rebuild(self, pos: torch.Tensor, cell: torch.Tensor) -> bool:
+        """Whether the stored list may miss a pair within ``cutoff`` at these positions and cell."""
+        if self._lists is None or self._ref_pos.shape != pos.shape:
+            return True
+        if not torch.equal(self._ref_cell, cell.detach()):
+            return True
+        moved = torch.linalg.norm(pos.detach() - self._ref_pos, dim=-1).max()
+        return bool(moved > 0.5 * self.skin)
+
+    def graph(self, pos: torch.Tensor, bead_type: torch.Tensor, cell: torch.Tensor, bond_index: torch.Tensor | None = None,
+              angle_index: torch.Tensor | None = None, dihedral_index: torch.Tensor | None = None) -> CGGraph:
+        """The graph of one structure at ``pos`` (N,3) in ``cell`` (3,3), reusing the pair list when allowed."""
+        cell = cell.reshape(3, 3)
+        if self.needs_rebuild(pos, cell):
+            pairs, shifts = structure_pairs(pos, cell, self.cutoff + self.skin)
+            self._lists = (pairs, shifts, self.topology.edge_separation(pairs[0], pairs[1]))
+            self._ref_pos, self._ref_cell = pos.detach().clone(), cell.detach().clone()
+            self.n_builds += 1
+        pairs, shifts, seps = self._lists
+        empty = torch.zeros(0, dtype=torch.long)
+        return CGGraph(pos=pos, bead_type=bead_type, cell=cell.reshape(1, 3, 3), batch=torch.zeros(len(pos), dtype=torch.long),
+                       edge_index=pairs, edge_shift=shifts.to(pos.dtype), edge_sep=seps, cutoff=self.cutoff + self.skin,
+                       bond_index=empty.reshape(2, 0) if bond_index is None else bond_index,
+                       angle_index=empty.reshape(3, 0) if angle_index is None else angle_index,
+                       dihedral_index=empty.reshape(4, 0) if dihedral_index is None else dihedral_index)
