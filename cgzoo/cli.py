@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
     parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict}")
+    for verb in LIGHTNING_VERBS:
+        sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; --config models/<arch>_<mode>.yaml)")
 
     gen = sub.add_parser("generate", help="run an atomistic OpenMM simulation of a built-in system, writing forces")
     gen.add_argument("system", help="built-in system: spce-water, methanol-ua, hexane-ua, cyclohexane-ua")
@@ -176,8 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LIGHTNING_VERBS = ("fit", "validate", "test", "predict")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cgzoo`` console script; user errors print one line and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_VERBS:
+        from cgzoo.training.cli import run_lightning
+
+        try:
+            run_lightning(argv)
+        except CGZooError as exc:
+            print(f"cgzoo {argv[0]}: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -1,0 +1,122 @@
+"""The Δ-model: ``CGModel(prior, net, mode)`` with E = E_prior + E_net, forces −∇E and stress by strain derivative.
+
+A *network* is any :class:`Network`: a torch module mapping a :class:`~cgzoo.neighbors.CGGraph`
+(half neighbour list within its cutoff, bead types, cells) to one energy per structure, in
+units of the model's energy scale. ``CGModel`` adds the per-type energy shift and the scale,
+so networks see O(1) numbers and configs need no unit fiddling; it never knows how it is
+trained or driven (no Lightning, no ASE here).
+
+Modes: ``delta`` (prior + network), ``ml_only`` (network alone), ``prior_only`` (prior alone).
+Outputs are kcal/mol (energy), kcal/mol/Å (forces) and kcal/mol/Å³ (stress, the ASE sign
+convention: σ = (1/V) ∂E/∂ε, positive under tension).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from cgzoo.neighbors import CGGraph
+from cgzoo.priors.base import NoPrior, Prior
+
+MODES = ("delta", "ml_only", "prior_only")
+
+
+class Network(torch.nn.Module):
+    """Base of every architecture: ``forward(graph) -> (n_structures,)`` dimensionless energies.
+
+    Subclasses take ``type_names`` and ``cutoff`` plus their own hyper-parameters and return all
+    of them from :meth:`config` so a checkpoint can rebuild them.
+    """
+
+    def __init__(self, type_names: list[str], cutoff: float) -> None:
+        super().__init__()
+        self.type_names = list(type_names)
+        self.cutoff = float(cutoff)
+
+    def forward(self, graph: CGGraph) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def full_edges(graph: CGGraph, cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Directed edges (both i→j and j→i) within ``cutoff``: (2,E) index, (E,3) vectors r_j − r_i, (E,) lengths.
+
+    Message-passing networks aggregate over incoming edges; the graph stores each pair once.
+    """
+    vec = graph.edge_vectors()
+    length = torch.linalg.norm(vec, dim=-1)
+    keep = length < cutoff
+    i, j = graph.edge_index[:, keep]
+    vec, length = vec[keep], length[keep]
+    index = torch.cat([torch.stack([i, j]), torch.stack([j, i])], dim=1)
+    return index, torch.cat([vec, -vec]), torch.cat([length, length])
+
+
+class CGModel(torch.nn.Module):
+    """E = E_prior + scale · (E_net + Σ_beads shift[type]) in ``delta`` mode; see module docstring."""
+
+    def __init__(
+        self,
+        prior: Prior | None,
+        net: Network | None,
+        mode: str = "delta",
+        energy_scale: float = 1.0,
+        type_shift: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode != "prior_only" and net is None:
+            raise ValueError(f"mode {mode!r} needs a network")
+        self.mode = mode
+        self.prior = prior if (prior is not None and mode != "ml_only") else NoPrior()
+        self.net = net if mode != "prior_only" else None
+        types = (net.type_names if net is not None else None) or self.prior.type_names
+        self.type_names = list(types)
+        self.register_buffer("energy_scale", torch.tensor(float(energy_scale), dtype=torch.float64))
+        shift = torch.zeros(len(self.type_names), dtype=torch.float64) if type_shift is None else torch.tensor(type_shift)
+        self.register_buffer("type_shift", shift.to(torch.float64))
+
+    @property
+    def cutoff(self) -> float:
+        """Neighbour-list cutoff the model needs (the larger of prior and network)."""
+        return max(self.prior.cutoff, self.net.cutoff if self.net is not None else 0.0)
+
+    def energy(self, graph: CGGraph) -> torch.Tensor:
+        """Total energy per structure (kcal/mol)."""
+        energy = self.prior(graph)
+        if self.net is not None:
+            scale = self.energy_scale.to(graph.pos.dtype)
+            shift = self.type_shift.to(graph.pos.dtype)[graph.bead_type]
+            per_structure_shift = torch.zeros_like(energy).index_add(0, graph.batch, shift)
+            energy = energy + scale * (self.net(graph) + per_structure_shift)
+        return energy
+
+    def forward(self, graph: CGGraph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+        """Energy, and optionally forces (−∇E) and stress (strain derivative / volume), differentiable for training."""
+        pos, cell = graph.pos, graph.cell
+        strain = None
+        if stress:
+            strain = torch.zeros_like(cell, requires_grad=True)
+            deform = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
+            pos = torch.bmm(pos.unsqueeze(1), deform[graph.batch]).squeeze(1)
+            cell = torch.bmm(cell, deform)
+        if forces and not pos.requires_grad:
+            pos = pos.requires_grad_(True)
+        g = CGGraph(**{**graph.__dict__, "pos": pos, "cell": cell})
+        energy = self.energy(g)
+        out = {"energy": energy}
+        wrt = ([pos] if forces else []) + ([strain] if stress else [])
+        if wrt:
+            grads = torch.autograd.grad(energy.sum(), wrt, create_graph=self.training, allow_unused=True)
+            grads = [torch.zeros_like(w) if gr is None else gr for w, gr in zip(wrt, grads)]
+            if forces:
+                out["forces"] = -grads[0]
+            if stress:
+                volume = torch.abs(torch.linalg.det(graph.cell))
+                out["stress"] = grads[-1] / volume[:, None, None]
+        return out

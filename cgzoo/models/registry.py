@@ -1,0 +1,46 @@
+"""Names → network classes (by import path, so an architecture's dependencies load only when it is used).
+
+Adding an architecture is one file in ``cgzoo/models/`` plus one line here; the shared model
+suite (``tests/test_models.py``) then runs on it in every mode.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cgzoo.models.base import Network
+
+NETWORKS: dict[str, str] = {
+    "pair_mlp": "cgzoo.models.pair_mlp.PairMLP",
+    "schnet": "cgzoo.models.schnet.SchNet",
+    "equivariant": "cgzoo.models.equivariant.Equivariant",
+}
+
+
+def network_class(name: str) -> type[Network]:
+    """The class registered as ``name``, or a dotted import path to a user's :class:`Network`."""
+    path = NETWORKS.get(name, name)
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"unknown network {name!r}: not one of {sorted(NETWORKS)} and not an import path")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import network {name!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Network)):
+        raise ValueError(f"{path!r} is not a subclass of cgzoo.models.Network")
+    return cls
+
+
+def build_network(name: str, type_names: list[str], **hparams: Any) -> Network:
+    """Instantiate a registered (or import-path) network for ``type_names``."""
+    return network_class(name)(type_names=type_names, **hparams)
+
+
+def network_spec(net: Network) -> dict[str, Any]:
+    """The spec that rebuilds ``net`` with :func:`build_network`."""
+    cls = type(net)
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    name = next((k for k, v in NETWORKS.items() if v == path), path)
+    return {"name": name, **net.config()}

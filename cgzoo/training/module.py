@@ -1,0 +1,231 @@
+"""Lightning module: force matching of a ``CGModel`` (prior + network) with metrics, optimiser, scheduler and EMA.
+
+The loss is the mean squared error of the CG forces, divided by the squared force scale of the
+residual the network must learn (so it is O(1) whatever the system), with optional per-type
+weights. Metrics — force RMSE, MAE and R² overall and per bead type — are logged for train,
+val and test under ``<split>/force_rmse``, ``<split>/force_rmse_<type>`` and so on, in kcal/mol/Å.
+A checkpoint carries a ``cgzoo`` block (prior spec, network spec, type names, mode, scales,
+units) so :func:`cgzoo.training.checkpoint.load_model` rebuilds the model without pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from cgzoo.models import CGModel, build_network, network_spec
+from cgzoo.neighbors import build_graph
+from cgzoo.priors import prior_spec
+from cgzoo.training.data import batch_tensors
+from cgzoo.units import DATASET_UNITS
+
+SPLITS = ("train", "val", "test")
+
+
+class ForceMetrics:
+    """Running sums for force RMSE, MAE and R² overall and per bead type over an epoch."""
+
+    def __init__(self, type_names: list[str]) -> None:
+        self.type_names = type_names
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.type_names)
+        self.sq, self.ab, self.n = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64), torch.zeros(n)
+        self.sum_t, self.sum_t2 = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor, types: torch.Tensor) -> None:
+        err = (pred.detach() - target).double().cpu()
+        target = target.double().cpu()
+        types = types.cpu()
+        n_types = len(self.type_names)
+        self.sq += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, (err**2).sum(1))
+        self.ab += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, err.abs().sum(1))
+        self.n += torch.bincount(types, minlength=n_types).float() * 3
+        self.sum_t += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, target.sum(1))
+        self.sum_t2 += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, (target**2).sum(1))
+
+    def compute(self) -> dict[str, float]:
+        """RMSE, MAE, R² overall and per type (empty when nothing was seen)."""
+        out: dict[str, float] = {}
+
+        def stats(sq, ab, n, st, st2) -> tuple[float, float, float]:
+            var = float(st2 / n - (st / n) ** 2)
+            return float((sq / n).sqrt()), float(ab / n), 1.0 - float(sq / n) / var if var > 0 else float("nan")
+
+        n = self.n.double()
+        if float(n.sum()) == 0:
+            return out
+        out["force_rmse"], out["force_mae"], out["force_r2"] = stats(self.sq.sum(), self.ab.sum(), n.sum(), self.sum_t.sum(),
+                                                                     self.sum_t2.sum())
+        for t, name in enumerate(self.type_names):
+            if n[t] > 0:
+                rmse, mae, r2 = stats(self.sq[t], self.ab[t], n[t], self.sum_t[t], self.sum_t2[t])
+                out.update({f"force_rmse_{name}": rmse, f"force_mae_{name}": mae, f"force_r2_{name}": r2})
+        return out
+
+
+class CGLightningModule(pl.LightningModule):
+    """Trains a CG model by force matching; the model is built at ``setup`` from the data module's prior and types."""
+
+    def __init__(
+        self,
+        network: str = "schnet",
+        network_args: dict[str, Any] | None = None,
+        mode: str = "delta",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str = "plateau",
+        scheduler_patience: int = 5,
+        type_weights: dict[str, float] | None = None,
+        ema_decay: float | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model: CGModel | None = None
+        self.ema: AveragedModel | None = None
+        self.metrics: dict[str, ForceMetrics] = {}
+        self.topology_cache = None
+        self.prior_report: dict[str, Any] = {}
+
+    # -- model construction --------------------------------------------------------------------
+
+    def build(self, type_names: list[str], prior: Any, energy_scale: float, topology_cache: Any) -> None:
+        """Create the CG model (and its EMA copy) for these bead types and this prior."""
+        hp = self.hparams
+        net = None if hp.mode == "prior_only" else build_network(hp.network, type_names, **(hp.network_args or {}))
+        dtype = getattr(torch, hp.dtype)
+        self.model = CGModel(prior, net, mode=hp.mode, energy_scale=energy_scale).to(dtype)
+        if hp.ema_decay:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=True)
+        self.topology_cache = topology_cache
+        self.metrics = {s: ForceMetrics(type_names) for s in SPLITS}
+
+    def setup(self, stage: str) -> None:
+        if self.model is not None:
+            return
+        dm = self.trainer.datamodule
+        dm.setup(stage)
+        scale = 1.0 if self.hparams.mode == "prior_only" else dm.residual_force_rms()
+        self.prior_report = dm.prior_report
+        self.build(dm.type_names, dm.prior, scale, dm.topology_cache)
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _predict_forces(self, batch: Any, model: CGModel) -> torch.Tensor:
+        dtype = getattr(torch, self.hparams.dtype)
+        t = batch_tensors(batch, dtype)
+        graph = build_graph(t["pos"], t["bead_type"], t["cell"], t["batch"], model.cutoff,
+                            [self.topology_cache] * int(t["cell"].shape[0]), t["bond_index"], t["angle_index"],
+                            t["dihedral_index"])
+        with torch.enable_grad():
+            return model(graph, forces=True)["forces"]
+
+    def _loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
+        scale = self.model.energy_scale.to(pred.dtype)
+        err2 = ((pred - batch.forces.to(pred.dtype)) / scale) ** 2
+        weights = self.hparams.type_weights
+        if weights:
+            w = torch.tensor([float(weights.get(n, 1.0)) for n in self.model.type_names], dtype=pred.dtype)
+            err2 = err2 * w[batch.bead_type][:, None]
+        return err2.mean()
+
+    def _eval_model(self) -> CGModel:
+        return self.ema.module if self.ema is not None else self.model
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        pred = self._predict_forces(batch, self.model)
+        self.metrics["train"].update(pred, batch.forces, batch.bead_type)
+        if self.hparams.mode == "prior_only":
+            return None
+        loss = self._loss(pred, batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=int(batch.num_graphs))
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def _eval_step(self, split: str, batch: Any) -> None:
+        pred = self._predict_forces(batch, self._eval_model())
+        self.metrics[split].update(pred, batch.forces, batch.bead_type)
+        self.log(f"{split}/loss", self._loss(pred.detach(), batch), batch_size=int(batch.num_graphs), sync_dist=True)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"forces": self._predict_forces(batch, self._eval_model()).detach(), "reference": batch.forces}
+
+    def _log_epoch(self, split: str) -> None:
+        metrics = self.metrics[split]
+        # sums are reduced across DDP processes before the ratios are taken
+        for name in ("sq", "ab", "n", "sum_t", "sum_t2"):
+            setattr(metrics, name, self.all_gather(getattr(metrics, name)).reshape(-1, len(metrics.type_names)).sum(0).cpu()
+                    if self.trainer.world_size > 1 else getattr(metrics, name))
+        for key, value in metrics.compute().items():
+            self.log(f"{split}/{key}", value, prog_bar=key == "force_rmse" and split == "val", rank_zero_only=True)
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # -- optimisation ------------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad] if self.hparams.mode != "prior_only" else []
+        if not params:
+            return None
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if self.hparams.scheduler == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs or 1))
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        if self.hparams.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=self.hparams.scheduler_patience)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/force_rmse"}}
+        if self.hparams.scheduler == "none":
+            return optimizer
+        raise ValueError(f"scheduler must be plateau, cosine or none, got {self.hparams.scheduler!r}")
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["cgzoo"] = {
+            "format": "cgzoo-model",
+            "version": 1,
+            "type_names": list(self.model.type_names),
+            "mode": self.model.mode,
+            "prior": json.dumps(prior_spec(self.model.prior)),
+            "network": json.dumps(network_spec(self.model.net)) if self.model.net is not None else None,
+            "energy_scale": float(self.model.energy_scale),
+            "type_shift": self.model.type_shift.tolist(),
+            "units": dict(DATASET_UNITS),
+            "ema": self.ema is not None,
+            "dtype": self.hparams.dtype,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.model is None:
+            block = checkpoint["cgzoo"]
+            from cgzoo.training.checkpoint import model_from_block
+
+            model = model_from_block(block)
+            self.model = model.to(getattr(torch, self.hparams.dtype))
+            if self.hparams.ema_decay:
+                self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.hparams.ema_decay), use_buffers=True)
+            self.metrics = {s: ForceMetrics(model.type_names) for s in SPLITS}
+
