@@ -174,3 +174,11 @@ def separated_chains(n_frames: int, min_dist: float = 3.2, seed: int = 0) -> dic
     system = chain_system(n_mol=8, n_frames=1)
     system.update(positions=np.stack(frames), boxes=np.tile(np.eye(3) * 20.0, (n_frames, 1, 1)))
     return system
+
+
+def build_prior_for_tests(params: dict, cutoff: float):
+    """A force-shifted LJ prior over TYPES with ``params`` (float64), used to make synthetic forces."""
+    from cgzoo.priors import build_prior
+
+    return build_prior({"class_path": "lennard_jones", "init_args": {"type_names": TYPES, "cutoff": cutoff,
+                                                                     "smoothing": "force_shift", "params": params}}).double()

@@ -7,6 +7,7 @@ non-bonded terms, with the prior's exclusion rules, and can be exported as a tab
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ def mlp(sizes: Sequence[int], activation: str) -> torch.nn.Sequential:
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     layers: list[torch.nn.Module] = []
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(n_in, n_out))
         if k < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -73,7 +74,7 @@ class PairMLP(Network):
         return self.mlp(features).squeeze(-1) * switching(r, 0.0, self.cutoff)
 
     def pair_energy(self, r: torch.Tensor, type_i: int, type_j: int) -> torch.Tensor:
-        """Dimensionless pair energy at distances ``r`` (any shape) of type indices ``type_i``, ``type_j``, 0 beyond the cutoff."""
+        """Dimensionless energy of a ``type_i``–``type_j`` pair at distances ``r`` (any shape), for tabulation."""
         flat = r.reshape(-1)
         ti = torch.full(flat.shape, int(type_i), dtype=torch.long, device=r.device)
         tj = torch.full(flat.shape, int(type_j), dtype=torch.long, device=r.device)

@@ -37,7 +37,7 @@ def load_model(path: str | Path, use_ema: bool = True) -> CGModel:
         raise InputError(path, "checkpoint does not exist")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
         raise InputError(path, f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
     block = checkpoint.get("cgzoo") if isinstance(checkpoint, dict) else None
     if not isinstance(block, dict) or block.get("format") != "cgzoo-model":

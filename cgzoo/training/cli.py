@@ -53,6 +53,26 @@ class CGZooCLI(LightningCLI):
             if callback.dirpath is None:
                 callback.dirpath = str(self._checkpoint_dir())
 
+    def _finish_wandb(self) -> None:
+        """Close the wandb run so the next run in this process (a sweep, a test) gets its own directory."""
+        from pytorch_lightning.loggers import WandbLogger
+
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish()
+
+    def after_fit(self) -> None:
+        self._finish_wandb()
+
+    def after_validate(self) -> None:
+        self._finish_wandb()
+
+    def after_test(self) -> None:
+        self._finish_wandb()
+
+    def after_predict(self) -> None:
+        self._finish_wandb()
+
 
 def trainer_defaults() -> dict[str, Any]:
     """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, a progress bar."""
@@ -62,8 +82,11 @@ def trainer_defaults() -> dict[str, Any]:
         "max_epochs": 50,
         "gradient_clip_val": 10.0,
         "default_root_dir": DEFAULT_ROOT,
-        "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_last=True, save_top_k=1,
-                                      filename="best-{epoch}-{step}", auto_insert_metric_name=False)],
+        # two callbacks: Lightning 2.6 writes last.ckpt only when its own callback saved that step
+        "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_top_k=1,
+                                      filename="best-{epoch}-{step}", auto_insert_metric_name=False),
+                      ModelCheckpoint(save_top_k=1, save_last=True, filename="latest-{epoch}-{step}",
+                                      auto_insert_metric_name=False)],
     }
 
 

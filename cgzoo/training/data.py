@@ -36,6 +36,24 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class EpochShuffle(torch.utils.data.Sampler):
+    """A shuffle that depends only on (seed, epoch), so a run resumed from a checkpoint sees the same batches."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class CGDataModule(pl.LightningDataModule):
     """Loads ``data`` (a cgzoo ``.h5``), splits it by time blocks, provides the prior and PyG loaders."""
 
@@ -149,7 +167,8 @@ class CGDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         frames = self.splits[split]
         data = [frame_to_data(self.dataset, int(f)) for f in frames]
-        return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+        sampler = EpochShuffle(len(data), self.hparams.split_seed) if shuffle else None
+        return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -1,0 +1,133 @@
+"""Training: a few steps of every architecture in every mode, exact resume, checkpoint reload, offline wandb, DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from cgzoo.cli import main
+from cgzoo.data.dataset import CGDataset, CGTopology
+from cgzoo.errors import InputError
+from cgzoo.models import NETWORKS
+from cgzoo.training.checkpoint import load_model
+from model_cases import NETWORK_CASES
+from prior_cases import LJ_TRUE, TYPES, build_prior_for_tests, forces_of, lj_fluid_system
+
+os.environ["WANDB_MODE"] = "offline"
+CUT = 6.0
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 64-bead LJ fluid, 20 frames, with a force-matching prior spec."""
+    root = tmp_path_factory.mktemp("train")
+    system = lj_fluid_system(n_frames=20, seed=4)
+    forces = forces_of(build_prior_for_tests(LJ_TRUE, CUT), system, CUT + 0.5)
+    rng = np.random.default_rng(0)
+    n = len(system["bead_types"])
+    top = CGTopology(bead_types=system["bead_types"], type_names=TYPES, bead_names=np.array(["X"] * n),
+                     masses=np.full(n, 20.0), molecule_ids=system["molecule_ids"])
+    data = CGDataset(system["positions"].astype(np.float32), (forces + rng.normal(0, 0.5, forces.shape)).astype(np.float32),
+                     system["boxes"], np.arange(20) * 500.0, top, 300.0, {}).save(root / "tiny.h5")
+    spec = root / "fm.yaml"
+    spec.write_text(yaml.safe_dump({"terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.25}]}))
+    return root, data, spec
+
+
+def config(tiny, network: str, mode: str, root: Path, **trainer) -> list[str]:
+    base, data, spec = tiny
+    cfg = {"seed_everything": 0,
+           "model": {"network": network, "network_args": NETWORK_CASES[network], "mode": mode, "lr": 1e-3},
+           "data": {"data": str(data), "prior": "none" if mode == "ml_only" else str(spec), "fractions": [0.6, 0.2, 0.2],
+                    "blocks": 5, "gap": 0, "batch_size": 2, "cache_dir": str(base / "cache")},
+           "trainer": {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False,
+                       "enable_model_summary": False, "log_every_n_steps": 1, **trainer}}
+    path = root.with_suffix(".yaml")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg))
+    return ["--config", str(path)]
+
+
+# prior_only does not depend on the architecture: once is enough
+CASES = [(n, m) for n in sorted(NETWORKS) for m in ("delta", "ml_only")] + [("pair_mlp", "prior_only")]
+
+
+@pytest.mark.parametrize("network, mode", CASES)
+def test_few_steps_every_architecture_and_mode(tiny, tmp_path, network, mode):
+    root = tmp_path / "run"
+    assert main(["fit", *config(tiny, network, mode, root, max_steps=3)]) == 0
+    last = root / "checkpoints" / "last.ckpt"
+    assert last.exists()
+    model = load_model(last)
+    assert model.mode == mode and model.type_names == TYPES
+    assert (model.net is None) == (mode == "prior_only")
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in torch.load(path, weights_only=True)["state_dict"].items()}
+
+
+def test_resume_equals_uninterrupted_run(tiny, tmp_path):
+    straight = tmp_path / "straight"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", straight, max_epochs=4)]) == 0
+    broken = tmp_path / "broken"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", broken, max_epochs=2)]) == 0  # "killed" after epoch 2
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", broken, max_epochs=4), "--ckpt_path", "last"]) == 0
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(broken / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 4 * 6
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=1e-6, atol=1e-7)
+
+
+def test_checkpoint_reload_predicts_identically_and_bad_files_fail(tiny, tmp_path):
+    root = tmp_path / "run"
+    assert main(["fit", *config(tiny, "schnet", "delta", root, max_steps=4)]) == 0
+    from cgzoo.training.data import CGDataModule
+
+    _, data, spec = tiny
+    dm = CGDataModule(data=str(data), prior=str(spec), fractions=(0.6, 0.2, 0.2), blocks=5, gap=0,
+                      cache_dir=str(tiny[0] / "cache"))
+    dm.setup("test")
+    ckpt = root / "checkpoints" / "last.ckpt"
+    first, second = load_model(ckpt), load_model(ckpt)
+    from cgzoo.neighbors import batch_graph
+
+    top = dm.dataset.topology
+    graph = batch_graph(dm.dataset.positions[:2], dm.dataset.box[:2], top.bead_types, dm.topology_cache, first.cutoff,
+                        dtype=torch.float32)
+    torch.testing.assert_close(first(graph)["forces"], second(graph)["forces"], rtol=0, atol=0)
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(ckpt.read_bytes()[:5000])
+    with pytest.raises(InputError, match="broken.ckpt: not a readable checkpoint"):
+        load_model(broken)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(InputError, match="foreign.ckpt: not a cgzoo model checkpoint"):
+        load_model(foreign)
+
+
+def test_wandb_offline_run_directory_without_network(tiny, tmp_path):
+    root = tmp_path / "run"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_steps=2)]) == 0
+    runs = list((root / "wandb").glob("offline-run-*"))
+    assert runs, "no offline wandb run directory"
+    assert list((root / "csv").rglob("metrics.csv"))
+
+
+def test_ddp_with_two_cpu_processes(tiny, tmp_path):
+    root = tmp_path / "ddp"
+    args = config(tiny, "pair_mlp", "delta", root, max_epochs=1, strategy="ddp", devices=2)
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "cgzoo.cli", "fit", *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 3  # 12 training frames, batch 2, split over 2 processes
