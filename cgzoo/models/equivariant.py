@@ -7,13 +7,14 @@ tensor-product convolution (per-edge weights from a radial MLP, channel-wise ``u
 a sum over incoming edges divided by √``avg_num_neighbors``, a linear mix, a type-dependent
 self-connection, a gated non-linearity and a residual connection where irreps agree. Hidden
 features are ``channels``× each natural-parity irrep 0e, 1o, 2e, … up to ``l_max``: products of
-these that fall outside the set (e.g. 1o⊗1o→1e) are dropped, which loses nothing for an energy,
-since every O(3) invariant is a function of dot products. The last layer keeps scalars only;
+these that fall outside the set (e.g. 1o⊗1o→1e) are dropped, which costs an energy model little:
+O(3) invariants of vectors are functions of their dot products. The last layer keeps scalars only;
 an MLP turns them into per-bead energies that are summed per structure.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -133,7 +134,7 @@ class Equivariant(Network):
         self.layers = torch.nn.ModuleList(
             Interaction(irreps_in, irreps_out, irreps_sh, irreps_type, self.num_basis, self.radial_hidden,
                         self.avg_num_neighbors)
-            for irreps_in, irreps_out in zip(irreps[:-1], irreps[1:])
+            for irreps_in, irreps_out in itertools.pairwise(irreps)
         )
         self.readout = FullyConnectedNet([self.channels, self.channels, 1], torch.nn.functional.silu)
 
