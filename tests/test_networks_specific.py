@@ -108,3 +108,15 @@ def test_float32_and_config_round_trip(name):
     e32 = rebuilt(graph(beads, [0, 1, 1], dtype=torch.float32))
     assert e32.dtype == torch.float32
     torch.testing.assert_close(e32.double(), net.double()(graph(beads, [0, 1, 1])), rtol=1e-5, atol=1e-5)
+
+
+def test_pair_mlp_exports_a_table_matching_the_network():
+    """The learned pair potential becomes a Tabulated prior whose energies match the network's."""
+    torch.manual_seed(3)
+    net = build_network("pair_mlp", ["A", "B"], cutoff=6.0, n_rbf=8, hidden=[16, 16], embedding_dim=4).double()
+    table = net.to_prior(energy_scale=2.5, r_min=2.0, spacing=0.005)
+    r = np.linspace(2.1, 5.9, 50)
+    energy, _ = table.evaluate("A-B", r)
+    expected = 2.5 * net.pair_energy(torch.as_tensor(r), 0, 1).detach().numpy()
+    np.testing.assert_allclose(energy, expected, rtol=1e-6, atol=1e-8)
+    assert table.cutoff == pytest.approx(6.0)

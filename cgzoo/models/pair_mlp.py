@@ -16,6 +16,7 @@ import torch
 from cgzoo.models.base import Network
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import scatter_energy, switching
+from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask
 
 #: activation functions by name; all are smooth so forces and their parameter gradients are too
@@ -91,3 +92,21 @@ class PairMLP(Network):
         return {"type_names": self.type_names, "cutoff": self.cutoff, "n_rbf": self.n_rbf, "hidden": self.hidden,
                 "activation": self.activation, "embedding_dim": self.embedding_dim, "exclude": self.exclude,
                 "intramolecular": self.intramolecular}
+
+    def to_prior(self, energy_scale: float = 1.0, r_min: float = 1.0, spacing: float = 0.01) -> Tabulated:
+        """The learned pair potential (times ``energy_scale``, kcal/mol) as a :class:`Tabulated` pair prior.
+
+        The table can then be summed with the prior it was trained on and exported to LAMMPS or
+        GROMACS like any fitted prior (``cgzoo.priors.export.export_tables``).
+        """
+        dtype = next(self.parameters()).dtype
+        r = torch.arange(r_min, self.cutoff + 0.5 * spacing, spacing, dtype=dtype)
+        tables = {}
+        with torch.enable_grad():
+            for a, b in itertools.combinations_with_replacement(range(len(self.type_names)), 2):
+                x = r.clone().requires_grad_(True)
+                u = self.pair_energy(x, a, b) * energy_scale
+                (du,) = torch.autograd.grad(u.sum(), x)
+                key = f"{self.type_names[a]}-{self.type_names[b]}"
+                tables[key] = {"x": r.tolist(), "u": u.detach().tolist(), "du": du.tolist()}
+        return Tabulated(self.type_names, "pair", tables, exclude=self.exclude, intramolecular=self.intramolecular)

@@ -1,8 +1,8 @@
 """Force-matching fit time and peak memory against the number of training frames.
 
 Each measurement runs in a fresh subprocess so its peak resident memory (ru_maxrss) is its own.
-Datasets are made with cgzoo's own ``generate`` and ``map`` when absent (SPC/E 1-bead and
-TraPPE-UA hexane 3-bead). Results are appended to ``RESULTS.md`` beside this script and written
+SPC/E 1-bead is the embedded default dataset (800 frames); TraPPE-UA hexane 3-bead is made with
+cgzoo's own ``generate`` and ``map`` when absent. Results are appended to ``RESULTS.md`` beside this script and written
 as JSON. Usage::
 
     python experiments/benchmarks/fit_prior_scaling.py [--frames 25 50 100 200 400] [--workdir runs/bench]
@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 SYSTEMS = {
-    "spce-water 1-bead": dict(system="spce-water", n=300, mapping="spce-water_1bead_com.yaml", prod_ps=100, every=125),
-    "hexane 3-bead": dict(system="hexane-ua", n=150, mapping="hexane-ua_3bead_com.yaml", prod_ps=100, every=125),
+    "spce-water 1-bead": dict(dataset=ROOT / "datasets" / "default" / "spce-water_1bead_com.h5"),
+    "hexane 3-bead": dict(system="hexane-ua", n=140, mapping="hexane-ua_3bead_com.yaml", prod_ps=80, every=100),
 }
 
 MEASURE = r"""
@@ -45,6 +45,8 @@ print(json.dumps({"frames": n, "seconds": wall, "peak_rss_mb": resource.getrusag
 def ensure_dataset(name: str, workdir: Path) -> Path:
     """Generate and map the benchmark dataset of ``name`` unless it already exists."""
     cfg = SYSTEMS[name]
+    if "dataset" in cfg:
+        return cfg["dataset"]
     out = workdir / f"{cfg['system']}.h5"
     if out.exists():
         return out

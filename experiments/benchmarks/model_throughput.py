@@ -1,0 +1,124 @@
+"""Force-evaluation throughput and peak memory of every architecture, next to schnetpack's SchNet, on one machine.
+
+Structures: 1-bead water-like liquids (0.0334 beads/Å³, a jittered cubic lattice) of 500, 2 000
+and 8 000 beads in periodic cubic boxes; cutoff 9 Å; networks at their zoo defaults
+(``models/*_ml_only.yaml``). One measurement = energy + forces (forward + backward), float32,
+timed over repeats after a warm-up, the neighbour list built once beforehand (its cost is
+reported separately). schnetpack's SchNet gets the same pairs, the same widths (64 features,
+64 filters, 3 interactions, 32 Gaussians, cosine cutoff 9 Å) and the same timing loop. Each
+(model, size) runs in a fresh process so its peak RSS is its own; ``peak ΔRSS`` is the peak
+minus the RSS after building the inputs. Results are appended to ``RESULTS.md``.
+
+schnetpack 2.x imports ``T_co`` from ``torch.utils.data.dataloader``, which torch 2.13 no longer
+has; the measuring process defines it before importing schnetpack (``--no-deps`` install of
+schnetpack 2.1.1: its ``sympy<=1.12`` pin conflicts with torch 2.13). Usage::
+
+    python experiments/benchmarks/model_throughput.py [--sizes 500 2000 8000] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+MEASURE = r"""
+import json, resource, sys, time, typing
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[3]))
+name, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[4])
+rng = np.random.default_rng(0)
+side = round(n ** (1 / 3)) if round(n ** (1 / 3)) ** 3 == n else int(np.ceil(n ** (1 / 3)))
+box = (n / 0.0334) ** (1 / 3)
+grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n]
+pos = (grid + 0.5) * (box / side) + rng.normal(0, 0.3, (n, 3))
+cell = np.eye(3) * box
+from cgzoo.neighbors import TopologyCache, batch_graph, structure_pairs
+cache = TopologyCache(n, np.zeros((0, 2), int), np.arange(n))
+t0 = time.perf_counter()
+graph = batch_graph(pos[None], cell[None], np.zeros(n, int), cache, 9.0, dtype=torch.float32)
+nl_seconds = time.perf_counter() - t0
+if name == "schnetpack":
+    import torch.utils.data.dataloader as dl
+    dl.T_co = typing.TypeVar("T_co", covariant=True)
+    import schnetpack as spk
+    import schnetpack.properties as P
+    rep = spk.representation.SchNet(n_atom_basis=64, n_interactions=3, radial_basis=spk.nn.GaussianRBF(32, cutoff=9.0),
+                                    cutoff_fn=spk.nn.CosineCutoff(9.0), n_filters=64)
+    model = spk.model.NeuralNetworkPotential(rep, input_modules=[spk.atomistic.PairwiseDistances()],
+                                             output_modules=[spk.atomistic.Atomwise(n_in=64, output_key="energy"),
+                                                             spk.atomistic.Forces(energy_key="energy", force_key="forces")])
+    i, j = graph.edge_index
+    offsets = graph.edge_shift @ graph.cell[0]
+    base = {P.Z: torch.ones(n, dtype=torch.long), P.n_atoms: torch.tensor([n]), P.idx_m: torch.zeros(n, dtype=torch.long),
+            P.cell: graph.cell, P.pbc: torch.ones(1, 3, dtype=torch.bool),
+            P.idx_i: torch.cat([i, j]), P.idx_j: torch.cat([j, i]), P.offsets: torch.cat([offsets, -offsets])}
+    def run():
+        inputs = dict(base)
+        inputs[P.R] = graph.pos.detach().clone()
+        return model(inputs)["forces"]
+else:
+    import yaml
+    from cgzoo.models import CGModel, build_network
+    cfg = yaml.safe_load(open(f"models/{name}_ml_only.yaml"))["model"]
+    model = CGModel(None, build_network(name, ["W"], **cfg["network_args"]), mode="ml_only")
+    def run():
+        return model(graph, forces=True)["forces"]
+n_params = sum(p.numel() for p in model.parameters())
+base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+run()
+t0 = time.perf_counter()
+for _ in range(repeats):
+    forces = run()
+seconds = (time.perf_counter() - t0) / repeats
+assert torch.isfinite(forces).all()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"model": name, "beads": n, "pairs": int(graph.edge_index.shape[1]), "seconds": seconds,
+                  "bead_evals_per_s": n / seconds, "neighbor_list_s": nl_seconds, "params": n_params,
+                  "peak_delta_rss_mb": (peak - base_rss) / 1024}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
+    parser.add_argument("--models", nargs="+", default=["pair_mlp", "schnet", "equivariant", "schnetpack"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    for name in args.models:
+        for n in args.sizes:
+            proc = subprocess.run([sys.executable, "-c", MEASURE, name, str(n), str(args.threads), str(args.repeats)],
+                                  capture_output=True, text=True, cwd=HERE.parents[1])
+            if proc.returncode:
+                print(f"{name} {n}: failed\n{proc.stderr[-1500:]}", flush=True)
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    stamp = dt.date.today().isoformat()
+    machine = f"{platform.machine()} CPU, {args.threads} thread(s), {platform.system()}, Python {platform.python_version()}"
+    (HERE / "model_throughput.json").write_text(json.dumps({"date": stamp, "machine": machine, "rows": rows}, indent=1))
+    spk = {r["beads"]: r for r in rows if r["model"] == "schnetpack"}
+    lines = [f"\n## Force-evaluation throughput ({stamp})\n",
+             f"Machine: {machine}; command: `python experiments/benchmarks/model_throughput.py --sizes "
+             f"{' '.join(map(str, args.sizes))} --threads {args.threads}`. Energy + forces, float32, cutoff 9 Å, "
+             "neighbour list prebuilt (its time in its own column).\n",
+             "| model | beads | pairs | s / eval | bead·evals/s | vs schnetpack SchNet | neighbour list (s) | peak ΔRSS (MB) | params |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{spk[r['beads']]['seconds'] / r['seconds']:.2f}× speed" if r["beads"] in spk and r["model"] != "schnetpack" else "—"
+        lines.append(f"| {r['model']} | {r['beads']} | {r['pairs']} | {r['seconds']:.3f} | {r['bead_evals_per_s']:.0f} | {ratio} | "
+                     f"{r['neighbor_list_s']:.3f} | {r['peak_delta_rss_mb']:.0f} | {r['params']} |")
+    with (HERE / "RESULTS.md").open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
