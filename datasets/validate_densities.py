@@ -22,7 +22,7 @@ from cgzoo.generate import SYSTEMS, run_generate
 from cgzoo.units import ATM_TO_BAR
 
 #: Equilibration (NPT) length per system, ps: long enough for a density SE well under 1 %.
-EQUIL_PS = {"spce-water": 150.0, "methanol-ua": 100.0, "hexane-ua": 150.0, "cyclohexane-ua": 150.0}
+EQUIL_PS = {"spce-water": 150.0, "methanol-ua": 250.0, "hexane-ua": 150.0, "cyclohexane-ua": 300.0}
 PROD_PS = 10.0
 TEMPERATURE = 298.15
 RESULTS = Path(__file__).with_name("validation_densities.json")
