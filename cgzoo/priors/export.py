@@ -91,7 +91,7 @@ def default_grid(priors: list[Prior], kind: str) -> np.ndarray:
     highs = [float((t.x0 + t.dx * (t.n_points - 1)).max()) for t in tabs]
     for p in priors:
         if isinstance(p, BondedPrior):
-            r0 = p.table.values[..., p.fields.index("r0")][p.table.defined]
+            r0 = p.table.values.detach()[..., p.fields.index("r0")][p.table.defined]
             lows.append(float(r0.min()) - 1.0)
             highs.append(float(r0.max()) + 1.0)
     return np.arange(max(0.05, min(lows)), max(highs) + 1e-9, 0.002)

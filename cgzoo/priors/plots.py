@@ -84,7 +84,7 @@ def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled
                 for ax in (ax_u, ax_f):
                     ax.axvspan(lo, hi, color="0.9", zorder=0, label="sampled range")
                 ax_u.legend(loc="lower right")
-            if rdfs and key in rdfs:
+            if kind == "pair" and rdfs and key in rdfs:
                 r, g = rdfs[key]
                 keep = r >= xs[0]
                 twin = ax_u.twinx()

@@ -7,7 +7,9 @@ timed over repeats after a warm-up, the neighbour list built once beforehand (it
 reported separately). schnetpack's SchNet gets the same pairs, the same widths (64 features,
 64 filters, 3 interactions, 32 Gaussians, cosine cutoff 9 Å) and the same timing loop. Each
 (model, size) runs in a fresh process so its peak RSS is its own; ``peak ΔRSS`` is the peak
-minus the RSS after building the inputs. Results are appended to ``RESULTS.md``.
+minus the RSS after building the inputs. A second table gives training throughput (frames/s:
+force loss, backward, Adam) on the embedded default dataset for every model and schnetpack's
+SchNet in the same run. Results are appended to ``RESULTS.md``.
 
 schnetpack 2.x imports ``T_co`` from ``torch.utils.data.dataloader``, which torch 2.13 no longer
 has; the measuring process defines it before importing schnetpack (``--no-deps`` install of
@@ -85,12 +87,83 @@ print(json.dumps({"model": name, "beads": n, "pairs": int(graph.edge_index.shape
 """
 
 
+TRAIN = r"""
+import json, sys, time, typing
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[2]))
+name, steps, batch = sys.argv[1], int(sys.argv[3]), 4
+from cgzoo.data.dataset import CGDataset
+from cgzoo.neighbors import TopologyCache, batch_graph
+ds = CGDataset.load("datasets/default/spce-water_1bead_com.h5")
+top = ds.topology
+cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+batches = [np.arange(k * batch, (k + 1) * batch) for k in range(steps + 1)]
+def graph_of(frames):
+    return batch_graph(ds.positions[frames], ds.box[frames], top.bead_types, cache, 9.0, dtype=torch.float32)
+if name == "schnetpack":
+    import torch.utils.data.dataloader as dl
+    dl.T_co = typing.TypeVar("T_co", covariant=True)
+    import schnetpack as spk
+    import schnetpack.properties as P
+    rep = spk.representation.SchNet(n_atom_basis=64, n_interactions=3, radial_basis=spk.nn.GaussianRBF(32, cutoff=9.0),
+                                    cutoff_fn=spk.nn.CosineCutoff(9.0), n_filters=64)
+    model = spk.model.NeuralNetworkPotential(rep, input_modules=[spk.atomistic.PairwiseDistances()],
+                                             output_modules=[spk.atomistic.Atomwise(n_in=64, output_key="energy"),
+                                                             spk.atomistic.Forces(energy_key="energy", force_key="forces")])
+    def forces_of(graph):
+        i, j = graph.edge_index
+        offsets = torch.bmm(graph.edge_shift.unsqueeze(1), graph.cell[graph.batch[i]]).squeeze(1)
+        n = graph.pos.shape[0]
+        inputs = {P.Z: torch.ones(n, dtype=torch.long), P.n_atoms: torch.bincount(graph.batch), P.idx_m: graph.batch,
+                  P.cell: graph.cell, P.pbc: torch.ones(graph.cell.shape[0], 3, dtype=torch.bool),
+                  P.idx_i: torch.cat([i, j]), P.idx_j: torch.cat([j, i]), P.offsets: torch.cat([offsets, -offsets]),
+                  P.R: graph.pos.detach().clone()}
+        return model(inputs)["forces"]
+else:
+    import yaml
+    from cgzoo.models import CGModel, build_network
+    cfg = yaml.safe_load(open(f"models/{name}_ml_only.yaml"))["model"]
+    model = CGModel(None, build_network(name, top.type_names, **cfg["network_args"]), mode="ml_only")
+    model.train()
+    def forces_of(graph):
+        return model(graph, forces=True)["forces"]
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+def step(frames):
+    graph = graph_of(frames)
+    loss = ((forces_of(graph) - torch.as_tensor(ds.forces[frames].reshape(-1, 3))) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+step(batches[0])
+t0 = time.perf_counter()
+for frames in batches[1:]:
+    step(frames)
+seconds = time.perf_counter() - t0
+print(json.dumps({"model": name, "frames_per_s": steps * batch / seconds, "step_s": seconds / steps, "batch": batch}))
+"""
+
+
+def train_throughput(models: list[str], threads: int, steps: int) -> list[dict]:
+    """Training steps (force loss, backward, Adam) on batches of 4 default-dataset frames, per model."""
+    rows = []
+    for name in models:
+        proc = subprocess.run([sys.executable, "-c", TRAIN, name, str(threads), str(steps)], capture_output=True, text=True,
+                              cwd=HERE.parents[1])
+        if proc.returncode:
+            print(f"{name} training: failed\n{proc.stderr[-1500:]}", flush=True)
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
     parser.add_argument("--models", nargs="+", default=["pair_mlp", "schnet", "equivariant", "schnetpack"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=5)
     args = parser.parse_args()
     rows = []
     for name in args.models:
@@ -116,6 +189,14 @@ def main() -> None:
         ratio = f"{spk[r['beads']]['seconds'] / r['seconds']:.2f}× speed" if r["beads"] in spk and r["model"] != "schnetpack" else "—"
         lines.append(f"| {r['model']} | {r['beads']} | {r['pairs']} | {r['seconds']:.3f} | {r['bead_evals_per_s']:.0f} | {ratio} | "
                      f"{r['neighbor_list_s']:.3f} | {r['peak_delta_rss_mb']:.0f} | {r['params']} |")
+    training = train_throughput(args.models, args.threads, args.train_steps)
+    spk_train = next((r for r in training if r["model"] == "schnetpack"), None)
+    lines += ["", "Training throughput on the default dataset (CG SPC/E water, 300 beads per frame): force-matching loss, "
+              f"backward (double backward through the forces) and Adam, batches of 4 frames, {args.train_steps} timed steps.", "",
+              "| model | frames / s | s / step | vs schnetpack SchNet |", "|---|---|---|---|"]
+    for r in training:
+        ratio = f"{r['frames_per_s'] / spk_train['frames_per_s']:.2f}× speed" if spk_train and r["model"] != "schnetpack" else "—"
+        lines.append(f"| {r['model']} | {r['frames_per_s']:.2f} | {r['step_s']:.3f} | {ratio} |")
     with (HERE / "RESULTS.md").open("a") as fh:
         fh.write("\n".join(lines) + "\n")
 
