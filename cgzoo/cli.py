@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cgzoo import __version__
 from cgzoo.errors import CGZooError
+from cgzoo.runtime import tune_allocator
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -106,12 +107,27 @@ def _cmd_fit_prior(args: argparse.Namespace) -> None:
           (", tables/" if args.export else ""))
 
 
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from cgzoo.md import SimulationSettings, simulate
+
+    settings = SimulationSettings(ensemble=args.ensemble, temperature_K=args.temperature, pressure_bar=args.pressure,
+                                  timestep_fs=args.timestep_fs, steps=args.steps, save_every=args.save_every,
+                                  friction_per_ps=args.friction, barostat=args.barostat, seed=args.seed,
+                                  max_force=args.max_force)
+    try:
+        out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
+                       device=args.device, progress=not args.quiet)
+    except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
+        raise CGZooError(f"{args.start}: {exc}") from None
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
     parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,evaluate}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; --config models/<arch>_<mode>.yaml)")
 
@@ -169,6 +185,26 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_cmd_fit_prior)
 
+    sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE (NVT, NPT, NVE)")
+    sim.add_argument("--model", required=True, help="checkpoint (.ckpt) of a trained model")
+    sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset) or any ASE-readable file")
+    sim.add_argument("--out", required=True, type=Path, help="run directory")
+    sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
+    sim.add_argument("--steps", type=int, default=10000)
+    sim.add_argument("--timestep-fs", type=float, default=2.0)
+    sim.add_argument("--temperature", type=float, default=298.15, help="K")
+    sim.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
+    sim.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
+    sim.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk")
+    sim.add_argument("--save-every", type=int, default=50, help="steps between saved frames")
+    sim.add_argument("--max-force", type=float, default=1000.0, help="stability guard, kcal/mol/Å")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--device", default="cpu")
+    sim.add_argument("--restart", action="store_true", help="continue the run in --out up to --steps")
+    sim.add_argument("--overwrite", action="store_true")
+    sim.add_argument("--quiet", action="store_true")
+    sim.set_defaults(func=_cmd_simulate)
+
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
     split.add_argument("dataset", type=Path)
     split.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1))
@@ -185,6 +221,7 @@ LIGHTNING_VERBS = ("fit", "validate", "test", "predict")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cgzoo`` console script; user errors print one line and exit 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    tune_allocator()
     if argv and argv[0] in LIGHTNING_VERBS:
         from cgzoo.training.cli import run_lightning
 

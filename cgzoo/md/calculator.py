@@ -1,0 +1,94 @@
+"""``CGCalculator``: an ASE calculator for a trained cgzoo model (energy, forces, stress), with Verlet-list reuse.
+
+Bead-type convention (the one ``cgzoo convert``/extxyz exports write): every bead is the dummy
+element ``X`` and its type name is the per-atom string array ``atoms.arrays["bead_type"]``;
+``atoms.arrays["molecule_id"]`` (optional) groups beads into molecules for exclusions. A system
+of a single bead type may omit ``bead_type``. Bonded CG topology (bonds, angles, dihedrals) is
+given to the calculator, since ASE atoms carry none. Results are in ASE units: eV, eV/Å and
+eV/Å³ (Voigt order xx, yy, zz, yz, xz, xy), converted from cgzoo's kcal/mol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+
+from cgzoo.models import CGModel
+from cgzoo.neighbors import TopologyCache, VerletList
+from cgzoo.units import KCAL_MOL_TO_EV
+
+
+class CGCalculator(Calculator):
+    """Evaluate a :class:`~cgzoo.models.CGModel` (or a checkpoint path) on ASE ``Atoms``."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(
+        self,
+        model: CGModel | str | Path,
+        bonds: np.ndarray | None = None,
+        angles: np.ndarray | None = None,
+        dihedrals: np.ndarray | None = None,
+        skin: float = 1.0,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float64,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(model, CGModel):
+            from cgzoo.training.checkpoint import load_model
+
+            model = load_model(model)
+        self.device, self.dtype = torch.device(device), dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.skin = float(skin)
+        self.bonded = [torch.as_tensor(np.asarray(a if a is not None else np.zeros((0, k)), dtype=np.int64)).reshape(-1, k).T
+                       for a, k in ((bonds, 2), (angles, 3), (dihedrals, 4))]
+        self._verlet: VerletList | None = None
+        self._types: torch.Tensor | None = None
+
+    def bead_types(self, atoms) -> torch.Tensor:
+        """Type indices of ``atoms`` from its ``bead_type`` array, checked against the model's type map."""
+        names = self.model.type_names
+        if "bead_type" not in atoms.arrays:
+            if len(names) == 1:
+                return torch.zeros(len(atoms), dtype=torch.long)
+            raise ValueError(f"atoms have no 'bead_type' array; the model has types {names}")
+        given = [str(t) for t in atoms.arrays["bead_type"]]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"bead types {unknown} are not in the model's type map {names}")
+        index = {n: i for i, n in enumerate(names)}
+        return torch.tensor([index[t] for t in given], dtype=torch.long)
+
+    def _setup(self, atoms) -> None:
+        if not np.all(atoms.pbc):
+            raise ValueError("CGCalculator needs periodic boundaries in all directions (atoms.pbc)")
+        self._types = self.bead_types(atoms).to(self.device)
+        molecules = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=np.int64)
+        bonds = self.bonded[0].T.numpy()
+        self._verlet = VerletList(self.model.cutoff, self.skin, TopologyCache(len(atoms), bonds, molecules))
+        self._n = len(atoms)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        if self._verlet is None or "numbers" in system_changes or len(self.atoms) != self._n:
+            self._setup(self.atoms)
+        pos = torch.as_tensor(self.atoms.get_positions(), dtype=self.dtype, device=self.device)
+        cell = torch.as_tensor(np.asarray(self.atoms.cell), dtype=self.dtype, device=self.device)
+        graph = self._verlet.graph(pos, self._types, cell, *(b.to(self.device) for b in self.bonded))
+        out = self.model(graph, forces=True, stress="stress" in properties)
+        energy = float(out["energy"].detach()[0]) * KCAL_MOL_TO_EV
+        self.results["energy"] = self.results["free_energy"] = energy
+        self.results["forces"] = out["forces"].detach().cpu().numpy().astype(np.float64) * KCAL_MOL_TO_EV
+        if "stress" in out:
+            s = out["stress"].detach().cpu().numpy()[0].astype(np.float64) * KCAL_MOL_TO_EV
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+    @property
+    def neighbor_list_builds(self) -> int:
+        """How many times the pair list was rebuilt (the rest reused it within the skin)."""
+        return 0 if self._verlet is None else self._verlet.n_builds

@@ -1,0 +1,266 @@
+"""CG molecular dynamics with ASE on a cgzoo model: NVT (Langevin), NPT (MTK or Berendsen), NVE; guarded and restartable.
+
+A run directory holds ``traj.traj`` (ASE trajectory: unwrapped positions in Å, velocities, cell,
+``bead_type``/``molecule_id`` arrays, ``info["time_fs"]``), ``traj.extxyz`` (the same frames),
+``log.csv`` (step, time_fs, temperature_K, pressure_bar, density_g_cm3, epot/ekin/etot in
+kcal/mol), ``run.json`` (settings, bonded topology, status) and, if the stability guard stopped
+the run, ``last_good.extxyz``. The guard checks every step: non-finite or runaway forces
+(``max_force`` kcal/mol/Å) or a temperature above ``max_temperature_factor`` × target stop the
+run at once with a one-line reason, and the last good frame is kept. ``restart=True`` continues
+a finished or stopped run from its last saved frame (positions and velocities).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms, units
+from ase.io import Trajectory, read, write
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from tqdm.auto import tqdm
+
+from cgzoo.errors import CGZooError, InputError, check_output_path
+from cgzoo.md.calculator import CGCalculator
+from cgzoo.models import CGModel
+from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, density_g_cm3
+
+LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol", "ekin_kcal_mol",
+              "etot_kcal_mol"]
+ENSEMBLES = ("nvt", "npt", "nve")
+
+
+class UnstableSimulation(CGZooError):
+    """The stability guard stopped a run; the message says why and where the last good frame is."""
+
+
+@dataclass
+class SimulationSettings:
+    """Everything that defines a run (written to ``run.json``)."""
+
+    ensemble: str = "nvt"
+    temperature_K: float = 298.15
+    pressure_bar: float = ATM_TO_BAR
+    timestep_fs: float = 2.0
+    steps: int = 1000
+    save_every: int = 50
+    friction_per_ps: float = 1.0
+    barostat: str = "mtk"
+    tdamp_fs: float = 100.0
+    pdamp_fs: float = 1000.0
+    seed: int = 0
+    max_force: float = 1000.0
+    max_temperature_factor: float = 5.0
+    model: str = ""
+    start: str = ""
+    bonds: list[list[int]] = field(default_factory=list)
+    angles: list[list[int]] = field(default_factory=list)
+    dihedrals: list[list[int]] = field(default_factory=list)
+    type_names: list[str] = field(default_factory=list)
+
+
+def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[str, np.ndarray]]:
+    """Frame ``frame`` of a CG dataset as ASE atoms (bead-type convention of :mod:`cgzoo.md.calculator`) plus its bonded lists."""
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.export import frame_to_atoms
+
+    ds = CGDataset.load(path)
+    if not -ds.n_frames <= frame < ds.n_frames:
+        raise InputError(path, f"frame {frame} out of range (dataset has {ds.n_frames} frames)")
+    atoms = frame_to_atoms(ds, frame)
+    atoms.calc = None
+    top = ds.topology
+    return atoms, {"bonds": top.bonds, "angles": top.angles, "dihedrals": top.dihedrals}
+
+
+def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
+    """Starting structure: ``DATA.h5`` or ``DATA.h5@FRAME`` (a CG dataset), or any ASE-readable file (last frame)."""
+    path, _, frame = start.partition("@")
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "start structure does not exist")
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return atoms_from_dataset(p, int(frame or 0))
+    try:
+        atoms = read(str(p), index=frame or -1)
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
+        raise InputError(p, f"ASE cannot read it ({type(exc).__name__})") from None
+    empty = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
+    return atoms, empty
+
+
+def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator):
+    """The ASE integrator for the settings' ensemble."""
+    dt = s.timestep_fs * units.fs
+    if s.ensemble == "nve":
+        from ase.md.verlet import VelocityVerlet
+
+        return VelocityVerlet(atoms, dt)
+    if s.ensemble == "nvt":
+        from ase.constraints import FixCom
+        from ase.md.langevin import Langevin
+
+        atoms.set_constraint(FixCom())  # ASE's recommended way to keep the centre of mass still under Langevin
+        return Langevin(atoms, dt, temperature_K=s.temperature_K, friction=s.friction_per_ps / (1000.0 * units.fs), rng=rng,
+                        fixcm=False)
+    if s.barostat == "mtk":
+        from ase.md.nose_hoover_chain import IsotropicMTKNPT
+
+        return IsotropicMTKNPT(atoms, dt, temperature_K=s.temperature_K, pressure_au=s.pressure_bar * units.bar,
+                               tdamp=s.tdamp_fs * units.fs, pdamp=s.pdamp_fs * units.fs)
+    if s.barostat == "berendsen":
+        from ase.md.nptberendsen import NPTBerendsen
+
+        return NPTBerendsen(atoms, dt, temperature_K=s.temperature_K, pressure_au=s.pressure_bar * units.bar,
+                            taut=s.tdamp_fs * units.fs, taup=s.pdamp_fs * units.fs, compressibility_au=4.57e-5 / units.bar)
+    raise ValueError(f"barostat must be 'mtk' or 'berendsen', got {s.barostat!r}")
+
+
+def thermo_row(atoms: Atoms, step: int, time_fs: float) -> dict[str, float]:
+    """One log row in cgzoo units (pressure includes the kinetic term; ASE's stress is virial only)."""
+    epot = atoms.get_potential_energy() * EV_TO_KCAL_MOL
+    ekin = atoms.get_kinetic_energy() * EV_TO_KCAL_MOL
+    volume = atoms.get_volume()
+    stress = atoms.get_stress(include_ideal_gas=True)
+    return {"step": step, "time_fs": time_fs, "temperature_K": atoms.get_temperature(),
+            "pressure_bar": -float(np.mean(stress[:3])) / units.bar,
+            "density_g_cm3": density_g_cm3(float(atoms.get_masses().sum()), volume),
+            "epot_kcal_mol": epot, "ekin_kcal_mol": ekin, "etot_kcal_mol": epot + ekin}
+
+
+class Guard:
+    """The stability guard: raises :class:`UnstableSimulation` on NaN, runaway forces or temperature."""
+
+    def __init__(self, atoms: Atoms, s: SimulationSettings, out: Path, dyn, first_step: int) -> None:
+        self.atoms, self.s, self.out, self.dyn, self.first_step = atoms, s, out, dyn, first_step
+        self.last_good = atoms.copy()
+
+    def __call__(self) -> None:
+        forces = self.atoms.calc.results.get("forces")
+        reason = None
+        if forces is None or not np.all(np.isfinite(forces)) or not np.all(np.isfinite(self.atoms.positions)):
+            reason = "non-finite forces or positions"
+        elif np.abs(forces).max() * EV_TO_KCAL_MOL > self.s.max_force:
+            reason = f"force {np.abs(forces).max() * EV_TO_KCAL_MOL:.3g} kcal/mol/Å above {self.s.max_force}"
+        elif self.atoms.get_temperature() > self.s.max_temperature_factor * self.s.temperature_K:
+            reason = f"temperature {self.atoms.get_temperature():.0f} K above {self.s.max_temperature_factor} × target"
+        if reason:
+            path = self.out / "last_good.extxyz"
+            good = self.last_good.copy()
+            good.calc = None
+            write(str(path), good, format="extxyz")
+            raise UnstableSimulation(f"{self.out}: unstable at step {self.first_step + self.dyn.nsteps}: {reason}; "
+                                     f"last good frame in {path}")
+        self.last_good = self.atoms.copy()
+
+
+def simulate(model: "str | Path | CGModel", start: str, out: str | Path, settings: SimulationSettings | None = None,
+             restart: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True) -> Path:
+    """Run MD of ``model`` (a checkpoint) from ``start``, writing the run directory ``out`` (see module docstring)."""
+    out = Path(out)
+    s = settings or SimulationSettings()
+    if s.ensemble not in ENSEMBLES:
+        raise InputError(None, f"ensemble must be one of {ENSEMBLES}, got {s.ensemble!r}")
+    if restart:
+        atoms, topology, done, s = _restart_state(out, s)
+    else:
+        check_output_path(out, overwrite)
+        atoms, topology = load_start(start)
+        done = 0
+    out.mkdir(parents=True, exist_ok=True)
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], device=device)
+    atoms.calc = calc
+    calc.bead_types(atoms)  # type-map check before anything runs
+    rng = np.random.default_rng(s.seed + done)
+    if not restart:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
+        Stationary(atoms)
+    s.model = str(model) if isinstance(model, (str, Path)) else type(calc.model.net).__name__ if calc.model.net else "prior"
+    s.start = s.start or str(start)
+    s.bonds, s.angles, s.dihedrals = (np.asarray(topology[k]).tolist() for k in ("bonds", "angles", "dihedrals"))
+    s.type_names = list(calc.model.type_names)
+    _write_run_json(out, s, "running", done)
+    dyn = make_dynamics(atoms, s, rng)
+    dyn.attach(Guard(atoms, s, out, dyn, done), interval=1)
+    traj = Trajectory(str(out / "traj.traj"), "a" if restart else "w", atoms)
+    log_fh = (out / "log.csv").open("a" if restart else "w", newline="")
+    writer = csv.DictWriter(log_fh, LOG_FIELDS)
+    if not restart:
+        writer.writeheader()
+    bar = tqdm(total=s.steps - done, unit="step", disable=not progress, desc="md")
+    started = time.perf_counter()
+
+    def save() -> None:
+        if restart and dyn.nsteps == 0:
+            return  # ASE calls observers before the first step; that frame is already the run's last
+        step = done + dyn.nsteps
+        atoms.info["time_fs"] = step * s.timestep_fs
+        traj.write(atoms)
+        writer.writerow(thermo_row(atoms, step, step * s.timestep_fs))
+        log_fh.flush()
+        bar.update(s.save_every if dyn.nsteps else 0)
+        elapsed = time.perf_counter() - started
+        if elapsed > 0 and dyn.nsteps:
+            bar.set_postfix(ns_per_day=f"{dyn.nsteps * s.timestep_fs * 1e-6 / (elapsed / 86400):.2f}")
+
+    dyn.attach(save, interval=s.save_every)
+    status = "complete"
+    try:
+        dyn.run(s.steps - done)
+    except UnstableSimulation:
+        status = "unstable"
+        raise
+    finally:
+        bar.close()
+        traj.close()
+        log_fh.close()
+        steps_done = done + dyn.nsteps
+        _write_run_json(out, s, status if status != "complete" or steps_done >= s.steps else "stopped", steps_done)
+        frames = read(str(out / "traj.traj"), index=":")
+        write(str(out / "traj.extxyz"), frames, format="extxyz")
+    return out
+
+
+def _write_run_json(out: Path, s: SimulationSettings, status: str, steps_done: int) -> None:
+    payload: dict[str, Any] = {**asdict(s), "status": status, "steps_done": steps_done}
+    (out / "run.json").write_text(json.dumps(payload, indent=1))
+
+
+def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dict[str, np.ndarray], int, SimulationSettings]:
+    """Last saved frame (positions, velocities, cell) and settings of an existing run, extended to ``requested.steps``."""
+    info = out / "run.json"
+    if not info.exists() or not (out / "traj.traj").exists():
+        raise InputError(out, "nothing to restart (no run.json / traj.traj)")
+    saved = json.loads(info.read_text())
+    fields = {k: saved[k] for k in SimulationSettings.__dataclass_fields__ if k in saved}
+    s = SimulationSettings(**fields)
+    s.steps = max(requested.steps, s.steps)
+    atoms = read(str(out / "traj.traj"), index=-1)
+    done = int(round(atoms.info.get("time_fs", 0.0) / s.timestep_fs))
+    if done >= s.steps:
+        raise InputError(out, f"run already has {done} steps; ask for more with --steps")
+    _truncate_log(out / "log.csv", done)
+    topology = {k: np.asarray(saved.get(k) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
+                for k, n in (("bonds", 2), ("angles", 3), ("dihedrals", 4))}
+    return atoms, topology, done, s
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Drop log rows written after the last saved frame (a run killed between a log row and its frame)."""
+    rows = list(csv.DictReader(path.open()))
+    keep = [r for r in rows if int(float(r["step"])) <= last_step]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(keep)
+
+
+def ns_per_day(steps: int, timestep_fs: float, seconds: float) -> float:
+    """Simulated nanoseconds per wall-clock day."""
+    return steps * timestep_fs * 1e-6 / (seconds / 86400.0) if seconds > 0 else math.inf

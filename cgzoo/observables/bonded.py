@@ -1,0 +1,77 @@
+"""Distributions of CG bond lengths (Å), bond angles and dihedrals (radians) per bonded type key, under minimum image.
+
+Keys join bead type names with ``-`` in canonical order, the lexically smaller of the tuple and its
+reverse (``"E-M"``, ``"E-M-E"``), as the priors do. Angles lie in [0, π]; dihedrals in (−π, π]
+with the IUPAC sign (0 = cis), the conventions of :mod:`cgzoo.priors.base`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cgzoo.observables.trajectory import CGTrajectory, minimum_image
+from cgzoo.priors.force_matching import canonical_key
+
+#: Bonded term kinds and their number of beads.
+KINDS = {"bond": 2, "angle": 3, "dihedral": 4}
+
+
+def bonded_values(traj: CGTrajectory, kind: str) -> dict[str, np.ndarray]:
+    """Every sampled value (all frames, all terms) of the bonded coordinate ``kind`` per type key."""
+    index = {"bond": traj.bonds, "angle": traj.angles, "dihedral": traj.dihedrals}[kind]
+    if len(index) == 0 or traj.n_frames == 0:
+        return {}
+    pos = traj.positions
+    vectors = [minimum_image(pos[:, index[:, k + 1]] - pos[:, index[:, k]], traj.boxes) for k in range(KINDS[kind] - 1)]
+    values = {"bond": _lengths, "angle": _angles, "dihedral": _dihedrals}[kind](*vectors)
+    keys = np.array([canonical_key(traj.type_names, tuple(traj.bead_types[term])) for term in index])
+    return {key: values[:, keys == key].ravel() for key in dict.fromkeys(keys)}
+
+
+def default_edges(kind: str, values: np.ndarray, bins: int = 100) -> np.ndarray:
+    """Histogram bin edges: [0, π] for angles, [−π, π] for dihedrals, the sampled bond range ± 25 % for bonds (Å)."""
+    if kind == "angle":
+        return np.linspace(0.0, np.pi, bins + 1)
+    if kind == "dihedral":
+        return np.linspace(-np.pi, np.pi, bins + 1)
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.25 * max(hi - lo, 0.1)
+    return np.linspace(max(0.0, lo - pad), hi + pad, bins + 1)
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin centres and probability density (1/unit of ``values``); values outside the edges count in the end bins."""
+    clipped = np.clip(values, edges[0], edges[-1])
+    counts = np.histogram(clipped, bins=edges)[0].astype(np.float64)
+    total = counts.sum()
+    density = counts / (total * np.diff(edges)) if total else counts
+    return 0.5 * (edges[1:] + edges[:-1]), density
+
+
+def bonded_distributions(traj: CGTrajectory, kind: str, edges: dict[str, np.ndarray] | None = None,
+                         bins: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Probability density of ``kind`` per type key, on the given edges per key (default: :func:`default_edges`)."""
+    out = {}
+    for key, values in bonded_values(traj, kind).items():
+        grid = edges[key] if edges is not None and key in edges else default_edges(kind, values, bins)
+        out[key] = histogram(values, grid)
+    return out
+
+
+def _lengths(d: np.ndarray) -> np.ndarray:
+    """|d| of bond vectors (…,3)."""
+    return np.linalg.norm(d, axis=-1)
+
+
+def _angles(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Angle between −d1 and d2 (at the middle bead), by atan2 for accuracy near 0 and π."""
+    a, b = -d1, d2
+    return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.einsum("...k,...k->...", a, b))
+
+
+def _dihedrals(b1: np.ndarray, b2: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    """Dihedral angle of consecutive bond vectors, the formula of :func:`cgzoo.priors.base.dihedral_from_vectors`."""
+    n1 = np.cross(b1, b2)
+    n2 = np.cross(b2, b3)
+    m1 = np.cross(b2 / np.linalg.norm(b2, axis=-1, keepdims=True), n1)
+    return np.arctan2(np.einsum("...k,...k->...", m1, n2), np.einsum("...k,...k->...", n1, n2))

@@ -1,0 +1,120 @@
+"""MD: the ASE calculator agrees with the model, NVE conserves energy, the guard trips, restarts continue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.io import read
+
+from cgzoo.md import CGCalculator, SimulationSettings, UnstableSimulation, simulate
+from cgzoo.models import CGModel, build_network
+from cgzoo.neighbors import TopologyCache, batch_graph
+from cgzoo.priors import build_prior
+from cgzoo.units import EV_TO_KCAL_MOL
+from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
+
+CUT = 6.0
+DEFAULT = Path(__file__).parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"
+
+
+def lj(params=LJ_TRUE):
+    return build_prior({"class_path": "lennard_jones", "init_args": {"type_names": TYPES, "cutoff": CUT, "params": params,
+                                                                     "smoothing": "switch", "r_switch": 5.0}})
+
+
+def delta_model() -> CGModel:
+    torch.manual_seed(0)
+    net = build_network("pair_mlp", TYPES, cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4)
+    return CGModel(lj(), net, mode="delta", energy_scale=0.05)
+
+
+@pytest.fixture
+def start(tmp_path):
+    """An LJ-fluid frame written as extxyz with the bead-type convention."""
+    system = lj_fluid_system(n_frames=1, seed=7)
+    atoms = Atoms(numbers=np.zeros(64, int), positions=system["positions"][0], cell=system["boxes"][0], pbc=True)
+    atoms.set_masses(np.full(64, 40.0))
+    atoms.new_array("bead_type", np.array([TYPES[t] for t in system["bead_types"]]))
+    path = tmp_path / "start.extxyz"
+    atoms.write(path)
+    return path, system
+
+
+def test_calculator_matches_model_in_ase_units(start):
+    path, system = start
+    model = delta_model().double()
+    atoms = read(path)
+    atoms.calc = CGCalculator(model)
+    graph = batch_graph(atoms.get_positions()[None], np.asarray(atoms.cell)[None], system["bead_types"],
+                        TopologyCache(64, np.zeros((0, 2), int), np.arange(64)), model.cutoff)
+    out = model(graph, forces=True, stress=True)
+    np.testing.assert_allclose(atoms.get_forces() * EV_TO_KCAL_MOL, out["forces"].detach().numpy(), rtol=1e-8, atol=1e-9)
+    assert atoms.get_potential_energy() * EV_TO_KCAL_MOL == pytest.approx(float(out["energy"].detach()[0]), rel=1e-10)
+    s = out["stress"].detach().numpy()[0]
+    np.testing.assert_allclose(atoms.get_stress() * EV_TO_KCAL_MOL, [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]],
+                               rtol=1e-8, atol=1e-12)
+    bad = atoms.copy()
+    bad.arrays["bead_type"][0] = "Q"
+    bad.calc = CGCalculator(model)
+    with pytest.raises(ValueError, match=r"bead types \['Q'\] are not in the model's type map"):
+        bad.get_forces()
+
+
+@pytest.fixture(scope="module")
+def water_prior():
+    """A force-matched pair prior for CG water, fitted on 10 training frames of the default dataset."""
+    from cgzoo.priors.fit import fit_prior
+
+    prior, _ = fit_prior(DEFAULT, {"max_frames": 10, "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]},
+                         progress=lambda m: None)
+    return prior
+
+
+@pytest.mark.parametrize("mode", ["prior_only", "delta"])
+def test_nve_conserves_energy(water_prior, tmp_path, mode):
+    torch.manual_seed(0)
+    net = build_network("pair_mlp", ["W"], cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4) if mode == "delta" else None
+    model = CGModel(water_prior, net, mode=mode, energy_scale=0.5)
+    run = simulate(model, f"{DEFAULT}@0", tmp_path / "nve", SimulationSettings(ensemble="nve", timestep_fs=2.0, steps=300,
+                                                                                save_every=10), progress=False)
+    log = np.genfromtxt(run / "log.csv", delimiter=",", names=True)
+    etot, ekin = log["etot_kcal_mol"], log["ekin_kcal_mol"]
+    # drift bound: total energy wanders by under 2 % of the mean kinetic energy over 0.6 ps
+    assert np.ptp(etot) < 0.02 * ekin.mean(), (np.ptp(etot), ekin.mean())
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+    assert len(read(run / "traj.extxyz", index=":")) == 31
+
+
+def test_guard_stops_an_exploding_model_and_keeps_the_last_good_frame(start, tmp_path):
+    path, _ = start
+    sticky = {k: {"sigma": v["sigma"], "epsilon": 400.0} for k, v in LJ_TRUE.items()}  # absurdly deep wells
+    model = CGModel(lj(sticky), None, mode="prior_only")
+    out = tmp_path / "boom"
+    with pytest.raises(UnstableSimulation, match="unstable at step .*last good frame"):
+        simulate(model, str(path), out, SimulationSettings(ensemble="nve", timestep_fs=4.0, steps=2000, save_every=10,
+                                                           temperature_K=300.0, max_force=200.0), progress=False)
+    good = read(out / "last_good.extxyz")
+    assert np.all(np.isfinite(good.positions)) and len(good) == 64
+    assert json.loads((out / "run.json").read_text())["status"] == "unstable"
+
+
+def test_restart_continues_the_trajectory(water_prior, tmp_path):
+    model = CGModel(water_prior, None, mode="prior_only")
+    out = tmp_path / "nvt"
+    settings = SimulationSettings(ensemble="nvt", timestep_fs=2.0, steps=40, save_every=10)
+    simulate(model, f"{DEFAULT}@3", out, settings, progress=False)
+    with pytest.raises(Exception, match="already exists"):
+        simulate(model, f"{DEFAULT}@3", out, settings, progress=False)
+    simulate(model, f"{DEFAULT}@3", out, SimulationSettings(steps=80), restart=True, progress=False)
+    frames = read(out / "traj.traj", index=":")
+    times = [f.info["time_fs"] for f in frames]
+    assert times == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0, 160.0]
+    log = np.genfromtxt(out / "log.csv", delimiter=",", names=True)
+    assert list(log["step"]) == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "complete" and info["steps_done"] == 80 and info["ensemble"] == "nvt"
