@@ -6,7 +6,9 @@ and 8 000 beads in periodic cubic boxes; cutoff 9 Å; networks at their zoo defa
 timed over repeats after a warm-up, the neighbour list built once beforehand (its cost is
 reported separately). schnetpack's SchNet gets the same pairs, the same widths (64 features,
 64 filters, 3 interactions, 32 Gaussians, cosine cutoff 9 Å) and the same timing loop. Each
-(model, size) runs in a fresh process so its peak RSS is its own; ``peak ΔRSS`` is the peak
+(model, size) runs in a fresh process, with glibc's allocator tuned as the ``cgzoo`` command
+tunes it (``cgzoo.runtime``) and its address space capped at 18 GiB (a case that needs more is
+reported as failed), so its peak RSS is its own; ``peak ΔRSS`` is the peak
 minus the RSS after building the inputs. A second table gives training throughput (frames/s:
 force loss, backward, Adam) on the embedded default dataset for every model and schnetpack's
 SchNet in the same run. Results are appended to ``RESULTS.md``.
@@ -33,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 MEASURE = r"""
 import json, resource, sys, time, typing
 import numpy as np, torch
+from cgzoo.runtime import tune_allocator
+tune_allocator()
 torch.set_num_threads(int(sys.argv[3]))
 name, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[4])
 rng = np.random.default_rng(0)
@@ -90,6 +94,8 @@ print(json.dumps({"model": name, "beads": n, "pairs": int(graph.edge_index.shape
 TRAIN = r"""
 import json, sys, time, typing
 import numpy as np, torch
+from cgzoo.runtime import tune_allocator
+tune_allocator()
 torch.set_num_threads(int(sys.argv[2]))
 name, steps, batch = sys.argv[1], int(sys.argv[3]), 4
 from cgzoo.data.dataset import CGDataset
@@ -143,6 +149,13 @@ print(json.dumps({"model": name, "frames_per_s": steps * batch / seconds, "step_
 """
 
 
+def limit_memory() -> None:
+    """Cap a measurement's address space (18 GiB) so an oversized case fails alone instead of exhausting the machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (18 * 2**30, 18 * 2**30))
+
+
 def train_throughput(models: list[str], threads: int, steps: int) -> list[dict]:
     """Training steps (force loss, backward, Adam) on batches of 4 default-dataset frames, per model."""
     rows = []
@@ -165,13 +178,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=5)
     args = parser.parse_args()
-    rows = []
+    rows, failed = [], []
     for name in args.models:
         for n in args.sizes:
             proc = subprocess.run([sys.executable, "-c", MEASURE, name, str(n), str(args.threads), str(args.repeats)],
-                                  capture_output=True, text=True, cwd=HERE.parents[1])
+                                  capture_output=True, text=True, cwd=HERE.parents[1], preexec_fn=limit_memory)
             if proc.returncode:
                 print(f"{name} {n}: failed\n{proc.stderr[-1500:]}", flush=True)
+                memory = "MemoryError" in proc.stderr or "memory" in proc.stderr.lower()
+                failed.append((name, n, "out of memory under the 18 GiB cap" if memory else "failed (see stderr)"))
                 continue
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
@@ -189,6 +204,7 @@ def main() -> None:
         ratio = f"{spk[r['beads']]['seconds'] / r['seconds']:.2f}× speed" if r["beads"] in spk and r["model"] != "schnetpack" else "—"
         lines.append(f"| {r['model']} | {r['beads']} | {r['pairs']} | {r['seconds']:.3f} | {r['bead_evals_per_s']:.0f} | {ratio} | "
                      f"{r['neighbor_list_s']:.3f} | {r['peak_delta_rss_mb']:.0f} | {r['params']} |")
+    lines += [f"| {name} | {n} | — | — | — | — | — | {why} | — |" for name, n, why in failed]
     training = train_throughput(args.models, args.threads, args.train_steps)
     spk_train = next((r for r in training if r["model"] == "schnetpack"), None)
     lines += ["", "Training throughput on the default dataset (CG SPC/E water, 300 beads per frame): force-matching loss, "
