@@ -97,6 +97,12 @@ def test_checkpoint_reload_predicts_identically_and_bad_files_fail(tiny, tmp_pat
                       cache_dir=str(tiny[0] / "cache"))
     dm.setup("test")
     ckpt = root / "checkpoints" / "last.ckpt"
+    test_root = tmp_path / "test"
+    assert main(["test", *config(tiny, "schnet", "delta", test_root), "--ckpt_path", str(ckpt)]) == 0
+    import csv
+
+    rows = [r for f in test_root.glob("csv/*/metrics.csv") for r in csv.DictReader(f.open()) if r.get("test/force_rmse")]
+    assert rows and float(rows[-1]["test/force_rmse"]) > 0
     first, second = load_model(ckpt), load_model(ckpt)
     from cgzoo.neighbors import batch_graph
 

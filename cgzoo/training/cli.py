@@ -75,12 +75,13 @@ class CGZooCLI(LightningCLI):
 
 
 def trainer_defaults() -> dict[str, Any]:
-    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, a progress bar."""
+    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, autograd in test/predict."""
     return {
         "accelerator": "cpu",
         "devices": 1,
         "max_epochs": 50,
         "gradient_clip_val": 10.0,
+        "inference_mode": False,  # forces are gradients: test/predict must keep autograd on
         "default_root_dir": DEFAULT_ROOT,
         # two callbacks: Lightning 2.6 writes last.ckpt only when its own callback saved that step
         "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_top_k=1,
