@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cgzoo import __version__
 from cgzoo.errors import CGZooError
+from cgzoo.evaluate import add_evaluate_parser
 from cgzoo.runtime import tune_allocator
 
 
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
+
+    add_evaluate_parser(sub)
 
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
     split.add_argument("dataset", type=Path)

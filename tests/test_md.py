@@ -118,3 +118,16 @@ def test_restart_continues_the_trajectory(water_prior, tmp_path):
     assert list(log["step"]) == [0, 10, 20, 30, 40, 50, 60, 70, 80]
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "complete" and info["steps_done"] == 80 and info["ensemble"] == "nvt"
+    assert info["bead_types"] == ["W"] * 300
+    assert set(read(out / "traj.extxyz", index=-1).arrays["bead_type"]) == {"W"}
+
+
+def test_restart_of_a_two_type_system_keeps_bead_types(start, tmp_path):
+    path, system = start
+    model = CGModel(lj(), None, mode="prior_only")
+    out = tmp_path / "two"
+    simulate(model, str(path), out, SimulationSettings(ensemble="nvt", steps=20, save_every=10, temperature_K=300.0,
+                                                       timestep_fs=1.0, max_temperature_factor=100.0), progress=False)
+    simulate(model, str(path), out, SimulationSettings(steps=40), restart=True, progress=False)
+    last = read(out / "traj.extxyz", index=-1)
+    assert list(last.arrays["bead_type"]) == [TYPES[t] for t in system["bead_types"]]

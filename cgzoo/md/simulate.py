@@ -1,9 +1,9 @@
 """CG molecular dynamics with ASE on a cgzoo model: NVT (Langevin), NPT (MTK or Berendsen), NVE; guarded and restartable.
 
 A run directory holds ``traj.traj`` (ASE trajectory: unwrapped positions in Å, velocities, cell,
-``bead_type``/``molecule_id`` arrays, ``info["time_fs"]``), ``traj.extxyz`` (the same frames),
+``info["time_fs"]``), ``traj.extxyz`` (the same frames with ``bead_type``/``molecule_id`` arrays),
 ``log.csv`` (step, time_fs, temperature_K, pressure_bar, density_g_cm3, epot/ekin/etot in
-kcal/mol), ``run.json`` (settings, bonded topology, status) and, if the stability guard stopped
+kcal/mol), ``run.json`` (settings, bonded topology, per-bead types and molecule ids, status) and, if the stability guard stopped
 the run, ``last_good.extxyz``. The guard checks every step: non-finite or runaway forces
 (``max_force`` kcal/mol/Å) or a temperature above ``max_temperature_factor`` × target stop the
 run at once with a one-line reason, and the last good frame is kept. ``restart=True`` continues
@@ -63,6 +63,8 @@ class SimulationSettings:
     angles: list[list[int]] = field(default_factory=list)
     dihedrals: list[list[int]] = field(default_factory=list)
     type_names: list[str] = field(default_factory=list)
+    bead_types: list[str] = field(default_factory=list)
+    molecule_ids: list[int] = field(default_factory=list)
 
 
 def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[str, np.ndarray]]:
@@ -185,6 +187,8 @@ def simulate(model: "str | Path | CGModel", start: str, out: str | Path, setting
     s.start = s.start or str(start)
     s.bonds, s.angles, s.dihedrals = (np.asarray(topology[k]).tolist() for k in ("bonds", "angles", "dihedrals"))
     s.type_names = list(calc.model.type_names)
+    s.bead_types = [s.type_names[int(t)] for t in calc.bead_types(atoms)]
+    s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
     _write_run_json(out, s, "running", done)
     dyn = make_dynamics(atoms, s, rng)
     dyn.attach(Guard(atoms, s, out, dyn, done), interval=1)
@@ -223,8 +227,16 @@ def simulate(model: "str | Path | CGModel", start: str, out: str | Path, setting
         steps_done = done + dyn.nsteps
         _write_run_json(out, s, status if status != "complete" or steps_done >= s.steps else "stopped", steps_done)
         frames = read(str(out / "traj.traj"), index=":")
+        for frame in frames:  # ASE's .traj keeps no custom per-atom arrays: restore the bead-type convention
+            label_beads(frame, s)
         write(str(out / "traj.extxyz"), frames, format="extxyz")
     return out
+
+
+def label_beads(atoms: Atoms, s: SimulationSettings) -> None:
+    """Attach ``bead_type`` and ``molecule_id`` arrays (kept in run.json, since ASE's .traj drops them)."""
+    atoms.set_array("bead_type", np.array(s.bead_types, dtype="U16"))
+    atoms.set_array("molecule_id", np.array(s.molecule_ids, dtype=int))
 
 
 def _write_run_json(out: Path, s: SimulationSettings, status: str, steps_done: int) -> None:
@@ -242,6 +254,9 @@ def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dic
     s = SimulationSettings(**fields)
     s.steps = max(requested.steps, s.steps)
     atoms = read(str(out / "traj.traj"), index=-1)
+    if len(s.bead_types) != len(atoms):
+        raise InputError(info, "run.json lacks the bead types of its trajectory; cannot restart")
+    label_beads(atoms, s)
     done = int(round(atoms.info.get("time_fs", 0.0) / s.timestep_fs))
     if done >= s.steps:
         raise InputError(out, f"run already has {done} steps; ask for more with --steps")

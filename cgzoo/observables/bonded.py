@@ -16,24 +16,30 @@ from cgzoo.priors.force_matching import canonical_key
 KINDS = {"bond": 2, "angle": 3, "dihedral": 4}
 
 
+def term_keys(traj: CGTrajectory, kind: str) -> np.ndarray:
+    """Canonical type key of every bonded term of ``kind`` (bonds, angles or dihedrals) in the topology."""
+    return np.array([canonical_key(traj.type_names, tuple(traj.bead_types[term])) for term in _terms(traj, kind)],
+                    dtype=object)
+
+
 def bonded_values(traj: CGTrajectory, kind: str) -> dict[str, np.ndarray]:
     """Every sampled value (all frames, all terms) of the bonded coordinate ``kind`` per type key."""
-    index = {"bond": traj.bonds, "angle": traj.angles, "dihedral": traj.dihedrals}[kind]
+    index = _terms(traj, kind)
     if len(index) == 0 or traj.n_frames == 0:
         return {}
     pos = traj.positions
     vectors = [minimum_image(pos[:, index[:, k + 1]] - pos[:, index[:, k]], traj.boxes) for k in range(KINDS[kind] - 1)]
     values = {"bond": _lengths, "angle": _angles, "dihedral": _dihedrals}[kind](*vectors)
-    keys = np.array([canonical_key(traj.type_names, tuple(traj.bead_types[term])) for term in index])
+    keys = term_keys(traj, kind)
     return {key: values[:, keys == key].ravel() for key in dict.fromkeys(keys)}
 
 
 def default_edges(kind: str, values: np.ndarray, bins: int = 100) -> np.ndarray:
-    """Histogram bin edges: [0, π] for angles, [−π, π] for dihedrals, the sampled bond range ± 25 % for bonds (Å)."""
+    """Histogram bin edges: the sampled bond range ± 25 % (Å); 2·``bins`` over [0, π] (angles) or [−π, π] (dihedrals)."""
     if kind == "angle":
-        return np.linspace(0.0, np.pi, bins + 1)
+        return np.linspace(0.0, np.pi, 2 * bins + 1)
     if kind == "dihedral":
-        return np.linspace(-np.pi, np.pi, bins + 1)
+        return np.linspace(-np.pi, np.pi, 2 * bins + 1)
     lo, hi = float(values.min()), float(values.max())
     pad = 0.25 * max(hi - lo, 0.1)
     return np.linspace(max(0.0, lo - pad), hi + pad, bins + 1)
@@ -56,6 +62,11 @@ def bonded_distributions(traj: CGTrajectory, kind: str, edges: dict[str, np.ndar
         grid = edges[key] if edges is not None and key in edges else default_edges(kind, values, bins)
         out[key] = histogram(values, grid)
     return out
+
+
+def _terms(traj: CGTrajectory, kind: str) -> np.ndarray:
+    """Bead index tuples (M, beads) of the bonded terms of ``kind``."""
+    return {"bond": traj.bonds, "angle": traj.angles, "dihedral": traj.dihedrals}[kind]
 
 
 def _lengths(d: np.ndarray) -> np.ndarray:

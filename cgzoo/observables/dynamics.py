@@ -5,15 +5,17 @@ positions after removing the mass-weighted centre-of-mass displacement of the wh
 thermostat can let it drift). Lags run up to half the trajectory. A lag pair counts only if the
 two frames really are that far apart in time, so frame selections with gaps (a split made of
 several blocks) are handled. D comes from a least-squares line MSD = 6 D t + b over a lag
-window, by default 20–80 % of the longest lag (past the ballistic start, before the poorly
-averaged tail); pass the same absolute window to compare trajectories of different length.
-D is in Å²/fs; :data:`A2_FS_TO_1E5_CM2_S` converts to the customary 10⁻⁵ cm²/s.
+window, by default 20–80 % of the trajectory's longest lag (past the ballistic start, before the
+poorly averaged tail), so each trajectory gives the longest-time D it supports; b absorbs the
+ballistic offset. D is in Å²/fs; :data:`A2_FS_TO_1E5_CM2_S` converts to the customary 10⁻⁵ cm²/s.
 
 The VACF needs velocities (runs only) saved much more often than its decay time; the
 Green–Kubo D = ⅓ ∫ ⟨v(0)·v(t)⟩ dt integrates it up to half the trajectory.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from scipy.integrate import trapezoid
@@ -57,16 +59,24 @@ def msd(traj: CGTrajectory, max_lag_fraction: float = 0.5, max_lags: int = 200,
     return np.array(times), np.array(values)
 
 
-def diffusion_from_msd(lag_fs: np.ndarray, msd_a2: np.ndarray, window_fs: tuple[float, float] | None = None) -> float:
-    """Self-diffusion coefficient D (Å²/fs) from the slope of MSD = 6 D t + b over ``window_fs`` (default :data:`FIT_WINDOW`)."""
+class MSDFit(NamedTuple):
+    """A line MSD = 6 D t + b: D in Å²/fs (NaN without enough points), b in Å², the lag window in fs."""
+
+    d_a2_fs: float
+    intercept_a2: float
+    window_fs: tuple[float, float] | None
+
+
+def fit_msd(lag_fs: np.ndarray, msd_a2: np.ndarray, window_fs: tuple[float, float] | None = None) -> MSDFit:
+    """Least-squares MSD = 6 D t + b over ``window_fs`` (default: :data:`FIT_WINDOW` of the longest lag)."""
     if len(lag_fs) == 0:
-        return float("nan")
+        return MSDFit(float("nan"), float("nan"), None)
     lo, hi = window_fs if window_fs is not None else (FIT_WINDOW[0] * lag_fs[-1], FIT_WINDOW[1] * lag_fs[-1])
     sel = (lag_fs >= lo) & (lag_fs <= hi)
     if sel.sum() < 2:
-        return float("nan")
-    slope = np.polyfit(lag_fs[sel], msd_a2[sel], 1)[0]
-    return float(slope / 6.0)
+        return MSDFit(float("nan"), float("nan"), (float(lo), float(hi)))
+    slope, intercept = np.polyfit(lag_fs[sel], msd_a2[sel], 1)
+    return MSDFit(float(slope / 6.0), float(intercept), (float(lo), float(hi)))
 
 
 def vacf(traj: CGTrajectory, max_lag_fraction: float = 0.5, normalise: bool = True) -> tuple[np.ndarray, np.ndarray]:

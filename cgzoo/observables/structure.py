@@ -100,7 +100,7 @@ def first_minimum(r: np.ndarray, g: np.ndarray, window: float = 0.5) -> float:
     kernel = np.exp(-0.5 * np.arange(-3, 4) ** 2)
     smooth = np.convolve(np.pad(g, 3, mode="edge"), kernel / kernel.sum(), mode="valid")
     peak = int(np.argmax(smooth))
-    w = max(1, int(round(window / dr)))
+    w = max(1, round(window / dr))
     for k in range(peak + 1, len(smooth) - w):
         if smooth[k] < smooth[peak] and smooth[k] <= smooth[max(peak, k - w):k + w + 1].min():
             end = k

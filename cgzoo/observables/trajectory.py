@@ -8,9 +8,12 @@ which is right only while no bead moves more than half a box width between saved
 
 A simulation run directory (``cgzoo simulate … --out RUN``) holds ``traj.traj`` (ASE, unwrapped
 positions, velocities in ASE units, ``info["time_fs"]``), ``run.json`` and ``log.csv``. ASE's
-trajectory format keeps no custom per-bead arrays, so bead types and molecule ids are read from the
-frame's arrays ``bead_type``/``molecule_id`` if present, else from ``run.json`` keys
-``bead_types`` (names, or indices into ``type_names``) and ``molecule_ids``.
+``.traj`` format keeps no custom per-bead arrays, so the per-bead ``bead_type``/``molecule_id``
+arrays come from the first of: the frame itself, ``run.json`` keys ``bead_types`` (names, or
+indices into ``type_names``) and ``molecule_ids``, or the start structure named in ``run.json``
+(``start``: ``DATA.h5[@FRAME]`` or an ASE-readable file, read as ``cgzoo simulate`` reads it).
+Missing arrays follow the calculator's convention (:mod:`cgzoo.md.calculator`): one bead type
+may omit ``bead_type``, and without ``molecule_id`` every bead is its own molecule.
 """
 
 from __future__ import annotations
@@ -70,13 +73,13 @@ class CGTrajectory:
             ok &= np.isfinite(self.velocities).all(axis=(1, 2))
         return len(ok) if ok.all() else int(np.argmin(ok))
 
-    def select(self, frames: np.ndarray | slice) -> "CGTrajectory":
+    def select(self, frames: np.ndarray | slice) -> CGTrajectory:
         """The same trajectory restricted to ``frames`` (the log is kept whole)."""
         vel = None if self.velocities is None else self.velocities[frames]
         return replace(self, positions=self.positions[frames], boxes=self.boxes[frames], times=self.times[frames],
                        velocities=vel)
 
-    def with_types(self, type_names: list[str]) -> "CGTrajectory":
+    def with_types(self, type_names: list[str]) -> CGTrajectory:
         """Re-index bead types onto ``type_names`` (same names, other order), or raise :class:`InputError`."""
         if sorted(type_names) != sorted(self.type_names):
             raise InputError(self.source, f"bead types {sorted(self.type_names)} do not match the reference's "
@@ -85,7 +88,7 @@ class CGTrajectory:
         return replace(self, bead_types=remap[self.bead_types], type_names=list(type_names))
 
     @classmethod
-    def from_dataset(cls, dataset: CGDataset | str | Path, frames: np.ndarray | None = None) -> "CGTrajectory":
+    def from_dataset(cls, dataset: CGDataset | str | Path, frames: np.ndarray | None = None) -> CGTrajectory:
         """The frames of a CG dataset (object or ``.h5`` path), unwrapped in time by minimum-image steps."""
         source = "reference dataset" if isinstance(dataset, CGDataset) else str(dataset)
         ds = dataset if isinstance(dataset, CGDataset) else CGDataset.load(dataset)
@@ -110,7 +113,7 @@ class CGTrajectory:
         )
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "CGTrajectory":
+    def from_run(cls, run_dir: str | Path) -> CGTrajectory:
         """A simulation run directory: ``traj.traj`` frames, ``run.json`` settings and ``log.csv`` thermo columns."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -121,20 +124,11 @@ class CGTrajectory:
         n = len(first)
         if any("time_fs" not in a.info for a in atoms_list):
             raise InputError(run_dir / "traj.traj", "a frame lacks info['time_fs']")
-        type_names = [str(t) for t in settings.get("type_names", [])]
-        bead_types = _per_bead(first, settings, "bead_type", "bead_types", run_dir)
-        if bead_types.dtype.kind in "US":
-            if not type_names:
-                type_names = sorted({str(t) for t in bead_types})
-            unknown = sorted({str(t) for t in bead_types} - set(type_names))
-            if unknown:
-                raise InputError(run_dir / "run.json", f"bead types {unknown} are not in type_names {type_names}")
-            bead_types = np.array([type_names.index(str(t)) for t in bead_types], dtype=np.int64)
-        elif bead_types.size and (bead_types.min() < 0 or bead_types.max() >= len(type_names)):
-            raise InputError(run_dir / "run.json", "bead type index outside type_names")
-        molecule_ids = _per_bead(first, settings, "molecule_id", "molecule_ids", run_dir).astype(np.int64)
+        types, molecules = _per_bead_arrays(first, settings, run_dir)
+        bead_types, type_names = _bead_types(types, [str(t) for t in settings.get("type_names", [])], n, run_dir)
+        molecule_ids = np.arange(n) if molecules is None else np.asarray(molecules, dtype=np.int64)
         if len(bead_types) != n or len(molecule_ids) != n:
-            raise InputError(run_dir, f"bead_types/molecule_ids do not match the trajectory's {n} beads")
+            raise InputError(run_dir, f"per-bead types/molecule ids do not match the trajectory's {n} beads")
         positions = np.stack([a.get_positions() for a in atoms_list])
         boxes = np.stack([np.asarray(a.get_cell()) for a in atoms_list])
         velocities = (np.stack([a.get_velocities() for a in atoms_list]) * _ase_fs()
@@ -143,7 +137,7 @@ class CGTrajectory:
             positions=positions,
             boxes=boxes,
             times=np.array([float(a.info["time_fs"]) for a in atoms_list]),
-            bead_types=bead_types.astype(np.int64),
+            bead_types=bead_types,
             type_names=type_names,
             masses=first.get_masses().astype(np.float64),
             molecule_ids=molecule_ids,
@@ -226,20 +220,46 @@ def _read_ase_frames(path: Path) -> list:
     try:
         with Trajectory(str(path), "r") as traj:
             frames = [atoms for atoms in traj]
-    except Exception as exc:  # ASE raises many kinds for a broken file; all mean "unreadable"
+    except Exception as exc:  # noqa: BLE001 - ASE raises many kinds for a broken file; all mean "unreadable"
         raise InputError(path, f"not a readable ASE trajectory ({exc.__class__.__name__}: {exc})") from None
     if not frames:
         raise InputError(path, "trajectory holds no frames")
     return frames
 
 
-def _per_bead(atoms, settings: dict[str, Any], array_name: str, json_key: str, run_dir: Path) -> np.ndarray:
-    """A per-bead array from the frame's arrays, else from ``run.json``, else :class:`InputError`."""
-    if array_name in atoms.arrays:
-        return np.asarray(atoms.arrays[array_name])
-    if json_key in settings:
-        return np.asarray(settings[json_key])
-    raise InputError(run_dir, f"no per-bead {array_name!r} array in traj.traj and no {json_key!r} in run.json")
+def _bead_types(values: np.ndarray | None, type_names: list[str], n: int, run_dir: Path) -> tuple[np.ndarray, list[str]]:
+    """Bead type indices and type names of a run; per-bead types may be names or indices into ``type_names``."""
+    if values is None:
+        if len(type_names) != 1:
+            raise InputError(run_dir, f"no per-bead bead types in traj.traj, run.json or the start structure "
+                                      f"(types {type_names})")
+        return np.zeros(n, dtype=np.int64), type_names
+    if values.dtype.kind in "US":
+        names = values.astype(str)
+        type_names = type_names or sorted(set(names))
+        unknown = sorted(set(names) - set(type_names))
+        if unknown:
+            raise InputError(run_dir / "run.json", f"bead types {unknown} are not in type_names {type_names}")
+        return np.array([type_names.index(t) for t in names], dtype=np.int64), type_names
+    if values.size and (values.min() < 0 or values.max() >= len(type_names)):
+        raise InputError(run_dir / "run.json", "bead type index outside type_names")
+    return values.astype(np.int64), type_names
+
+
+def _per_bead_arrays(atoms, settings: dict[str, Any], run_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``bead_type`` and ``molecule_id`` of a run (None where absent): from the frame, run.json or the start structure."""
+    if "bead_type" not in atoms.arrays and "bead_types" in settings:
+        ids = settings.get("molecule_ids")
+        return np.asarray(settings["bead_types"]), None if ids is None else np.asarray(ids)
+    if "bead_type" not in atoms.arrays and settings.get("start"):
+        from cgzoo.md.simulate import load_start
+
+        try:
+            atoms = load_start(str(settings["start"]))[0]
+        except InputError as exc:
+            raise InputError(run_dir, f"bead types are not stored in the run, and its start structure is "
+                                      f"unusable: {exc}") from None
+    return atoms.arrays.get("bead_type"), atoms.arrays.get("molecule_id")
 
 
 def _ase_fs() -> float:
