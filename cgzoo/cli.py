@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(func=_cmd_fit_prior)
 
     sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE (NVT, NPT, NVE)")
-    sim.add_argument("--model", required=True, help="checkpoint (.ckpt) of a trained model")
+    sim.add_argument("--model", required=True,
+                     help="checkpoint (.ckpt) of a trained model, or a fitted prior (prior.json or its directory)")
     sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset) or any ASE-readable file")
     sim.add_argument("--out", required=True, type=Path, help="run directory")
     sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")

@@ -131,3 +131,17 @@ def test_restart_of_a_two_type_system_keeps_bead_types(start, tmp_path):
     simulate(model, str(path), out, SimulationSettings(steps=40), restart=True, progress=False)
     last = read(out / "traj.extxyz", index=-1)
     assert list(last.arrays["bead_type"]) == [TYPES[t] for t in system["bead_types"]]
+
+
+def test_simulate_command_with_a_fitted_prior_file(water_prior, tmp_path):
+    """``cgzoo simulate --model prior.json`` runs the prior alone; a bad start file is a one-line error."""
+    from cgzoo.cli import main
+    from cgzoo.priors import save_prior
+
+    save_prior(water_prior, tmp_path / "prior.json")
+    out = tmp_path / "run"
+    assert main(["simulate", "--model", str(tmp_path / "prior.json"), "--start", f"{DEFAULT}@5", "--out", str(out),
+                 "--steps", "20", "--save-every", "10", "--quiet"]) == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert main(["simulate", "--model", str(tmp_path / "prior.json"), "--start", str(tmp_path / "nope.xyz"),
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2

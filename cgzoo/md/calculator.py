@@ -21,8 +21,20 @@ from cgzoo.neighbors import TopologyCache, VerletList
 from cgzoo.units import KCAL_MOL_TO_EV
 
 
+def load_any_model(path: str | Path) -> CGModel:
+    """A trained checkpoint (``.ckpt``), or a fitted prior (``prior.json`` or its directory) as a prior-only model."""
+    path = Path(path)
+    if path.suffix == ".json" or (path.is_dir() and (path / "prior.json").exists()):
+        from cgzoo.priors import load_prior
+
+        return CGModel(load_prior(path), None, mode="prior_only")
+    from cgzoo.training.checkpoint import load_model
+
+    return load_model(path)
+
+
 class CGCalculator(Calculator):
-    """Evaluate a :class:`~cgzoo.models.CGModel` (or a checkpoint path) on ASE ``Atoms``."""
+    """Evaluate a :class:`~cgzoo.models.CGModel`, a checkpoint or a fitted prior (see :func:`load_any_model`) on ASE ``Atoms``."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
@@ -39,9 +51,7 @@ class CGCalculator(Calculator):
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(model, CGModel):
-            from cgzoo.training.checkpoint import load_model
-
-            model = load_model(model)
+            model = load_any_model(model)
         self.device, self.dtype = torch.device(device), dtype
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.skin = float(skin)
