@@ -67,7 +67,7 @@ def test_verlet_list_reuses_until_beads_move_half_the_skin():
         moved = pos + 0.05 * step
         graph = verlet.graph(moved, types, cell)
         r = torch.linalg.norm(graph.edge_vectors(), dim=-1)
-        fresh, fresh_shift = structure_pairs(moved, cell, 5.0)
+        fresh, _ = structure_pairs(moved, cell, 5.0)
         assert int((r < 5.0).sum()) == fresh.shape[1]  # no pair within the cutoff is missed
     assert verlet.n_builds == 1
     verlet.graph(pos + 0.6, types, cell)

@@ -12,7 +12,6 @@ type names joined by ``-`` (``"W-W"``, ``"E-M-E"``); a tuple and its reverse are
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import torch
