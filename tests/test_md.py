@@ -145,3 +145,16 @@ def test_simulate_command_with_a_fitted_prior_file(water_prior, tmp_path):
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
     assert main(["simulate", "--model", str(tmp_path / "prior.json"), "--start", str(tmp_path / "nope.xyz"),
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("barostat", ["mtk", "berendsen"])
+def test_npt_changes_the_box_and_logs_density(water_prior, tmp_path, barostat):
+    """NPT runs with either barostat; the force-matched water prior (~7000 bar at this density) expands the box."""
+    model = CGModel(water_prior, None, mode="prior_only")
+    run = simulate(model, f"{DEFAULT}@1", tmp_path / barostat, SimulationSettings(ensemble="npt", barostat=barostat, steps=60,
+                                                                                  save_every=20), progress=False)
+    log = np.genfromtxt(run / "log.csv", delimiter=",", names=True)
+    assert log["pressure_bar"][0] > 1000.0
+    assert log["density_g_cm3"][-1] < log["density_g_cm3"][0]
+    frames = read(run / "traj.extxyz", index=":")
+    assert frames[-1].get_volume() > frames[0].get_volume()
