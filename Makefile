@@ -14,7 +14,7 @@ install:
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
 
 demo: install
-	bash experiments/demo.sh
+	PYTHON=$(PYTHON) bash experiments/demo.sh
 
 test: install
 	$(PYTHON) -m pytest -q --timeout=900

@@ -33,7 +33,7 @@ for mode in delta ml_only; do
 done
 cgzoo test --config models/schnet_prior_only.yaml --trainer.default_root_dir "$OUT/prior_only" "${QUIET[@]}"
 
-python experiments/demo_table.py "$OUT"
+"${PYTHON:-python3}" experiments/demo_table.py "$OUT"
 
 MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 2 --save-every 10 --quiet)
 cgzoo simulate --model "$OUT/prior_fm" --out "$OUT/md_prior_only" "${MD[@]}"
