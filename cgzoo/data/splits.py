@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 SPLIT_NAMES = ("train", "val", "test")
+#: The split training uses by default (``cgzoo fit`` data module, prior specs); evaluation reuses it
+#: to find the frames no model was trained on.
+DEFAULT_SPLIT = {"fractions": (0.8, 0.1, 0.1), "n_blocks": 10, "gap": 2, "seed": 0}
 
 
 def block_split(

@@ -65,6 +65,8 @@ class SimulationSettings:
     type_names: list[str] = field(default_factory=list)
     bead_types: list[str] = field(default_factory=list)
     molecule_ids: list[int] = field(default_factory=list)
+    force_rmse_test: float | None = None
+    force_rmse_frames: int = 0
 
 
 def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[str, np.ndarray]]:
@@ -95,6 +97,32 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
         raise InputError(p, f"ASE cannot read it ({type(exc).__name__})") from None
     empty = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
     return atoms, empty
+
+
+def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float]:
+    """The model's force RMSE (kcal/mol/Å per component) on up to ``max_frames`` test-split frames of ``dataset``.
+
+    The split is the training default (:data:`cgzoo.data.splits.DEFAULT_SPLIT`), so these are frames
+    no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``.
+    """
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.splits import DEFAULT_SPLIT, block_split
+    from cgzoo.neighbors import TopologyCache, batch_graph
+
+    ds = CGDataset.load(dataset)
+    test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
+    test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
+    top = ds.topology
+    cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+    dtype = model.energy_scale.dtype
+    sq, n = 0.0, 0
+    for f in test:
+        graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, cache, model.cutoff, top.bonds,
+                            top.angles, top.dihedrals, dtype=dtype)
+        err = model(graph, forces=True)["forces"].detach().double().cpu().numpy() - ds.forces[f]
+        sq += float((err**2).sum())
+        n += err.size
+    return {"force_rmse_test": math.sqrt(sq / n), "force_rmse_frames": len(test)}
 
 
 def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator):
@@ -188,6 +216,9 @@ def simulate(model: "str | Path | CGModel", start: str, out: str | Path, setting
     s.bonds, s.angles, s.dihedrals = (np.asarray(topology[k]).tolist() for k in ("bonds", "angles", "dihedrals"))
     s.type_names = list(calc.model.type_names)
     s.bead_types = [s.type_names[int(t)] for t in calc.bead_types(atoms)]
+    start_path = Path(str(start).partition("@")[0])
+    if not restart and start_path.suffix.lower() in (".h5", ".hdf5"):
+        s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
     _write_run_json(out, s, "running", done)
     dyn = make_dynamics(atoms, s, rng)

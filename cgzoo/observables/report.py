@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cgzoo.data.dataset import CGDataset
-from cgzoo.data.splits import block_split
+from cgzoo.data.splits import DEFAULT_SPLIT, block_split
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.observables import bonded, dynamics, structure, thermo
 from cgzoo.observables.compare import is_stable, js_divergence, rdf_error, relative_error
@@ -35,10 +35,10 @@ from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.units import FS_TO_PS
 
 #: The training split defaults, so ``split="test"`` selects the frames no model was trained on.
-TRAINING_SPLIT = {"fractions": (0.8, 0.1, 0.1), "n_blocks": 10, "gap": 2, "seed": 0}
+TRAINING_SPLIT = DEFAULT_SPLIT
 BONDED_KINDS = tuple(bonded.KINDS)
 #: metrics.csv columns, one row per run.
-CSV_COLUMNS = ("label", "stable", "status", "n_frames", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
+CSV_COLUMNS = ("label", "stable", "status", "n_frames", "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
                "density_g_cm3", "density_rel_error", "pressure_bar", "pressure_rel_error", "temperature_K",
                "D_msd_1e-5_cm2_s", "diffusion_rel_error", "D_gk_1e-5_cm2_s")
 
@@ -106,6 +106,7 @@ def evaluate(
         "settings": {"r_max_A": r_max, "rdf_bins": bins, "rdf": "intermolecular", "shell_radii_A": settings.shell_radii,
                      "msd_fit_window_fraction": dynamics.FIT_WINDOW, "equil_fs": equil_fs},
         "runs": {label: {"run_dir": str(runs[label]), "status": traj.status, "stable": is_stable(traj),
+                         "force_rmse_test": _recorded_force_rmse(runs[label]),
                          **compare_observables(obs[REFERENCE], obs.get(label), traj.n_frames)}
                  for label, traj in trajs.items()},
     }
@@ -228,6 +229,13 @@ def write_metrics(metrics: dict[str, Any], out: Path) -> None:
             writer.writerow(["" if row.get(c) is None else row[c] for c in CSV_COLUMNS])
 
 
+def _recorded_force_rmse(run_dir: str | Path) -> float | None:
+    """The held-out force RMSE ``cgzoo simulate`` recorded for the run's model (kcal/mol/Å), if any."""
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    value = info.get("force_rmse_test")
+    return None if value is None else float(value)
+
+
 def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: Path) -> None:
     """``report.md``: what was compared, a summary table (reference first), how to read it, and every plot."""
     ref, settings = metrics["reference"], metrics["settings"]
@@ -236,9 +244,10 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
              f"T = {format_number(ref['temperature_K'])} K). g(r) is intermolecular, up to {settings['r_max_A']:.2f} Å; "
              f"triplet neighbours lie within the reference's first shell ({shells}); D is fitted to MSD = 6Dt + b "
              f"over 20–80 % of each trajectory's longest lag; runs skip their first {settings['equil_fs'] * FS_TO_PS:g} ps.")
-    header = ["run", "stable", "frames", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
+    header = ["run", "stable", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
               "ρ (g/cm³)", "Δρ/ρ", "P (bar)", "ΔP/P", "T (K)", "D (10⁻⁵ cm²/s)", "ΔD/D"]
-    legend = ("RMS Δg is the root-mean-square difference of g(r) over r, averaged over type pairs; JS is the "
+    legend = ("force RMSE (test) is the model's held-out force error on the reference's test frames (kcal/mol/Å, "
+              "per component, recorded by `cgzoo simulate`); RMS Δg is the root-mean-square difference of g(r) over r, averaged over type pairs; JS is the "
               "Jensen–Shannon divergence in bits (0 identical, 1 disjoint), averaged over type keys; Δx/x are signed "
               "relative errors against the reference (pressure only when a reference pressure was given). "
               "Smaller magnitudes are better.")
@@ -254,7 +263,7 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
 def _row(label: str, stable: str, m: dict[str, Any]) -> str:
     """One markdown table row of the summary."""
     cells = [label, stable, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
-        "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js", "density_g_cm3", "density_rel_error",
+        "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js", "density_g_cm3", "density_rel_error",
         "pressure_bar", "pressure_rel_error", "temperature_K", "D_msd_1e-5_cm2_s", "diffusion_rel_error"))]
     return "| " + " | ".join(cells) + " |"
 
