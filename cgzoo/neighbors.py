@@ -108,6 +108,8 @@ class TopologyCache:
 
     def edge_separation(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         """``edge_sep`` for local pairs (i, j) of one structure (see module docstring)."""
+        if self.molecule_ids.device != i.device:  # follow the pairs to the GPU once
+            self.molecule_ids, self.keys, self.seps = (t.to(i.device) for t in (self.molecule_ids, self.keys, self.seps))
         same = self.molecule_ids[i] == self.molecule_ids[j]
         sep = torch.where(same, torch.full_like(i, FAR), torch.zeros_like(i))
         if self.keys.numel():
@@ -131,15 +133,21 @@ def structure_pairs(pos: torch.Tensor, cell: torch.Tensor, cutoff: float) -> tup
     return torch.stack([i.long(), j.long()]), shifts.to(pos.dtype)
 
 
+def half_width(cell: torch.Tensor) -> float:
+    """Half the smallest perpendicular width of a cell (Å): the largest cutoff a minimum-image list allows."""
+    cell = cell.detach().double().cpu()
+    volume = torch.abs(torch.linalg.det(cell))
+    a, b, c = cell
+    areas = torch.stack([torch.linalg.norm(torch.cross(b, c, dim=0)), torch.linalg.norm(torch.cross(c, a, dim=0)),
+                         torch.linalg.norm(torch.cross(a, b, dim=0))])
+    return float((volume / areas).min()) / 2
+
+
 def _check_cutoff(cell: torch.Tensor, cutoff: float) -> None:
     """Refuse cells smaller than twice the cutoff in some direction (an edge would meet its own image)."""
-    volume = torch.abs(torch.linalg.det(cell.detach().double()))
-    a, b, c = cell.detach().double()
-    widths = volume / torch.stack([torch.linalg.norm(torch.cross(b, c, dim=0)),
-                                   torch.linalg.norm(torch.cross(c, a, dim=0)),
-                                   torch.linalg.norm(torch.cross(a, b, dim=0))])
-    if float(widths.min()) < 2 * cutoff:
-        raise ValueError(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width {float(widths.min()):.3f} Å")
+    limit = half_width(cell)
+    if limit < cutoff:
+        raise ValueError(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width ({limit:.3f} Å)")
 
 
 def build_graph(
@@ -166,7 +174,7 @@ def build_graph(
         edges.append(local + start)
         shifts.append(shift)
         seps.append(topologies[b].edge_separation(local[0], local[1]))
-    empty = torch.zeros(0, dtype=torch.long)
+    empty = torch.zeros(0, dtype=torch.long, device=pos.device)
     return CGGraph(
         pos=pos,
         bead_type=bead_type,
@@ -226,6 +234,7 @@ class VerletList:
         self._ref_pos: torch.Tensor | None = None
         self._ref_cell: torch.Tensor | None = None
         self._lists: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._skin_used = float(skin)
         self.n_builds = 0
 
     def needs_rebuild(self, pos: torch.Tensor, cell: torch.Tensor) -> bool:
@@ -235,21 +244,24 @@ class VerletList:
         if not torch.equal(self._ref_cell, cell.detach()):
             return True
         moved = torch.linalg.norm(pos.detach() - self._ref_pos, dim=-1).max()
-        return bool(moved > 0.5 * self.skin)
+        return bool(moved > 0.5 * self._skin_used)
 
     def graph(self, pos: torch.Tensor, bead_type: torch.Tensor, cell: torch.Tensor, bond_index: torch.Tensor | None = None,
               angle_index: torch.Tensor | None = None, dihedral_index: torch.Tensor | None = None) -> CGGraph:
         """The graph of one structure at ``pos`` (N,3) in ``cell`` (3,3), reusing the pair list when allowed."""
         cell = cell.reshape(3, 3)
         if self.needs_rebuild(pos, cell):
-            pairs, shifts = structure_pairs(pos, cell, self.cutoff + self.skin)
+            # a cell too small for cutoff + skin gets a thinner skin (more rebuilds), not an error
+            self._skin_used = max(0.0, min(self.skin, half_width(cell) - self.cutoff - 1e-6))
+            pairs, shifts = structure_pairs(pos, cell, self.cutoff + self._skin_used)
             self._lists = (pairs, shifts, self.topology.edge_separation(pairs[0], pairs[1]))
             self._ref_pos, self._ref_cell = pos.detach().clone(), cell.detach().clone()
             self.n_builds += 1
         pairs, shifts, seps = self._lists
-        empty = torch.zeros(0, dtype=torch.long)
-        return CGGraph(pos=pos, bead_type=bead_type, cell=cell.reshape(1, 3, 3), batch=torch.zeros(len(pos), dtype=torch.long),
-                       edge_index=pairs, edge_shift=shifts.to(pos.dtype), edge_sep=seps, cutoff=self.cutoff + self.skin,
+        empty = torch.zeros(0, dtype=torch.long, device=pos.device)
+        return CGGraph(pos=pos, bead_type=bead_type, cell=cell.reshape(1, 3, 3),
+                       batch=torch.zeros(len(pos), dtype=torch.long, device=pos.device),
+                       edge_index=pairs, edge_shift=shifts.to(pos.dtype), edge_sep=seps, cutoff=self.cutoff + self._skin_used,
                        bond_index=empty.reshape(2, 0) if bond_index is None else bond_index,
                        angle_index=empty.reshape(3, 0) if angle_index is None else angle_index,
                        dihedral_index=empty.reshape(4, 0) if dihedral_index is None else dihedral_index)

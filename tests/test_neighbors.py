@@ -74,3 +74,16 @@ def test_verlet_list_reuses_until_beads_move_half_the_skin():
     assert verlet.n_builds == 2
     verlet.graph(pos + 0.6, types, cell * 1.01)
     assert verlet.n_builds == 3
+
+
+def test_verlet_skin_shrinks_to_fit_a_small_cell():
+    """A cell wider than 2·cutoff but narrower than 2·(cutoff + skin) still works, with a thinner skin."""
+    rng = np.random.default_rng(2)
+    cell = torch.eye(3, dtype=torch.float64) * 10.5
+    pos = torch.as_tensor(rng.uniform(0, 10.5, (30, 3)))
+    verlet = VerletList(5.0, 1.0, TopologyCache(30, np.zeros((0, 2), int), np.arange(30)))
+    graph = verlet.graph(pos, torch.zeros(30, dtype=torch.long), cell)
+    assert 5.0 <= graph.cutoff <= 5.25
+    r = torch.linalg.norm(graph.edge_vectors(), dim=-1)
+    fresh, _ = structure_pairs(pos, cell, 5.0)
+    assert int((r < 5.0).sum()) == fresh.shape[1]

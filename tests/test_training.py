@@ -137,3 +137,28 @@ def test_ddp_with_two_cpu_processes(tiny, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 3  # 12 training frames, batch 2, split over 2 processes
+
+
+def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():
+    """Only the network is optimised; the EMA copy never averages buffers such as a prior's type lookup table."""
+    from cgzoo.neighbors import TopologyCache
+    from cgzoo.priors import build_prior
+    from cgzoo.training.module import CGLightningModule
+
+    names = ["A", "B", "C", "D"]
+    table = {"x": list(np.linspace(2.5, 6.0, 8)), "u": list(np.linspace(1.0, 0.0, 8))}
+    tab = {"class_path": "tabulated", "init_args": {"type_names": names, "kind": "pair",
+                                                    "tables": {f"{a}-{b}": table for i, a in enumerate(names) for b in names[i:]}}}
+    lj = {"class_path": "lennard_jones", "init_args": {"type_names": names, "cutoff": CUT,
+                                                       "default": {"sigma": 3.4, "epsilon": 0.2}, "params": {}}}
+    module = CGLightningModule(network="pair_mlp", network_args=NETWORK_CASES["pair_mlp"], ema_decay=0.9)
+    module.build(names, build_prior([tab, lj]), 1.0, TopologyCache(4, np.zeros((0, 2), int), np.arange(4)))
+    trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("net.") for n in trainable)
+    lookup = module.model.prior.priors[0].lookup.clone()
+    for _ in range(5):
+        with torch.no_grad():
+            for p in module.model.net.parameters():
+                p.add_(0.1)
+        module.ema.update_parameters(module.model)
+    torch.testing.assert_close(module.ema.module.prior.priors[0].lookup, lookup)

@@ -299,7 +299,8 @@ def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dic
 
 def _truncate_log(path: Path, last_step: int) -> None:
     """Drop log rows written after the last saved frame (a run killed between a log row and its frame)."""
-    rows = list(csv.DictReader(path.open()))
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
     keep = [r for r in rows if int(float(r["step"])) <= last_step]
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, LOG_FIELDS)

@@ -27,6 +27,7 @@ percentile of sampled pair distances, ε = k_BT/2.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -202,16 +203,23 @@ def _term_cutoff(term: dict[str, Any]) -> float:
     return float((term.get("init_args") or {}).get("cutoff", 0.0) or 0.0)
 
 
-def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], None] = print) -> tuple[Prior, dict[str, Any]]:
-    """Fit every term of ``spec`` on the training split of ``data``; return the summed prior and the report."""
-    split_opts = spec.get("split") or {}
-    _, temperature, n_frames = load_topology(data)
-    temperature = float(spec.get("temperature") or temperature or math.nan)
-    splits = block_split(n_frames, tuple(split_opts.get("fractions", (0.8, 0.1, 0.1))), n_blocks=int(split_opts.get("blocks", 10)),
-                         gap=int(split_opts.get("gap", 0)), seed=int(split_opts.get("seed", 0)))
+def spec_splits(spec: dict[str, Any], n_frames: int) -> dict[str, np.ndarray]:
+    """The spec's time-block split, with the training frames thinned evenly to ``max_frames`` when given."""
+    opts = spec.get("split") or {}
+    splits = block_split(n_frames, tuple(opts.get("fractions", (0.8, 0.1, 0.1))), n_blocks=int(opts.get("blocks", 10)),
+                         gap=int(opts.get("gap", 0)), seed=int(opts.get("seed", 0)))
     train = splits["train"]
     if spec.get("max_frames") and len(train) > int(spec["max_frames"]):
-        train = train[np.linspace(0, len(train) - 1, int(spec["max_frames"])).round().astype(int)]
+        splits["train"] = train[np.linspace(0, len(train) - 1, int(spec["max_frames"])).round().astype(int)]
+    return splits
+
+
+def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], None] = print) -> tuple[Prior, dict[str, Any]]:
+    """Fit every term of ``spec`` on the training split of ``data``; return the summed prior and the report."""
+    _, temperature, n_frames = load_topology(data)
+    temperature = float(spec.get("temperature") or temperature or math.nan)
+    splits = spec_splits(spec, n_frames)
+    train = splits["train"]
     cutoff = max([_term_cutoff(t) for t in spec["terms"]] + [0.0])
     stream = FrameStream(Path(data), train, cutoff)
     type_names = stream.topology.type_names
@@ -241,7 +249,8 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
                 args.update(params={}, default=_data_initial_params(cls, stream, temperature))
             prior = build_prior({"class_path": term["class_path"], "init_args": args}, type_names)
             if method == "least_squares":
-                subset = list(frames())[:: max(1, len(train) // int(term.get("frames", 20)))]
+                stride = max(1, len(train) // int(term.get("frames", 20)))
+                subset = list(itertools.islice(frames(), 0, None, stride))
                 report = fit_least_squares(prior, subset, int(term.get("max_iter", 100)))
             else:
                 report = {"method": "fixed", "prior": type(prior).__name__}
@@ -316,7 +325,7 @@ def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, expo
                                                               overwrite=True)]
         report["not_exported"] = unexportable(prior)
     if plots:
-        train = np.arange(report["split"]["train"][0], report["split"]["train"][1] + 1)[:: 10][:20]
+        train = spec_splits(spec, stream.n_frames)["train"][:: 10][:20]  # training frames only
         rdf_stream = FrameStream(Path(data), train, max(report["cutoff"], 1.0))
         rdfs = pair_distributions((g for g, _ in rdf_stream()), stream.topology.type_names, rdf_stream.cutoff) if report["cutoff"] else {}
         report["plots"] = [str(p) for p in plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),

@@ -142,8 +142,9 @@ class CGDataModule(pl.LightningDataModule):
 
     # -- statistics used to normalise the network --------------------------------------------------
 
-    def residual_force_rms(self, max_frames: int = 50) -> float:
-        """RMS of (reference − prior) force components on training frames: the network's force scale, kcal/mol/Å."""
+    def residual_force_rms(self, max_frames: int = 50, subtract_prior: bool = True) -> float:
+        """RMS of the force components the network must learn on training frames (reference − prior, or the
+        reference itself for ML-only models): the network's force scale, kcal/mol/Å."""
         from cgzoo.priors.fit import prior_forces
         from cgzoo.neighbors import batch_graph
 
@@ -154,7 +155,7 @@ class CGDataModule(pl.LightningDataModule):
         for f in frames:
             graph = batch_graph(self.dataset.positions[f][None], self.dataset.box[f][None], top.bead_types,
                                 self.topology_cache, max(prior.cutoff, 1e-3), top.bonds, top.angles, top.dihedrals)
-            residual = self.dataset.forces[f] - prior_forces(prior, graph)
+            residual = self.dataset.forces[f] - (prior_forces(prior, graph) if subtract_prior else 0.0)
             total += float((residual**2).sum())
             count += residual.size
         rms = math.sqrt(total / count)

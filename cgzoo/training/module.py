@@ -101,8 +101,10 @@ class CGLightningModule(pl.LightningModule):
         net = None if hp.mode == "prior_only" else build_network(hp.network, type_names, **(hp.network_args or {}))
         dtype = getattr(torch, hp.dtype)
         self.model = CGModel(prior, net, mode=hp.mode, energy_scale=energy_scale).to(dtype)
+        self.model.prior.requires_grad_(False)  # the prior was fitted on its own; only the network learns
         if hp.ema_decay:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=True)
+            # buffers (type lookup tables, scales) are copied, never averaged: averaging would corrupt integer tables
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=False)
         self.topology_cache = topology_cache
         self.metrics = {s: ForceMetrics(type_names) for s in SPLITS}
 
@@ -111,7 +113,8 @@ class CGLightningModule(pl.LightningModule):
             return
         dm = self.trainer.datamodule
         dm.setup(stage)
-        scale = 1.0 if self.hparams.mode == "prior_only" else dm.residual_force_rms()
+        mode = self.hparams.mode
+        scale = 1.0 if mode == "prior_only" else dm.residual_force_rms(subtract_prior=mode == "delta")
         self.prior_report = dm.prior_report
         self.build(dm.type_names, dm.prior, scale, dm.topology_cache)
 
@@ -131,7 +134,7 @@ class CGLightningModule(pl.LightningModule):
         err2 = ((pred - batch.forces.to(pred.dtype)) / scale) ** 2
         weights = self.hparams.type_weights
         if weights:
-            w = torch.tensor([float(weights.get(n, 1.0)) for n in self.model.type_names], dtype=pred.dtype)
+            w = torch.tensor([float(weights.get(n, 1.0)) for n in self.model.type_names], dtype=pred.dtype, device=pred.device)
             err2 = err2 * w[batch.bead_type][:, None]
         return err2.mean()
 
@@ -225,7 +228,9 @@ class CGLightningModule(pl.LightningModule):
 
             model = model_from_block(block)
             self.model = model.to(getattr(torch, self.hparams.dtype))
+            self.model.prior.requires_grad_(False)
             if self.hparams.ema_decay:
-                self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.hparams.ema_decay), use_buffers=True)
+                self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.hparams.ema_decay),
+                                         use_buffers=False)
             self.metrics = {s: ForceMetrics(model.type_names) for s in SPLITS}
 
