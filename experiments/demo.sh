@@ -6,7 +6,7 @@
 #   4. print the held-out (test split) force RMSE of prior only, ML only and Δ;
 #   5. simulate each of the three (NVT, ASE driver) and evaluate them against the reference:
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
-# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 25 minutes on 2 CPU cores.
+# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (12 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=datasets/default/spce-water_1bead_com.h5
