@@ -307,7 +307,3 @@ def _truncate_log(path: Path, last_step: int) -> None:
         writer.writeheader()
         writer.writerows(keep)
 
-
-def ns_per_day(steps: int, timestep_fs: float, seconds: float) -> float:
-    """Simulated nanoseconds per wall-clock day."""
-    return steps * timestep_fs * 1e-6 / (seconds / 86400.0) if seconds > 0 else math.inf
