@@ -6,10 +6,10 @@ suite (``tests/test_models.py``) then runs on it in every mode.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from cgzoo.models.base import Network
+from cgzoo.plugins import import_subclass
 
 NETWORKS: dict[str, str] = {
     "pair_mlp": "cgzoo.models.pair_mlp.PairMLP",
@@ -21,16 +21,7 @@ NETWORKS: dict[str, str] = {
 def network_class(name: str) -> type[Network]:
     """The class registered as ``name``, or a dotted import path to a user's :class:`Network`."""
     path = NETWORKS.get(name, name)
-    module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"unknown network {name!r}: not one of {sorted(NETWORKS)} and not an import path")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import network {name!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Network)):
-        raise ValueError(f"{path!r} is not a subclass of cgzoo.models.Network")
-    return cls
+    return import_subclass(path, Network, "network", list(NETWORKS))
 
 
 def build_network(name: str, type_names: list[str], **hparams: Any) -> Network:

@@ -8,13 +8,13 @@ e.g. ``{"class_path": "mypkg.priors.MyPrior", "init_args": {...}}``, and must su
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 from cgzoo.errors import InputError
+from cgzoo.plugins import import_subclass
 
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.dihedral import FourierDihedral
@@ -45,16 +45,7 @@ def resolve_class(class_path: str) -> type[Prior]:
     """A registered name or a dotted import path → a :class:`Prior` subclass (clear error otherwise)."""
     if class_path in PRIORS:
         return PRIORS[class_path]
-    module_name, _, attr = class_path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"unknown prior {class_path!r}: not one of {sorted(PRIORS)} and not an import path")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import prior class {class_path!r}: {exc}") from None
-    if not (inspect.isclass(cls) and issubclass(cls, Prior)):
-        raise ValueError(f"{class_path!r} is not a subclass of cgzoo.priors.Prior")
-    return cls
+    return import_subclass(class_path, Prior, "prior class", list(PRIORS))
 
 
 def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
