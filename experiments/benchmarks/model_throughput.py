@@ -32,6 +32,31 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+# schnetpack's SchNet at cgzoo's SchNet widths, fed cgzoo's periodic pairs; pasted into both measuring scripts
+SCHNETPACK = r"""
+def schnetpack_forces():
+    import torch.utils.data.dataloader as dl
+    dl.T_co = typing.TypeVar("T_co", covariant=True)
+    import schnetpack as spk
+    import schnetpack.properties as P
+    rep = spk.representation.SchNet(n_atom_basis=64, n_interactions=3, radial_basis=spk.nn.GaussianRBF(32, cutoff=9.0),
+                                    cutoff_fn=spk.nn.CosineCutoff(9.0), n_filters=64)
+    model = spk.model.NeuralNetworkPotential(rep, input_modules=[spk.atomistic.PairwiseDistances()],
+                                             output_modules=[spk.atomistic.Atomwise(n_in=64, output_key="energy"),
+                                                             spk.atomistic.Forces(energy_key="energy", force_key="forces")])
+    def forces_of(graph):
+        i, j = graph.edge_index
+        offsets = torch.bmm(graph.edge_shift.unsqueeze(1), graph.cell[graph.batch[i]]).squeeze(1)
+        n = graph.pos.shape[0]
+        inputs = {P.Z: torch.ones(n, dtype=torch.long), P.n_atoms: torch.bincount(graph.batch), P.idx_m: graph.batch,
+                  P.cell: graph.cell, P.pbc: torch.ones(graph.cell.shape[0], 3, dtype=torch.bool),
+                  P.idx_i: torch.cat([i, j]), P.idx_j: torch.cat([j, i]), P.offsets: torch.cat([offsets, -offsets]),
+                  P.R: graph.pos.detach().clone()}
+        return model(inputs)["forces"]
+    return model, forces_of
+"""
+
+
 MEASURE = r"""
 import json, resource, sys, time, typing
 import numpy as np, torch
@@ -45,30 +70,15 @@ box = (n / 0.0334) ** (1 / 3)
 grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n]
 pos = (grid + 0.5) * (box / side) + rng.normal(0, 0.3, (n, 3))
 cell = np.eye(3) * box
-from cgzoo.neighbors import TopologyCache, batch_graph, structure_pairs
+from cgzoo.neighbors import TopologyCache, batch_graph
 cache = TopologyCache(n, np.zeros((0, 2), int), np.arange(n))
 t0 = time.perf_counter()
 graph = batch_graph(pos[None], cell[None], np.zeros(n, int), cache, 9.0, dtype=torch.float32)
 nl_seconds = time.perf_counter() - t0
 if name == "schnetpack":
-    import torch.utils.data.dataloader as dl
-    dl.T_co = typing.TypeVar("T_co", covariant=True)
-    import schnetpack as spk
-    import schnetpack.properties as P
-    rep = spk.representation.SchNet(n_atom_basis=64, n_interactions=3, radial_basis=spk.nn.GaussianRBF(32, cutoff=9.0),
-                                    cutoff_fn=spk.nn.CosineCutoff(9.0), n_filters=64)
-    model = spk.model.NeuralNetworkPotential(rep, input_modules=[spk.atomistic.PairwiseDistances()],
-                                             output_modules=[spk.atomistic.Atomwise(n_in=64, output_key="energy"),
-                                                             spk.atomistic.Forces(energy_key="energy", force_key="forces")])
-    i, j = graph.edge_index
-    offsets = graph.edge_shift @ graph.cell[0]
-    base = {P.Z: torch.ones(n, dtype=torch.long), P.n_atoms: torch.tensor([n]), P.idx_m: torch.zeros(n, dtype=torch.long),
-            P.cell: graph.cell, P.pbc: torch.ones(1, 3, dtype=torch.bool),
-            P.idx_i: torch.cat([i, j]), P.idx_j: torch.cat([j, i]), P.offsets: torch.cat([offsets, -offsets])}
+    model, forces_of = schnetpack_forces()
     def run():
-        inputs = dict(base)
-        inputs[P.R] = graph.pos.detach().clone()
-        return model(inputs)["forces"]
+        return forces_of(graph)
 else:
     import yaml
     from cgzoo.models import CGModel, build_network
@@ -107,24 +117,7 @@ batches = [np.arange(k * batch, (k + 1) * batch) for k in range(steps + 1)]
 def graph_of(frames):
     return batch_graph(ds.positions[frames], ds.box[frames], top.bead_types, cache, 9.0, dtype=torch.float32)
 if name == "schnetpack":
-    import torch.utils.data.dataloader as dl
-    dl.T_co = typing.TypeVar("T_co", covariant=True)
-    import schnetpack as spk
-    import schnetpack.properties as P
-    rep = spk.representation.SchNet(n_atom_basis=64, n_interactions=3, radial_basis=spk.nn.GaussianRBF(32, cutoff=9.0),
-                                    cutoff_fn=spk.nn.CosineCutoff(9.0), n_filters=64)
-    model = spk.model.NeuralNetworkPotential(rep, input_modules=[spk.atomistic.PairwiseDistances()],
-                                             output_modules=[spk.atomistic.Atomwise(n_in=64, output_key="energy"),
-                                                             spk.atomistic.Forces(energy_key="energy", force_key="forces")])
-    def forces_of(graph):
-        i, j = graph.edge_index
-        offsets = torch.bmm(graph.edge_shift.unsqueeze(1), graph.cell[graph.batch[i]]).squeeze(1)
-        n = graph.pos.shape[0]
-        inputs = {P.Z: torch.ones(n, dtype=torch.long), P.n_atoms: torch.bincount(graph.batch), P.idx_m: graph.batch,
-                  P.cell: graph.cell, P.pbc: torch.ones(graph.cell.shape[0], 3, dtype=torch.bool),
-                  P.idx_i: torch.cat([i, j]), P.idx_j: torch.cat([j, i]), P.offsets: torch.cat([offsets, -offsets]),
-                  P.R: graph.pos.detach().clone()}
-        return model(inputs)["forces"]
+    model, forces_of = schnetpack_forces()
 else:
     import yaml
     from cgzoo.models import CGModel, build_network
@@ -160,7 +153,7 @@ def train_throughput(models: list[str], threads: int, steps: int) -> list[dict]:
     """Training steps (force loss, backward, Adam) on batches of 4 default-dataset frames, per model."""
     rows = []
     for name in models:
-        proc = subprocess.run([sys.executable, "-c", TRAIN, name, str(threads), str(steps)], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-c", SCHNETPACK + TRAIN, name, str(threads), str(steps)], capture_output=True, text=True,
                               cwd=HERE.parents[1])
         if proc.returncode:
             print(f"{name} training: failed\n{proc.stderr[-1500:]}", flush=True)
@@ -181,7 +174,7 @@ def main() -> None:
     rows, failed = [], []
     for name in args.models:
         for n in args.sizes:
-            proc = subprocess.run([sys.executable, "-c", MEASURE, name, str(n), str(args.threads), str(args.repeats)],
+            proc = subprocess.run([sys.executable, "-c", SCHNETPACK + MEASURE, name, str(n), str(args.threads), str(args.repeats)],
                                   capture_output=True, text=True, cwd=HERE.parents[1], preexec_fn=limit_memory)
             if proc.returncode:
                 print(f"{name} {n}: failed\n{proc.stderr[-1500:]}", flush=True)
