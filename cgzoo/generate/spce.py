@@ -32,7 +32,7 @@ CUTOFF = 9.0
 
 
 def _water() -> MoleculeSpec:
-    """One SPC/E molecule; H sites carry no LJ (ε = 0, σ is a placeholder)."""
+    """One SPC/E molecule; H sites carry no LJ (ε = 0, so their σ of 1 Å has no effect)."""
     h1, o, h2 = bent_triatomic(R_OH, R_OH, ANGLE_HOH)
     r_hh = 2.0 * R_OH * math.sin(math.radians(ANGLE_HOH) / 2.0)
     return MoleculeSpec(
