@@ -2,8 +2,8 @@
 
 Large autograd graphs allocate and free tensors of tens of MB at every step. glibc serves
 blocks above its mmap threshold with fresh pages and trims freed heap memory back to the OS,
-so every step pays page faults again; on the VMs we measured this tripled the time of a
-SchNet force evaluation (see experiments/benchmarks/RESULTS.md). Raising the mmap threshold to
+so every step pays page faults again; on the VM we measured, force evaluations of large graphs
+became super-linear in size (compare the two throughput runs in experiments/benchmarks/RESULTS.md). Raising the mmap threshold to
 its maximum (32 MB) and disabling trimming keeps freed memory for reuse, at the price of the
 process keeping its peak memory until it exits.
 """
