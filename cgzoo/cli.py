@@ -123,12 +123,24 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _cmd_study(args: argparse.Namespace) -> None:
+    from cgzoo.study import run_study
+
+    study, states = run_study(args.config, args.preset, workers=args.workers, report_only=args.report_only)
+    failed = {name: s.get("error") for name, s in states.items() if s.get("status") in ("failed", "skipped")}
+    print(f"wrote {study.results_dir}/results.csv, summary.md, figures")
+    if failed:
+        for name, error in list(failed.items())[:20]:
+            print(f"  not done: {name}: {error}")
+        raise CGZooError(f"{len(failed)} study tasks failed or were skipped (details in each task.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
     parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,evaluate}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,evaluate,study}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; --config models/<arch>_<mode>.yaml)")
 
@@ -208,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
 
     add_evaluate_parser(sub)
+
+    st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
+    st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")
+    st.add_argument("--preset", required=True, help="preset in the study file (e.g. cpu, full)")
+    st.add_argument("--workers", type=int, default=None, help="parallel worker processes (the preset's if omitted)")
+    st.add_argument("--report-only", action="store_true", help="only rewrite the results from finished tasks")
+    st.set_defaults(func=_cmd_study)
 
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
     split.add_argument("dataset", type=Path)

@@ -1,0 +1,59 @@
+"""The Δ-learning study: one YAML grid, one resumable command (``cgzoo study``), one results table.
+
+``run_study`` expands a preset of the study file (:mod:`cgzoo.study.config`) into tasks
+(:mod:`cgzoo.study.plan`), runs what is not done yet (:mod:`cgzoo.study.runner`, bodies in
+:mod:`cgzoo.study.tasks`) and writes ``results.csv``, ``summary.md`` and figures
+(:mod:`cgzoo.study.results`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from cgzoo.study.config import Study, load_study
+from cgzoo.study.plan import build_plan
+from cgzoo.study.results import write_results
+from cgzoo.study.runner import read_state, run_tasks
+
+
+def run_study(config: str | Path, preset: str, workers: int | None = None, report_only: bool = False,
+              log=print) -> tuple[Study, dict[str, dict]]:
+    """Run (or, with ``report_only``, only tabulate) preset ``preset`` of ``config``; return the study and every task's state."""
+    study = load_study(config, preset)
+    tasks = build_plan(study)
+    started = time.perf_counter()
+    if report_only:
+        states = {t.name: s for t in tasks if (s := read_state(t)) is not None}
+    else:
+        log(f"study {study.name!r}, preset {preset!r}: {len(study.mappings)} mappings, {len(tasks)} tasks, "
+            f"{workers or study.workers} workers × {study.threads_per_worker} threads, work dir {study.work_dir}")
+        states = run_tasks(tasks, workers or study.workers, study.threads_per_worker, log=log)
+    wall = time.perf_counter() - started
+    task_seconds = sum(float(s.get("seconds", 0.0)) for s in states.values() if s.get("status") == "done")
+    command = "cgzoo study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if Path(sys.argv[0]).name == "cgzoo" else None
+    header = [f"# {study.name}: preset `{preset}`", "",
+              f"- written {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'unknown'} "
+              f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores), Python {platform.python_version()}",
+              f"- command: `{command or f'cgzoo study {config} --preset {preset}'}`",
+              f"- {len(study.mappings)} mappings × {len(study.seeds)} seed(s); "
+              f"{sum(s.get('status') == 'done' for s in states.values())} of {len(tasks)} tasks done; "
+              f"task time {task_seconds / 3600:.2f} h (sum over tasks, including reused ones)"
+              + ("" if report_only else f", this invocation's wall time {wall / 60:.1f} min"),
+              f"- resolved settings: `{study.results_dir / 'study_settings.json'}`"]
+    study.results_dir.mkdir(parents=True, exist_ok=True)
+    (study.results_dir / "study_settings.json").write_text(json.dumps(
+        {"config": str(study.config_path), "preset": preset, "settings": study.raw,
+         "mappings": [m.name for m in study.mappings], "architectures": study.architectures, "modes": study.modes,
+         "seeds": study.seeds}, indent=1, default=str) + "\n")
+    write_results(tasks, states, study.results_dir, header)
+    return study, states
+
+
+__all__ = ["run_study", "load_study", "build_plan"]

@@ -1,0 +1,117 @@
+"""Turn a :class:`~cgzoo.study.config.Study` into the task graph: atomistic → map → prior → train → simulate → evaluate.
+
+Work-directory layout (``work_dir``)::
+
+    atomistic/<system>/                     cgzoo generate run (or a pointer to existing data)
+    <mapping>/data/data.h5                  CG dataset
+    <mapping>/prior/                        force-matched prior (= the prior_only model)
+    <mapping>/train/<arch>_<mode>_s<seed>/  Lightning run, checkpoints/
+    <mapping>/md/<model>_<ensemble>/        CG MD run (<model> = prior_only_s<seed> or <arch>_<mode>_s<seed>)
+    <mapping>/eval_<ensemble>/              cgzoo evaluate of every run of that ensemble
+
+A task's parameters that come from another task's result are given as :class:`From` references
+and filled in by the runner once that task is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cgzoo.study.config import MappingCell, Study
+
+ENSEMBLES = ("nvt", "npt")
+
+
+@dataclass(frozen=True)
+class From:
+    """A parameter taken from the result of task ``task`` (its field ``key``)."""
+
+    task: str
+    key: str
+
+
+@dataclass
+class Task:
+    """One step of the study: ``fn`` (a name in :mod:`cgzoo.study.tasks`) called as ``fn(out, **params)``."""
+
+    name: str
+    fn: str
+    out: Path
+    params: dict[str, Any]
+    deps: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        refs = [v.task for v in self.params.values() if isinstance(v, From)]
+        refs += [r.task for v in self.params.values() if isinstance(v, dict) for r in v.values() if isinstance(r, From)]
+        self.deps = sorted(set(self.deps) | set(refs))
+
+
+def model_label(arch: str | None, mode: str, seed: int) -> str:
+    """The label a trained or prior-only model carries in run directories, evaluations and the results table."""
+    return f"prior_only_s{seed}" if mode == "prior_only" else f"{arch}_{mode}_s{seed}"
+
+
+def build_plan(study: Study) -> list[Task]:
+    """Every task of the study, in an order where dependencies come first."""
+    tasks: list[Task] = []
+    root = study.work_dir
+    for system in sorted({c.system for c in study.mappings}):
+        tasks.append(Task(f"atomistic/{system}", "atomistic", root / "atomistic" / system,
+                          {"system": system, "options": study.atomistic[system], "threads": study.threads_per_worker},
+                          meta={"system": system}))
+    for cell in study.mappings:
+        tasks.extend(_mapping_tasks(study, cell))
+    return tasks
+
+
+def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
+    base = study.work_dir / cell.name
+    name = cell.name
+    data_task = f"{name}/data"
+    meta = {"mapping": name, "system": cell.system, "beads_per_molecule": cell.beads_per_molecule, "operator": cell.operator}
+    tasks = [
+        Task(data_task, "map_data", base / "data",
+             {"source": From(f"atomistic/{cell.system}", "source"), "top": From(f"atomistic/{cell.system}", "top"),
+              "mapping": str(cell.path)}, meta=meta),
+        Task(f"{name}/prior", "fit_prior", base / "prior",
+             {"data": From(data_task, "data"), "specs": dict(study.priors), "has_bonds": From(data_task, "has_bonds")},
+             meta=meta),
+    ]
+    models: list[tuple[str, str, dict[str, Any]]] = []  # (label, task providing the model, its meta)
+    for seed in study.seeds:
+        if "prior_only" in study.modes:
+            models.append((model_label(None, "prior_only", seed), f"{name}/prior",
+                           {**meta, "architecture": "prior", "mode": "prior_only", "seed": seed}))
+        for arch in study.architectures:
+            for mode in (m for m in study.modes if m != "prior_only"):
+                label = model_label(arch, mode, seed)
+                task = f"{name}/train/{label}"
+                tasks.append(Task(task, "train", base / "train" / label,
+                                  {"data": From(data_task, "data"), "prior": From(f"{name}/prior", "prior"),
+                                   "architecture": arch, "mode": mode, "network_args": study.networks[arch],
+                                   "training": study.training, "seed": seed},
+                                  meta={**meta, "architecture": arch, "mode": mode, "seed": seed}))
+                models.append((label, task, tasks[-1].meta))
+    md = dict(study.md)
+    steps = {ens: int(md.pop(f"{ens}_steps")) for ens in ENSEMBLES}
+    start_frame = int(md.pop("start_frame", 0))
+    device = str(md.pop("device", "cpu"))
+    for ensemble in ENSEMBLES:
+        runs: dict[str, From] = {}
+        for label, model_task, model_meta in models:
+            key = "prior" if model_task.endswith("/prior") else "checkpoint"
+            task = f"{name}/md/{label}_{ensemble}"
+            settings = {**md, "ensemble": ensemble, "steps": steps[ensemble], "seed": model_meta["seed"]}
+            tasks.append(Task(task, "simulate", base / "md" / f"{label}_{ensemble}",
+                              {"model": From(model_task, key), "data": From(data_task, "data"), "start_frame": start_frame,
+                               "settings": settings, "device": device},
+                              meta={**model_meta, "ensemble": ensemble, "label": label}))
+            runs[label] = From(task, "run")
+        equil_ps = float(study.evaluate.get(f"{ensemble}_equil_ps", 0.0))
+        tasks.append(Task(f"{name}/eval_{ensemble}", "evaluate", base / f"eval_{ensemble}",
+                          {"data": From(data_task, "data"), "runs": runs, "equil_fs": equil_ps * 1000.0},
+                          meta={**meta, "ensemble": ensemble}))
+    return tasks

@@ -1,0 +1,309 @@
+"""Collect a finished study into one table: ``results.csv`` (every model × seed), ``summary.md`` and figures.
+
+One row per model and seed, from the recorded task results (held-out force RMSE, training time,
+MD speed) and the two evaluations of its mapping (NVT: g(r), bonded and triplet distributions,
+D; NPT: density). Aggregates are mean ± sample standard deviation over seeds. The findings
+paragraph of ``summary.md`` is computed, not written by hand: for every metric it counts the
+(mapping, architecture) pairs where Δ beats ML only, and the mappings where some network beats
+the force-matched prior and where none does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgzoo.study.plan import ENSEMBLES, Task
+
+KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed")
+#: (column, label, lower is better); errors are compared as absolute values.
+METRICS = (
+    ("force_rmse", "force RMSE (kcal/mol/Å)"),
+    ("rdf_error", "g(r) RMS error"),
+    ("bonded_js", "bonded JS (bits)"),
+    ("triplet_js", "triplet-angle JS (bits)"),
+    ("density_abs_rel_error", "NPT density error (abs., rel.)"),
+    ("diffusion_abs_rel_error", "D error (abs., rel.)"),
+)
+COLUMNS = (*KEYS, "n_beads", "force_rmse", "reference_force_rms", "rdf_error", "bond_js", "angle_js", "dihedral_js", "bonded_js",
+           "triplet_js", "density_npt_g_cm3", "density_ref_g_cm3", "density_rel_error", "density_abs_rel_error",
+           "D_1e-5_cm2_s", "D_ref_1e-5_cm2_s", "diffusion_rel_error", "diffusion_abs_rel_error", "stable_nvt", "stable_npt",
+           "status_nvt", "status_npt", "train_seconds", "md_ns_per_day")
+MODE_ORDER = ("prior_only", "ml_only", "delta")
+MODE_LABEL = {"prior_only": "prior only", "ml_only": "ML only", "delta": "Δ"}
+
+
+def _metrics(task: Task | None, states: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    state = states.get(task.name) if task is not None else None
+    if not state or state.get("status") != "done":
+        return None
+    return json.loads(Path(state["result"]["metrics"]).read_text())
+
+
+def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (mapping, model, seed) of the plan, with None where a step failed or was skipped."""
+    by_name = {t.name: t for t in tasks}
+    rows = []
+    for task in tasks:
+        if task.fn != "simulate" or task.meta["ensemble"] != "nvt":
+            continue
+        m = task.meta
+        mapping, label = m["mapping"], m["label"]
+        model_task = f"{mapping}/prior" if m["mode"] == "prior_only" else f"{mapping}/train/{label}"
+        model = (states.get(model_task) or {}).get("result") or {}
+        data = (states.get(f"{mapping}/data") or {}).get("result") or {}
+        prior = (states.get(f"{mapping}/prior") or {}).get("result") or {}
+        row: dict[str, Any] = {k: m[k] for k in KEYS}
+        row.update(n_beads=data.get("n_beads"), force_rmse=model.get("force_rmse"),
+                   reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"))
+        md = (states.get(task.name) or {}).get("result") or {}
+        row["md_ns_per_day"] = md.get("ns_per_day")
+        for ensemble in ENSEMBLES:
+            metrics = _metrics(by_name.get(f"{mapping}/eval_{ensemble}"), states)
+            run = (metrics or {}).get("runs", {}).get(label)
+            row[f"stable_{ensemble}"] = None if run is None else bool(run["stable"])
+            row[f"status_{ensemble}"] = (states.get(f"{mapping}/md/{label}_{ensemble}") or {}).get("result", {}).get("status")
+            if run is None:
+                continue
+            ref = metrics["reference"]
+            if ensemble == "nvt":
+                row.update({k: run.get(k) for k in ("rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js")})
+                row["D_1e-5_cm2_s"], row["D_ref_1e-5_cm2_s"] = run.get("D_msd_1e-5_cm2_s"), ref.get("D_msd_1e-5_cm2_s")
+                row["diffusion_rel_error"] = run.get("diffusion_rel_error")
+            else:
+                row["density_npt_g_cm3"], row["density_ref_g_cm3"] = run.get("density_g_cm3"), ref.get("density_g_cm3")
+                row["density_rel_error"] = run.get("density_rel_error")
+        bonded = [row.get(k) for k in ("bond_js", "angle_js", "dihedral_js") if row.get(k) is not None]
+        row["bonded_js"] = float(np.mean(bonded)) if bonded else None
+        for key in ("density", "diffusion"):
+            value = row.get(f"{key}_rel_error")
+            row[f"{key}_abs_rel_error"] = None if value is None else abs(value)
+        rows.append(row)
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """``results.csv``: :data:`COLUMNS`, empty cells where a value does not exist."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c])
+                             for c in COLUMNS])
+
+
+def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Per (system, beads, operator, mapping, architecture, mode): mean, spread (sample std) and n of every metric over seeds."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in KEYS[:-1])].append(row)
+    out = {}
+    for key, members in groups.items():
+        agg: dict[str, Any] = {"n_seeds": len(members)}
+        for column, _ in METRICS:
+            values = [r[column] for r in members if r.get(column) is not None and math.isfinite(r[column])]
+            agg[column] = (float(np.mean(values)) if values else None,
+                           float(np.std(values, ddof=1)) if len(values) > 1 else None, len(values))
+        runs = [r[f"stable_{e}"] for r in members for e in ENSEMBLES]
+        agg["stability"] = (sum(bool(s) for s in runs), len(runs))
+        out[key] = agg
+    return out
+
+
+def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
+    """Counted statements: Δ vs ML only per metric, and networks vs the prior per metric."""
+    lines = []
+    mappings = sorted({k[3] for k in agg})
+    archs = sorted({k[4] for k in agg if k[5] != "prior_only"})
+    for column, label in METRICS:
+        wins = total = 0
+        for mapping in mappings:
+            for arch in archs:
+                ml = _mean(agg, mapping, arch, "ml_only", column)
+                delta = _mean(agg, mapping, arch, "delta", column)
+                if ml is not None and delta is not None:
+                    total += 1
+                    wins += delta < ml
+        beat = none = compared = 0
+        for mapping in mappings:
+            prior = _mean(agg, mapping, "prior", "prior_only", column)
+            nets = [v for arch in archs for mode in ("ml_only", "delta") if (v := _mean(agg, mapping, arch, mode, column)) is not None]
+            if prior is None or not nets:
+                continue
+            compared += 1
+            beat += min(nets) < prior
+            none += min(nets) >= prior
+        lines.append(f"- **{label}**: Δ beats ML only in {wins} of {total} (mapping, architecture) pairs; "
+                     f"some network beats the force-matched prior in {beat} of {compared} mappings, none does in {none}.")
+    stab = defaultdict(lambda: [0, 0])
+    for key, a in agg.items():
+        stab[key[5]][0] += a["stability"][0]
+        stab[key[5]][1] += a["stability"][1]
+    lines.append("- **stability** (runs that finished, NVT and NPT): " + ", ".join(
+        f"{MODE_LABEL[m]} {stab[m][0]}/{stab[m][1]}" for m in MODE_ORDER if m in stab) + ".")
+    return lines
+
+
+def _mean(agg, mapping: str, arch: str, mode: str, column: str) -> float | None:
+    for key, a in agg.items():
+        if key[3] == mapping and key[4] == arch and key[5] == mode:
+            return a[column][0]
+    return None
+
+
+def _fmt(cell: tuple[float | None, float | None, int]) -> str:
+    mean, spread, _ = cell
+    if mean is None:
+        return "–"
+    text = f"{mean:.3g}"
+    return text if spread is None else f"{text} ± {spread:.2g}"
+
+
+def write_summary(rows: list[dict[str, Any]], agg: dict[tuple, dict[str, Any]], header: list[str], path: Path) -> None:
+    """``summary.md``: provenance lines, computed findings, one table per system (mean ± spread over seeds)."""
+    lines = [*header, "", "## Findings (computed from results.csv)", "", *findings(agg), ""]
+    lines += ["Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
+              "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
+              "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference.", ""]
+    order = {m: i for i, m in enumerate(MODE_ORDER)}
+    for system in sorted({k[0] for k in agg}):
+        lines += [f"### {system}", "",
+                  "| mapping | model | " + " | ".join(label for _, label in METRICS) + " | stable |",
+                  "|---|---|" + "---|" * (len(METRICS) + 1)]
+        keys = sorted((k for k in agg if k[0] == system), key=lambda k: (k[1], k[2], order[k[5]], k[4]))
+        for key in keys:
+            a = agg[key]
+            model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
+            lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in METRICS)
+                         + f" | {a['stability'][0]}/{a['stability'][1]} |")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, path: Path) -> Path | None:
+    """Rows: metrics; columns: systems; x: beads per molecule; one line per model (colour: architecture, style: mode)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in agg if k[2] == operator]
+    if not keys:
+        return None
+    systems = sorted({k[0] for k in keys})
+    archs = ["prior"] + sorted({k[4] for k in keys if k[4] != "prior"})
+    colors = {a: c for a, c in zip(archs, ["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])}
+    styles = {"prior_only": "-", "ml_only": ":", "delta": "-"}
+    markers = {"prior_only": "s", "ml_only": "x", "delta": "o"}
+    fig, axes = plt.subplots(len(METRICS), len(systems), figsize=(3.2 * len(systems), 2.3 * len(METRICS)), squeeze=False)
+    for j, system in enumerate(systems):
+        for i, (column, label) in enumerate(METRICS):
+            ax = axes[i][j]
+            for arch in archs:
+                for mode in MODE_ORDER:
+                    pts = sorted((k[1], agg[k][column]) for k in keys if k[0] == system and k[4] == arch and k[5] == mode)
+                    pts = [(x, c) for x, c in pts if c[0] is not None]
+                    if not pts:
+                        continue
+                    x = [p[0] for p in pts]
+                    y = [p[1][0] for p in pts]
+                    err = [p[1][1] or 0.0 for p in pts]
+                    ax.errorbar(x, y, yerr=err, color=colors[arch], linestyle=styles[mode], marker=markers[mode], ms=4,
+                                lw=1, capsize=2, label=f"{arch} {MODE_LABEL[mode]}" if arch != "prior" else "prior only (FM)")
+            ax.set_xticks([1, 2, 3])
+            if i == 0:
+                ax.set_title(system, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=8)
+            if i == len(METRICS) - 1:
+                ax.set_xlabel("beads per molecule", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for row in axes:
+        for ax in row:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=7, frameon=False)
+    fig.suptitle(f"error vs CG resolution, {operator.upper()} mapping (lower is better)", y=1.0, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | None:
+    """One panel per metric: Δ (y) against ML only (x) for every (mapping, architecture); below the diagonal Δ wins."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = sorted({(k[0], k[3], k[4]) for k in agg if k[5] == "delta"})
+    if not pairs:
+        return None
+    systems = sorted({p[0] for p in pairs})
+    archs = sorted({p[2] for p in pairs})
+    colors = {s: c for s, c in zip(systems, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"])}
+    markers = {a: m for a, m in zip(archs, ["o", "^", "s", "D", "v"])}
+    ncol = 3
+    nrow = math.ceil(len(METRICS) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
+    for idx, (column, label) in enumerate(METRICS):
+        ax = axes[idx // ncol][idx % ncol]
+        values = []
+        for system, mapping, arch in pairs:
+            ml, delta = _mean(agg, mapping, arch, "ml_only", column), _mean(agg, mapping, arch, "delta", column)
+            if ml is None or delta is None:
+                continue
+            ax.scatter(ml, delta, color=colors[system], marker=markers[arch], s=22)
+            values += [ml, delta]
+        if values:
+            lo, hi = min(values), max(values)
+            positive = lo > 0 and hi / lo > 20
+            if positive:
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+            pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
+            span = (lo / 1.3, hi * 1.3) if positive else (lo - pad, hi + pad)
+            ax.plot(span, span, color="grey", lw=0.8, ls="--")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("ML only", fontsize=8)
+        ax.set_ylabel("Δ (prior + network)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for idx in range(len(METRICS), nrow * ncol):
+        axes[idx // ncol][idx % ncol].axis("off")
+    handles = [plt.Line2D([], [], color=colors[s], marker="o", ls="", label=s) for s in systems]
+    handles += [plt.Line2D([], [], color="grey", marker=markers[a], ls="", label=a) for a in archs]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=7, frameon=False)
+    fig.suptitle("Δ vs ML only, same network and data (below the diagonal: Δ is better)", y=1.0, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str]) -> list[Path]:
+    """Write ``results.csv``, ``summary.md`` and the figures into ``out``; return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = collect_rows(tasks, states)
+    agg = aggregate(rows)
+    written = [out / "results.csv", out / "summary.md"]
+    write_csv(rows, written[0])
+    write_summary(rows, agg, header, written[1])
+    for operator in sorted({r["operator"] for r in rows}):
+        p = plot_error_vs_resolution(agg, operator, out / f"error_vs_resolution_{operator}.png")
+        if p:
+            written.append(p)
+    p = plot_delta_vs_ml(agg, out / "delta_vs_ml_only.png")
+    if p:
+        written.append(p)
+    return written
+

@@ -1,0 +1,145 @@
+"""Run a study's task graph on a pool of worker processes, skipping every task already done with the same inputs.
+
+A task is *done* when ``<out>/task.json`` holds its key: a hash of its function, parameters and
+the keys of the tasks it depends on, so changing a setting re-runs exactly the tasks downstream
+of it. A task whose directory holds another key is cleared first; one whose directory holds its
+own key but no result (killed) is called again and resumes where its tool can. A failing task
+is recorded in ``<out>/task.json`` with its error (its output is in ``<out>/task.log``); tasks depending on it are skipped and the
+run ends with a list of failures, while everything independent of it completes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cgzoo.study.plan import From, Task
+
+STATE_FILE = "task.json"
+LOG_FILE = "task.log"
+
+
+def task_key(task: Task, dep_keys: dict[str, str]) -> str:
+    """Hash of what determines the task's output."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, From):
+            return {"from": value.task, "key": value.key, "dep": dep_keys[value.task]}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+    payload = {"fn": task.fn, "params": plain(task.params), "deps": {d: dep_keys[d] for d in task.deps}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def read_state(task: Task) -> dict[str, Any] | None:
+    """The task's recorded state (key, result or error), if any."""
+    path = task.out / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _resolve(value: Any, results: dict[str, dict[str, Any]]) -> Any:
+    if isinstance(value, From):
+        return results[value.task][value.key]
+    if isinstance(value, dict):
+        return {k: _resolve(v, results) for k, v in value.items()}
+    return value
+
+
+def _call(fn_name: str, out: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Worker side: run one task function with its stdout/stderr (file descriptors 1 and 2) in ``<out>/task.log``."""
+    from cgzoo.study import tasks
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with (Path(out) / LOG_FILE).open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            started = time.perf_counter()
+            result = getattr(tasks, fn_name)(Path(out), **params)
+            return result, time.perf_counter() - started
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _prepare(task: Task, key: str) -> None:
+    """Clear a directory left by another version of the task; mark it as belonging to this one."""
+    state = read_state(task)
+    if state is not None and state.get("key") != key and task.out.exists():
+        shutil.rmtree(task.out)
+    task.out.mkdir(parents=True, exist_ok=True)
+    (task.out / STATE_FILE).write_text(json.dumps({"key": key, "task": task.name, "status": "running"}, indent=1))
+
+
+def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Run (or skip) every task; return the state of each by name. Raises nothing for failed tasks: see ``status``."""
+    keys: dict[str, str] = {}
+    results: dict[str, dict[str, Any]] = {}
+    states: dict[str, dict[str, Any]] = {}
+    pending = list(tasks)
+    running: dict[cf.Future, Task] = {}
+    context = multiprocessing.get_context("spawn")
+    from cgzoo.study.tasks import init_worker
+
+    with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=init_worker,
+                                initargs=(threads,)) as pool:
+        while pending or running:
+            before = len(pending)
+            for task in list(pending):
+                failed_dep = next((d for d in task.deps if states.get(d, {}).get("status") in ("failed", "skipped")), None)
+                if failed_dep is not None:
+                    states[task.name] = {"status": "skipped", "error": f"depends on {failed_dep}"}
+                    pending.remove(task)
+                    continue
+                if not all(d in results for d in task.deps):
+                    continue
+                pending.remove(task)
+                key = keys[task.name] = task_key(task, keys)
+                state = read_state(task)
+                if state is not None and state.get("key") == key and state.get("status") == "done":
+                    results[task.name], states[task.name] = state["result"], state
+                    continue
+                _prepare(task, key)
+                params = _resolve(task.params, results)
+                running[pool.submit(_call, task.fn, str(task.out), params)] = task
+                log(f"start  {task.name}")
+            if not running:
+                if len(pending) == before:
+                    raise RuntimeError(f"task graph has unmet dependencies: {[t.name for t in pending][:3]}")
+                continue
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                state = {"key": keys[task.name], "task": task.name, "meta": task.meta}
+                try:
+                    result, seconds = future.result()
+                except Exception as exc:  # noqa: BLE001 - a failed cell is recorded; independent cells go on
+                    state.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                                 traceback="".join(traceback.format_exception(exc))[-4000:])
+                    log(f"FAILED {task.name}: {state['error']}")
+                else:
+                    state.update(status="done", result=result, seconds=seconds)
+                    results[task.name] = result
+                    log(f"done   {task.name} ({seconds:.0f} s)")
+                (task.out / STATE_FILE).write_text(json.dumps(state, indent=1, default=str))
+                states[task.name] = state
+    return states

@@ -1,0 +1,160 @@
+"""The study's steps, one function each: ``fn(out, **params) -> result``; the runner decides whether to call them.
+
+Every step writes only inside its own directory ``out`` and returns a small JSON-able result that
+later steps and the results table read. They run in worker processes, one torch/OpenMM thread
+count per worker (:func:`init_worker`). A step that finds a partial run of itself in ``out``
+resumes where the underlying tool can (``cgzoo generate`` segments, Lightning's ``last.ckpt``);
+the others are minutes long and start again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+#: Options of ``run_generate`` that define the atomistic physics (threads and platform do not).
+GENERATE_PHYSICS = ("n_molecules", "temperature", "pressure_bar", "equil_ps", "prod_ps", "save_every_fs", "timestep_fs", "seed")
+
+
+def init_worker(threads: int) -> None:
+    """Pin a worker process to ``threads`` threads (torch, OpenMP) and keep wandb off the network."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    import torch
+
+    torch.set_num_threads(threads)
+    from cgzoo.runtime import tune_allocator
+
+    tune_allocator()
+
+
+def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Reference data: an existing trajectory (``options.path``, optional ``options.top``) or a ``cgzoo generate`` run in ``out``."""
+    if "path" in options:
+        path = Path(options["path"])
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: atomistic data named in the study does not exist")
+        return {"source": str(path), "top": options.get("top"), "generated": False}
+    from cgzoo.generate import run_generate
+
+    physics = {k: options[k] for k in GENERATE_PHYSICS if k in options}
+    engine = {"threads": threads, "platform": options.get("platform", "CPU"), "progress": False}
+    if (out / "DONE").exists():  # a finished run with other physics is replaced; with the same physics, reused
+        recorded = json.loads((out / "topology.json").read_text())["options"]
+        if any(recorded.get(k) != v for k, v in physics.items()):
+            run_generate(system, out, overwrite=True, **engine, **physics)
+    else:
+        run_generate(system, out, **engine, **physics)
+    density = json.loads((out / "density.json").read_text())
+    return {"source": str(out), "top": None, "generated": True, "density_g_cm3": density.get("mean")}
+
+
+def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str, Any]:
+    """Map the atomistic run onto beads: ``out/data.h5`` (whole molecules, summed forces)."""
+    from cgzoo.data.build import build_dataset
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.io import read_atomistic
+    from cgzoo.mapping import CGMapper, load_mapping
+
+    traj, top_path = (source, None) if top is None else (source, top)
+    atoms = read_atomistic(traj, top=top_path)
+    mapper = CGMapper(load_mapping(mapping), atoms.topology)
+    data = build_dataset(atoms, mapper, out / "data.h5", overwrite=True, progress=False)
+    ds = CGDataset.load(data)
+    top_cg = ds.topology
+    return {"data": str(data), "n_frames": ds.n_frames, "n_beads": top_cg.n_beads,
+            "n_molecules": int(len(set(top_cg.molecule_ids.tolist()))), "has_bonds": bool(len(top_cg.bonds)),
+            "temperature_K": ds.temperature}
+
+
+def _test_rmse(model, data: str) -> float:
+    """Force RMSE (kcal/mol/Å per component) on every held-out test frame of the default split."""
+    from cgzoo.md.simulate import held_out_force_rmse
+
+    return float(held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"])
+
+
+def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> dict[str, Any]:
+    """Fit the prior spec ``specs["bonded"]`` (CG molecules with bonds) or ``specs["pairs"]`` on the training split
+    (``cgzoo fit-prior``) and measure it on the test split."""
+    from cgzoo.md.calculator import load_any_model
+    from cgzoo.priors.fit import run_fit_prior
+
+    started = time.perf_counter()
+    spec = specs["bonded" if has_bonds else "pairs"]
+    report = run_fit_prior(data, spec, out, overwrite=True, progress=lambda msg: None)
+    seconds = time.perf_counter() - started
+    return {"prior": str(out / "prior.json"), "force_rmse": _test_rmse(load_any_model(out), data),
+            "reference_force_rms": report["errors"].get("test", {}).get("reference_force_rms"), "spec": spec,
+            "fit_seconds": seconds}
+
+
+def train(out: Path, data: str, prior: str, architecture: str, mode: str, network_args: dict[str, Any],
+          training: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Train one network in one mode with the Lightning CLI (zoo config ``models/<arch>_<mode>.yaml`` + overrides).
+
+    ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
+    ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
+    """
+    from cgzoo.training.checkpoint import load_model
+    from cgzoo.training.cli import run_lightning
+
+    argv = ["fit", "--config", f"models/{architecture}_{mode}.yaml",
+            "--model.network_args", json.dumps(network_args),
+            "--data.data", data, "--data.prior", prior if mode == "delta" else "none",
+            "--trainer.default_root_dir", str(out), "--seed_everything", str(seed),
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    for key, value in training.items():
+        argv += [f"--{key}", json.dumps(value) if isinstance(value, (list, dict)) else str(value)]
+    last = out / "checkpoints" / "last.ckpt"
+    if last.exists():
+        argv += ["--ckpt_path", str(last)]
+    started = time.perf_counter()
+    run_lightning(argv)
+    seconds = time.perf_counter() - started
+    best = sorted((out / "checkpoints").glob("best-*.ckpt"))
+    if len(best) != 1:
+        raise RuntimeError(f"{out / 'checkpoints'}: expected one best-*.ckpt after training, found {len(best)}")
+    return {"checkpoint": str(best[0]), "force_rmse": _test_rmse(load_model(best[0]), data), "train_seconds": seconds}
+
+
+def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+    """One CG MD run (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a failure.
+
+    ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU.
+    """
+    import torch
+
+    from cgzoo.md import SimulationSettings
+    from cgzoo.md import simulate as run_md
+    from cgzoo.md.simulate import UnstableSimulation
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    started = time.perf_counter()
+    try:
+        run_md(model, f"{data}@{start_frame}", out, SimulationSettings(**settings), overwrite=True, progress=False,
+               device=device)
+    except UnstableSimulation as exc:
+        message = str(exc)
+    else:
+        message = ""
+    seconds = time.perf_counter() - started
+    info = json.loads((out / "run.json").read_text())
+    steps = int(info.get("steps_done", 0))
+    ns_per_day = steps * settings["timestep_fs"] * 1e-6 / (seconds / 86400) if seconds > 0 else math.nan
+    return {"run": str(out), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"],
+            "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day}
+
+
+def evaluate(out: Path, data: str, runs: dict[str, str], equil_fs: float) -> dict[str, Any]:
+    """``cgzoo evaluate`` of ``runs`` (label → run directory) against the mapped reference; writes ``out/metrics.json``."""
+    from cgzoo.observables.report import evaluate as run_evaluate
+
+    run_evaluate(data, runs, out, equil_fs=equil_fs, overwrite=True)
+    return {"metrics": str(out / "metrics.json")}
