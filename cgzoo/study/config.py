@@ -46,6 +46,7 @@ class Study:
     modes: list[str]
     seeds: list[int]
     priors: dict[str, str]
+    zoo_configs: dict[tuple[str, str], Path]
     atomistic: dict[str, dict[str, Any]]
     networks: dict[str, dict[str, Any]]
     training: dict[str, Any]
@@ -116,6 +117,11 @@ def load_study(path: str | Path, preset: str) -> Study:
     unknown = [a for a in architectures if a not in NETWORKS]
     if unknown:
         raise InputError(path, f"grid.architectures: unknown {unknown} (registered: {', '.join(NETWORKS)})")
+    zoo_dir = Path(grid.get("zoo_dir", "models"))
+    zoo_configs = {(a, m): zoo_dir / f"{a}_{m}.yaml" for a in architectures for m in modes if m != "prior_only"}
+    for config in zoo_configs.values():
+        if not config.exists():
+            raise InputError(config, f"zoo config needed by {path} does not exist (grid.zoo_dir)")
     priors = dict(_require(grid, "priors", path, "grid"))
     for key in ("pairs", "bonded"):
         spec = Path(_require(priors, key, path, "grid.priors"))
@@ -140,6 +146,7 @@ def load_study(path: str | Path, preset: str) -> Study:
         modes=modes,
         seeds=seeds,
         priors={k: str(v) for k, v in priors.items()},
+        zoo_configs=zoo_configs,
         atomistic=atomistic,
         networks={a: dict(networks[a]) for a in architectures},
         training=dict(settings.get("training") or {}),

@@ -51,7 +51,7 @@ def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> 
     else:
         run_generate(system, out, **engine, **physics)
     density = json.loads((out / "density.json").read_text())
-    return {"source": str(out), "top": None, "generated": True, "density_g_cm3": density.get("mean")}
+    return {"source": str(out), "top": None, "generated": True, "density_g_cm3": density["density_g_cm3"]["mean"]}
 
 
 def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str, Any]:
@@ -94,9 +94,9 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> d
             "fit_seconds": seconds}
 
 
-def train(out: Path, data: str, prior: str, architecture: str, mode: str, network_args: dict[str, Any],
-          training: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Train one network in one mode with the Lightning CLI (zoo config ``models/<arch>_<mode>.yaml`` + overrides).
+def train(out: Path, data: str, prior: str, config: str, network_args: dict[str, Any], training: dict[str, Any],
+          seed: int) -> dict[str, Any]:
+    """Train one network in one mode with the Lightning CLI: zoo config ``config`` (``models/<arch>_<mode>.yaml``) + overrides.
 
     ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
     ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
@@ -104,8 +104,10 @@ def train(out: Path, data: str, prior: str, architecture: str, mode: str, networ
     from cgzoo.training.checkpoint import load_model
     from cgzoo.training.cli import run_lightning
 
-    argv = ["fit", "--config", f"models/{architecture}_{mode}.yaml",
-            "--model.network_args", json.dumps(network_args),
+    import yaml
+
+    mode = yaml.safe_load(Path(config).read_text())["model"]["mode"]
+    argv = ["fit", "--config", config, "--model.network_args", json.dumps(network_args),
             "--data.data", data, "--data.prior", prior if mode == "delta" else "none",
             "--trainer.default_root_dir", str(out), "--seed_everything", str(seed),
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]

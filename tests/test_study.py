@@ -1,0 +1,133 @@
+"""The study driver: the shipped grid expands as documented, bad study files fail in one line, and a tiny study
+runs end to end, skips finished work on a re-run, re-runs only what a changed setting touches, and keeps
+going past a failed branch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cgzoo.errors import InputError
+from cgzoo.generate import run_generate
+from cgzoo.study import build_plan, load_study, run_study
+from cgzoo.study.runner import read_state
+
+ROOT = Path(__file__).parents[1]
+SHIPPED = ROOT / "experiments" / "delta_study" / "study.yaml"
+
+
+def test_shipped_presets_expand_to_the_documented_grid():
+    cpu = load_study(SHIPPED, "cpu")
+    full = load_study(SHIPPED, "full")
+    assert len(full.mappings) == 18 and len(full.seeds) >= 3
+    assert {m.system for m in full.mappings} == {"spce-water", "methanol-ua", "hexane-ua", "cyclohexane-ua"}
+    assert {m.operator for m in full.mappings} == {"com", "cog"}
+    assert {m.beads_per_molecule for m in full.mappings if m.system == "hexane-ua"} == {1, 2, 3}
+    assert full.architectures == ["pair_mlp", "schnet", "equivariant"]
+    assert full.modes == ["prior_only", "ml_only", "delta"]
+    # the CPU preset drops only the cyclohexane COG maps (all sites are CH2, so COG = COM)
+    assert sorted(m.name for m in full.mappings if m not in cpu.mappings) == [
+        f"cyclohexane-ua_{n}bead_cog" for n in (1, 2, 3)]
+    tasks = build_plan(full)
+    trained = [t for t in tasks if t.fn == "train"]
+    assert len(trained) == 18 * 3 * 2 * 3  # mappings × architectures × (ml_only, delta) × seeds
+    assert all(f"{t.meta['mapping']}/prior" in t.deps for t in trained)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["grid"].update(architectures=["pair_mlp", "transformer"]), "unknown ['transformer']"),
+    (lambda d: d["grid"].update(modes=["delta", "prior_plus"]), "unknown ['prior_plus']"),
+    (lambda d: d["grid"]["systems"].update({"argon": ["1bead_com"]}), "does not exist"),
+    (lambda d: d["grid"]["systems"].update({"argon": ["one_bead"]}), "is not '<n>bead_<operator>'"),
+    (lambda d: d["presets"]["cpu"]["networks"].pop("schnet"), "no network settings for ['schnet']"),
+    (lambda d: d["grid"].update(zoo_dir="nowhere"), "zoo config needed by"),
+])
+def test_bad_study_files_fail_in_one_line(tmp_path, edit, message):
+    data = yaml.safe_load(SHIPPED.read_text())
+    edit(data)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_study(path, "cpu")
+    with pytest.raises(InputError, match="no preset 'gpu'"):
+        load_study(SHIPPED, "gpu")
+
+
+@pytest.fixture(scope="module")
+def hexane_run(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*cutoff reduced.*")
+        return run_generate("hexane-ua", tmp_path_factory.mktemp("study_data") / "hexane", n_molecules=24, equil_ps=0.4,
+                            prod_ps=4.0, save_every_fs=100.0, seed=3, threads=1, progress=False)
+
+
+def _tiny_study(tmp_path: Path, hexane: Path, md_steps: int = 60) -> Path:
+    spec = yaml.safe_load((ROOT / "datasets" / "priors" / "fm_full.yaml").read_text())
+    spec["terms"][0]["cutoff"] = 6.0  # the tiny box is 17 Å wide
+    (tmp_path / "prior.yaml").write_text(yaml.safe_dump(spec))
+    study = {
+        "name": "tiny",
+        "grid": {"systems": {"hexane-ua": ["3bead_com"], "cyclohexane-ua": ["3bead_com"]},
+                 "architectures": ["pair_mlp"], "modes": ["prior_only", "ml_only", "delta"],
+                 "mappings_dir": str(ROOT / "datasets" / "mappings"), "zoo_dir": str(ROOT / "models"),
+                 "priors": {"pairs": str(tmp_path / "prior.yaml"), "bonded": str(tmp_path / "prior.yaml")}},
+        "defaults": {"md": {"timestep_fs": 2.0, "save_every": 5, "barostat": "berendsen", "pdamp_fs": 200.0},
+                     "evaluate": {"nvt_equil_ps": 0.02, "npt_equil_ps": 0.02}},
+        "presets": {"test": {
+            "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"), "workers": 1,
+            "atomistic": {"hexane-ua": {"path": str(hexane)}, "cyclohexane-ua": {"path": str(tmp_path / "missing")}},
+            "networks": {"pair_mlp": {"cutoff": 5.0, "hidden": [8], "n_rbf": 8}},
+            "training": {"trainer.max_epochs": 1, "data.max_train_frames": 4, "data.cache_dir": str(tmp_path / "cache")},
+            "md": {"nvt_steps": md_steps, "npt_steps": md_steps}}},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, hexane_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # every path comes from the study file
+    config = _tiny_study(tmp_path, hexane_run)
+    log: list[str] = []
+    study, states = run_study(config, "test", log=log.append)
+
+    # the cyclohexane branch has no data: its tasks fail or are skipped, hexane's complete
+    assert states["atomistic/cyclohexane-ua"]["status"] == "failed"
+    assert "does not exist" in states["atomistic/cyclohexane-ua"]["error"]
+    assert {s["status"] for n, s in states.items() if n.startswith("cyclohexane-ua_")} == {"skipped"}
+    assert all(s["status"] == "done" for n, s in states.items() if n.startswith("hexane-ua_"))
+
+    rows = list(csv.DictReader((study.results_dir / "results.csv").open()))
+    hexane = {(r["architecture"], r["mode"]): r for r in rows if r["system"] == "hexane-ua"}
+    assert set(hexane) == {("prior", "prior_only"), ("pair_mlp", "ml_only"), ("pair_mlp", "delta")}
+    for row in hexane.values():
+        assert float(row["force_rmse"]) > 0 and row["n_beads"] == "72"
+        assert row["status_nvt"] in ("complete", "unstable") and row["stable_nvt"] in ("True", "False")
+        if row["stable_nvt"] == "True":
+            assert float(row["rdf_error"]) >= 0 and float(row["bonded_js"]) >= 0
+    # the prior-only model's force error is the one fit-prior's model gives on the same test frames
+    prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior"))["result"]
+    assert float(hexane[("prior", "prior_only")]["force_rmse"]) == pytest.approx(prior_result["force_rmse"], rel=1e-5)
+    summary = (study.results_dir / "summary.md").read_text()
+    assert "Δ beats ML only in" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
+    assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
+    assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
+
+    # a re-run does no finished work again; only the failed task is retried
+    log.clear()
+    run_study(config, "test", log=log.append)
+    assert [line.split()[1] for line in log if line.startswith("start")] == ["atomistic/cyclohexane-ua"]
+
+    # a longer MD re-runs MD and evaluation, not data, prior or training
+    config = _tiny_study(tmp_path, hexane_run, md_steps=80)
+    log.clear()
+    run_study(config, "test", log=log.append)
+    started = {line.split()[1] for line in log if line.startswith("start")}
+    assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
+    nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run.json").read_text())
+    assert nvt["steps"] == 80
