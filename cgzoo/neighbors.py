@@ -143,11 +143,15 @@ def half_width(cell: torch.Tensor) -> float:
     return float((volume / areas).min()) / 2
 
 
+class CellTooSmall(ValueError):
+    """A cell narrower than twice the cutoff in some direction: an edge would meet its own image."""
+
+
 def _check_cutoff(cell: torch.Tensor, cutoff: float) -> None:
     """Refuse cells smaller than twice the cutoff in some direction (an edge would meet its own image)."""
     limit = half_width(cell)
     if limit < cutoff:
-        raise ValueError(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width ({limit:.3f} Å)")
+        raise CellTooSmall(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width ({limit:.3f} Å)")
 
 
 def build_graph(

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from cgzoo.errors import CGZooError, InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
+from cgzoo.neighbors import CellTooSmall
 from cgzoo.models import CGModel
 from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, density_g_cm3
 
@@ -181,13 +182,17 @@ class Guard:
         elif self.atoms.get_temperature() > self.s.max_temperature_factor * self.s.temperature_K:
             reason = f"temperature {self.atoms.get_temperature():.0f} K above {self.s.max_temperature_factor} × target"
         if reason:
-            path = self.out / "last_good.extxyz"
-            good = self.last_good.copy()
-            good.calc = None
-            write(str(path), good, format="extxyz")
-            raise UnstableSimulation(f"{self.out}: unstable at step {self.first_step + self.dyn.nsteps}: {reason}; "
-                                     f"last good frame in {path}")
+            self.stop(reason)
         self.last_good = self.atoms.copy()
+
+    def stop(self, reason: str) -> None:
+        """Write the last good frame and raise :class:`UnstableSimulation` with ``reason``."""
+        path = self.out / "last_good.extxyz"
+        good = self.last_good.copy()
+        good.calc = None
+        write(str(path), good, format="extxyz")
+        raise UnstableSimulation(f"{self.out}: unstable at step {self.first_step + self.dyn.nsteps}: {reason}; "
+                                 f"last good frame in {path}")
 
 
 def simulate(model: "str | Path | CGModel", start: str, out: str | Path, settings: SimulationSettings | None = None,
@@ -222,7 +227,8 @@ def simulate(model: "str | Path | CGModel", start: str, out: str | Path, setting
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
     _write_run_json(out, s, "running", done)
     dyn = make_dynamics(atoms, s, rng)
-    dyn.attach(Guard(atoms, s, out, dyn, done), interval=1)
+    guard = Guard(atoms, s, out, dyn, done)
+    dyn.attach(guard, interval=1)
     traj = Trajectory(str(out / "traj.traj"), "a" if restart else "w", atoms)
     log_fh = (out / "log.csv").open("a" if restart else "w", newline="")
     writer = csv.DictWriter(log_fh, LOG_FIELDS)
@@ -247,7 +253,10 @@ def simulate(model: "str | Path | CGModel", start: str, out: str | Path, setting
     dyn.attach(save, interval=s.save_every)
     status = "complete"
     try:
-        dyn.run(s.steps - done)
+        try:
+            dyn.run(s.steps - done)
+        except CellTooSmall as exc:  # NPT: the box collapsed below the model's range, a failure of the model
+            guard.stop(f"the box shrank below twice the model's cutoff ({exc})")
     except UnstableSimulation:
         status = "unstable"
         raise
