@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cgzoo.errors import InputError
-from cgzoo.generate import run_generate
 from cgzoo.study import build_plan, load_study, run_study
 from cgzoo.study.runner import read_state
 
@@ -58,15 +56,7 @@ def test_bad_study_files_fail_in_one_line(tmp_path, edit, message):
         load_study(SHIPPED, "gpu")
 
 
-@pytest.fixture(scope="module")
-def hexane_run(tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*cutoff reduced.*")
-        return run_generate("hexane-ua", tmp_path_factory.mktemp("study_data") / "hexane", n_molecules=24, equil_ps=0.4,
-                            prod_ps=4.0, save_every_fs=100.0, seed=3, threads=1, progress=False)
-
-
-def _tiny_study(tmp_path: Path, hexane: Path, md_steps: int = 60) -> Path:
+def _tiny_study(tmp_path: Path, md_steps: int = 60) -> Path:
     spec = yaml.safe_load((ROOT / "datasets" / "priors" / "fm_full.yaml").read_text())
     spec["terms"][0]["cutoff"] = 6.0  # the tiny box is 17 Å wide
     (tmp_path / "prior.yaml").write_text(yaml.safe_dump(spec))
@@ -80,7 +70,8 @@ def _tiny_study(tmp_path: Path, hexane: Path, md_steps: int = 60) -> Path:
                      "evaluate": {"nvt_equil_ps": 0.02, "npt_equil_ps": 0.02}},
         "presets": {"test": {
             "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"), "workers": 1,
-            "atomistic": {"hexane-ua": {"path": str(hexane)}, "cyclohexane-ua": {"path": str(tmp_path / "missing")}},
+            "atomistic": {"hexane-ua": {"n_molecules": 24, "equil_ps": 0.4, "prod_ps": 4.0, "save_every_fs": 100.0, "seed": 3},
+                          "cyclohexane-ua": {"path": str(tmp_path / "missing")}},
             "networks": {"pair_mlp": {"cutoff": 5.0, "hidden": [8], "n_rbf": 8}},
             "training": {"trainer.max_epochs": 1, "data.max_train_frames": 4, "data.cache_dir": str(tmp_path / "cache")},
             "md": {"nvt_steps": md_steps, "npt_steps": md_steps}}},
@@ -90,13 +81,15 @@ def _tiny_study(tmp_path: Path, hexane: Path, md_steps: int = 60) -> Path:
     return path
 
 
-def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, hexane_run, monkeypatch):
+def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # every path comes from the study file
-    config = _tiny_study(tmp_path, hexane_run)
+    config = _tiny_study(tmp_path)
     log: list[str] = []
     study, states = run_study(config, "test", log=log.append)
 
-    # the cyclohexane branch has no data: its tasks fail or are skipped, hexane's complete
+    # hexane's data were generated (24 molecules); the cyclohexane branch has no data: its tasks
+    # fail or are skipped, hexane's complete
+    assert json.loads((tmp_path / "work" / "atomistic" / "hexane-ua" / "run" / "topology.json").read_text())["options"]["n_molecules"] == 24
     assert states["atomistic/cyclohexane-ua"]["status"] == "failed"
     assert "does not exist" in states["atomistic/cyclohexane-ua"]["error"]
     assert {s["status"] for n, s in states.items() if n.startswith("cyclohexane-ua_")} == {"skipped"}
@@ -124,10 +117,25 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, hexane_run, mon
     assert [line.split()[1] for line in log if line.startswith("start")] == ["atomistic/cyclohexane-ua"]
 
     # a longer MD re-runs MD and evaluation, not data, prior or training
-    config = _tiny_study(tmp_path, hexane_run, md_steps=80)
+    config = _tiny_study(tmp_path, md_steps=80)
     log.clear()
     run_study(config, "test", log=log.append)
     started = {line.split()[1] for line in log if line.startswith("start")}
     assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
     nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run.json").read_text())
     assert nvt["steps"] == 80
+
+
+def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
+    """Failed and skipped cells are rows with empty values; the summary and the figures are still produced."""
+    from cgzoo.study.results import write_results
+
+    study = load_study(SHIPPED, "cpu")
+    study.mappings = study.mappings[:2]
+    tasks = build_plan(study)
+    states = {t.name: {"status": "skipped", "error": "depends on atomistic/spce-water"} for t in tasks}
+    written = write_results(tasks, states, tmp_path, ["# nothing ran"])
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert len(rows) == 2 * 7 and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
+    assert "Δ beats ML only in 0 of 0" in (tmp_path / "summary.md").read_text()
+    assert all(p.exists() for p in written)

@@ -135,6 +135,10 @@ def load_study(path: str | Path, preset: str) -> Study:
     missing = [a for a in architectures if a not in networks]
     if missing:
         raise InputError(path, f"preset {preset!r}: no network settings for {missing}")
+    md = dict(settings.get("md") or {})
+    for key in ("nvt_steps", "npt_steps"):
+        if not isinstance(md.get(key), int) or md[key] < 0:
+            raise InputError(path, f"preset {preset!r}: md.{key} must be a non-negative integer")
     seeds = [int(s) for s in settings.get("seeds", [0])]
     if not seeds:
         raise InputError(path, f"preset {preset!r}: seeds is empty")
@@ -150,7 +154,7 @@ def load_study(path: str | Path, preset: str) -> Study:
         atomistic=atomistic,
         networks={a: dict(networks[a]) for a in architectures},
         training=dict(settings.get("training") or {}),
-        md=dict(settings.get("md") or {}),
+        md=md,
         evaluate=dict(settings.get("evaluate") or {}),
         work_dir=Path(_require(settings, "work_dir", path, f"preset {preset!r}")),
         results_dir=Path(_require(settings, "results_dir", path, f"preset {preset!r}")),

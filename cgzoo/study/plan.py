@@ -2,7 +2,7 @@
 
 Work-directory layout (``work_dir``)::
 
-    atomistic/<system>/                     cgzoo generate run (or a pointer to existing data)
+    atomistic/<system>/run/                 cgzoo generate run (unless the study points to existing data)
     <mapping>/data/data.h5                  CG dataset
     <mapping>/prior/                        force-matched prior (= the prior_only model)
     <mapping>/train/<arch>_<mode>_s<seed>/  Lightning run, checkpoints/

@@ -231,7 +231,8 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
-    fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=7, frameon=False)
+    if labels:
+        fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=7, frameon=False)
     fig.suptitle(f"error vs CG resolution, {operator.upper()} mapping (lower is better)", y=1.0, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=110, bbox_inches="tight")

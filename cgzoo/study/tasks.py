@@ -34,7 +34,7 @@ def init_worker(threads: int) -> None:
 
 
 def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Reference data: an existing trajectory (``options.path``, optional ``options.top``) or a ``cgzoo generate`` run in ``out``."""
+    """Reference data: an existing trajectory (``options.path``, optional ``options.top``) or a ``cgzoo generate`` run in ``out/run``."""
     if "path" in options:
         path = Path(options["path"])
         if not path.exists():
@@ -42,16 +42,17 @@ def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> 
         return {"source": str(path), "top": options.get("top"), "generated": False}
     from cgzoo.generate import run_generate
 
+    run = out / "run"  # the generate directory; ``out`` also holds the study's task files
     physics = {k: options[k] for k in GENERATE_PHYSICS if k in options}
     engine = {"threads": threads, "platform": options.get("platform", "CPU"), "progress": False}
-    if (out / "DONE").exists():  # a finished run with other physics is replaced; with the same physics, reused
-        recorded = json.loads((out / "topology.json").read_text())["options"]
+    if (run / "DONE").exists():  # a finished run with other physics is replaced; with the same physics, reused
+        recorded = json.loads((run / "topology.json").read_text())["options"]
         if any(recorded.get(k) != v for k, v in physics.items()):
-            run_generate(system, out, overwrite=True, **engine, **physics)
+            run_generate(system, run, overwrite=True, **engine, **physics)
     else:
-        run_generate(system, out, **engine, **physics)
-    density = json.loads((out / "density.json").read_text())
-    return {"source": str(out), "top": None, "generated": True, "density_g_cm3": density["density_g_cm3"]["mean"]}
+        run_generate(system, run, **engine, **physics)
+    density = json.loads((run / "density.json").read_text())
+    return {"source": str(run), "top": None, "generated": True, "density_g_cm3": density["density_g_cm3"]["mean"]}
 
 
 def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str, Any]:
