@@ -114,13 +114,13 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     # a re-run does no finished work again; only the failed task is retried
     log.clear()
     run_study(config, "test", log=log.append)
-    assert [line.split()[1] for line in log if line.startswith("start")] == ["atomistic/cyclohexane-ua"]
+    assert [line.split()[1] for line in log if line.startswith("queued")] == ["atomistic/cyclohexane-ua"]
 
     # a longer MD re-runs MD and evaluation, not data, prior or training
     config = _tiny_study(tmp_path, md_steps=80)
     log.clear()
     run_study(config, "test", log=log.append)
-    started = {line.split()[1] for line in log if line.startswith("start")}
+    started = {line.split()[1] for line in log if line.startswith("queued")}
     assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
     nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run.json").read_text())
     assert nvt["steps"] == 80

@@ -23,6 +23,17 @@ from cgzoo.study.results import write_results
 from cgzoo.study.runner import read_state, run_tasks
 
 
+def _cpu_name() -> str:
+    """The CPU model (Linux), else the architecture name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def run_study(config: str | Path, preset: str, workers: int | None = None, report_only: bool = False,
               log=print) -> tuple[Study, dict[str, dict]]:
     """Run (or, with ``report_only``, only tabulate) preset ``preset`` of ``config``; return the study and every task's state."""
@@ -40,7 +51,7 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
     command = "cgzoo study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if Path(sys.argv[0]).name == "cgzoo" else None
     header = [f"# {study.name}: preset `{preset}`", "",
               f"- written {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'unknown'} "
-              f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores), Python {platform.python_version()}",
+              f"({_cpu_name()}, {os.cpu_count()} cores), Python {platform.python_version()}",
               f"- command: `{command or f'cgzoo study {config} --preset {preset}'}`",
               f"- {len(study.mappings)} mappings × {len(study.seeds)} seed(s); "
               f"{sum(s.get('status') == 'done' for s in states.values())} of {len(tasks)} tasks done; "

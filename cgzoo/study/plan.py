@@ -42,6 +42,8 @@ class Task:
     params: dict[str, Any]
     deps: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: clear ``out`` when the task's inputs change; False where the task decides itself what to keep (atomistic data)
+    clear_on_change: bool = True
 
     def __post_init__(self) -> None:
         refs = [v.task for v in self.params.values() if isinstance(v, From)]
@@ -61,7 +63,7 @@ def build_plan(study: Study) -> list[Task]:
     for system in sorted({c.system for c in study.mappings}):
         tasks.append(Task(f"atomistic/{system}", "atomistic", root / "atomistic" / system,
                           {"system": system, "options": study.atomistic[system], "threads": study.threads_per_worker},
-                          meta={"system": system}))
+                          meta={"system": system}, clear_on_change=False))
     for cell in study.mappings:
         tasks.extend(_mapping_tasks(study, cell))
     return tasks

@@ -31,6 +31,9 @@ METRICS = (
     ("density_abs_rel_error", "NPT density error (abs., rel.)"),
     ("diffusion_abs_rel_error", "D error (abs., rel.)"),
 )
+#: the run a metric comes from; values from runs that did not finish are left out of the aggregates.
+METRIC_RUN = {"force_rmse": None, "rdf_error": "nvt", "bonded_js": "nvt", "triplet_js": "nvt",
+              "density_abs_rel_error": "npt", "diffusion_abs_rel_error": "nvt"}
 COLUMNS = (*KEYS, "n_beads", "force_rmse", "reference_force_rms", "rdf_error", "bond_js", "angle_js", "dihedral_js", "bonded_js",
            "triplet_js", "density_npt_g_cm3", "density_ref_g_cm3", "density_rel_error", "density_abs_rel_error",
            "D_1e-5_cm2_s", "D_ref_1e-5_cm2_s", "diffusion_rel_error", "diffusion_abs_rel_error", "stable_nvt", "stable_npt",
@@ -99,7 +102,11 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Per (system, beads, operator, mapping, architecture, mode): mean, spread (sample std) and n of every metric over seeds."""
+    """Per (system, beads, operator, mapping, architecture, mode): mean, spread (sample std) and n of every metric over seeds.
+
+    A structural or dynamical metric counts only from runs that reached their full length, so a model
+    that blows up never wins on the frames it produced before it did; stability is its own column.
+    """
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[tuple(row[k] for k in KEYS[:-1])].append(row)
@@ -107,7 +114,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     for key, members in groups.items():
         agg: dict[str, Any] = {"n_seeds": len(members)}
         for column, _ in METRICS:
-            values = [r[column] for r in members if r.get(column) is not None and math.isfinite(r[column])]
+            run = METRIC_RUN[column]
+            values = [r[column] for r in members if r.get(column) is not None and math.isfinite(r[column])
+                      and (run is None or r[f"stable_{run}"])]
             agg[column] = (float(np.mean(values)) if values else None,
                            float(np.std(values, ddof=1)) if len(values) > 1 else None, len(values))
         runs = [r[f"stable_{e}"] for r in members for e in ENSEMBLES]
@@ -170,7 +179,8 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[tuple, dict[str, Any]], 
     lines = [*header, "", "## Findings (computed from results.csv)", "", *findings(agg), ""]
     lines += ["Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
               "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
-              "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference.", ""]
+              "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference; "
+              "a run that did not finish contributes no structural or dynamical value (– in the table).", ""]
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",

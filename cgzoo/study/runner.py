@@ -3,7 +3,8 @@
 A task is *done* when ``<out>/task.json`` holds its key: a hash of its function, parameters and
 the keys of the tasks it depends on, so changing a setting re-runs exactly the tasks downstream
 of it. A task whose directory holds another key is cleared first; one whose directory holds its
-own key but no result (killed) is called again and resumes where its tool can. A failing task
+own key but no result (killed) is called again and resumes where its tool can. Atomistic data
+are never cleared this way: that task compares the physics itself and regenerates only if they changed. A failing task
 is recorded in ``<out>/task.json`` with its error (its output is in ``<out>/task.log``); tasks depending on it are skipped and the
 run ends with a list of failures, while everything independent of it completes.
 """
@@ -84,7 +85,7 @@ def _call(fn_name: str, out: str, params: dict[str, Any]) -> tuple[dict[str, Any
 def _prepare(task: Task, key: str) -> None:
     """Clear a directory left by another version of the task; mark it as belonging to this one."""
     state = read_state(task)
-    if state is not None and state.get("key") != key and task.out.exists():
+    if task.clear_on_change and state is not None and state.get("key") != key and task.out.exists():
         shutil.rmtree(task.out)
     task.out.mkdir(parents=True, exist_ok=True)
     (task.out / STATE_FILE).write_text(json.dumps({"key": key, "task": task.name, "status": "running"}, indent=1))
@@ -121,7 +122,7 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str]
                 _prepare(task, key)
                 params = _resolve(task.params, results)
                 running[pool.submit(_call, task.fn, str(task.out), params)] = task
-                log(f"start  {task.name}")
+                log(f"queued {task.name}")
             if not running:
                 if len(pending) == before:
                     raise RuntimeError(f"task graph has unmet dependencies: {[t.name for t in pending][:3]}")

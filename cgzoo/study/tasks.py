@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 #: Options of ``run_generate`` that define the atomistic physics (threads and platform do not).
 GENERATE_PHYSICS = ("n_molecules", "temperature", "pressure_bar", "equil_ps", "prod_ps", "save_every_fs", "timestep_fs", "seed")
 
@@ -62,8 +64,7 @@ def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str,
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
 
-    traj, top_path = (source, None) if top is None else (source, top)
-    atoms = read_atomistic(traj, top=top_path)
+    atoms = read_atomistic(source, top=top)
     mapper = CGMapper(load_mapping(mapping), atoms.topology)
     data = build_dataset(atoms, mapper, out / "data.h5", overwrite=True, progress=False)
     ds = CGDataset.load(data)
@@ -104,8 +105,6 @@ def train(out: Path, data: str, prior: str, config: str, network_args: dict[str,
     """
     from cgzoo.training.checkpoint import load_model
     from cgzoo.training.cli import run_lightning
-
-    import yaml
 
     mode = yaml.safe_load(Path(config).read_text())["model"]["mode"]
     argv = ["fit", "--config", config, "--model.network_args", json.dumps(network_args),
