@@ -107,7 +107,7 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior"))["result"]
     assert float(hexane[("prior", "prior_only")]["force_rmse"]) == pytest.approx(prior_result["force_rmse"], rel=1e-5)
     summary = (study.results_dir / "summary.md").read_text()
-    assert "Δ beats ML only in" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
+    assert "Δ vs ML only (same network): better in" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
     assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
     assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
 
@@ -137,5 +137,24 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
     written = write_results(tasks, states, tmp_path, ["# nothing ran"])
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert len(rows) == 2 * 7 and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
-    assert "Δ beats ML only in 0 of 0" in (tmp_path / "summary.md").read_text()
+    assert "better in 0, tied in 0, worse in 0 of 0 pairs" in (tmp_path / "summary.md").read_text()
     assert all(p.exists() for p in written)
+
+
+def test_findings_count_wins_beyond_the_margin_only():
+    from cgzoo.study.results import findings
+
+    def cell(force, stable=(2, 2)):
+        out = {c: (None, None, 0) for c, _ in __import__("cgzoo.study.results", fromlist=["METRICS"]).METRICS}
+        out["force_rmse"] = (force, None, 1)
+        return {**out, "stability": stable, "n_seeds": 1}
+
+    key = ("w", 1, "com", "w_1bead_com")
+    agg = {(*key, "prior", "prior_only"): cell(4.00), (*key, "net", "ml_only"): cell(4.50, (1, 2)),
+           (*key, "net", "delta"): cell(3.99)}
+    text = "\n".join(findings(agg, margin=0.05))
+    # Δ 3.99 vs ML only 4.50: better; best network 3.99 vs prior 4.00: a tie within 5 %
+    assert "better in 1, tied in 0, worse in 0 of 1 pairs" in text
+    assert "better in 0, tied in 1, worse in 0 of 1 mappings" in text
+    assert "ML only 1/2" in text and "Δ 2/2" in text
+    assert "better in 1, tied in 0, worse in 0 of 1 mappings" in "\n".join(findings(agg, margin=0.0))

@@ -63,7 +63,7 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
         {"config": str(study.config_path), "preset": preset, "settings": study.raw,
          "mappings": [m.name for m in study.mappings], "architectures": study.architectures, "modes": study.modes,
          "seeds": study.seeds}, indent=1, default=str) + "\n")
-    write_results(tasks, states, study.results_dir, header)
+    write_results(tasks, states, study.results_dir, header, margin=float(study.raw.get("report", {}).get("margin", 0.05)))
     return study, states
 
 

@@ -5,7 +5,7 @@ MD speed) and the two evaluations of its mapping (NVT: g(r), bonded and triplet 
 D; NPT: density). Aggregates are mean ± sample standard deviation over seeds. The findings
 paragraph of ``summary.md`` is computed, not written by hand: for every metric it counts the
 (mapping, architecture) pairs where Δ beats ML only, and the mappings where some network beats
-the force-matched prior and where none does.
+the force-matched prior, calling differences within a relative margin ties.
 """
 
 from __future__ import annotations
@@ -125,31 +125,44 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     return out
 
 
-def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
-    """Counted statements: Δ vs ML only per metric, and networks vs the prior per metric."""
+def _compare(a: float, b: float, margin: float) -> int:
+    """-1 if ``a`` is lower than ``b`` by more than ``margin`` (relative), +1 if higher by more, 0 if within."""
+    scale = max(abs(a), abs(b))
+    if scale == 0 or abs(a - b) <= margin * scale:
+        return 0
+    return -1 if a < b else 1
+
+
+def findings(agg: dict[tuple, dict[str, Any]], margin: float = 0.05) -> list[str]:
+    """Counted statements per metric: Δ against ML only for the same network, and the best network against the prior.
+
+    Differences within ``margin`` (relative to the larger value) count as ties: with one seed there
+    is no spread to judge by, and a 1 % change in a g(r) error from a 1 ps run is noise.
+    """
     lines = []
     mappings = sorted({k[3] for k in agg})
     archs = sorted({k[4] for k in agg if k[5] != "prior_only"})
     for column, label in METRICS:
-        wins = total = 0
+        delta_vs_ml = []
         for mapping in mappings:
             for arch in archs:
                 ml = _mean(agg, mapping, arch, "ml_only", column)
                 delta = _mean(agg, mapping, arch, "delta", column)
                 if ml is not None and delta is not None:
-                    total += 1
-                    wins += delta < ml
-        beat = none = compared = 0
+                    delta_vs_ml.append(_compare(delta, ml, margin))
+        net_vs_prior: dict[str, int] = {}
         for mapping in mappings:
             prior = _mean(agg, mapping, "prior", "prior_only", column)
             nets = [v for arch in archs for mode in ("ml_only", "delta") if (v := _mean(agg, mapping, arch, mode, column)) is not None]
-            if prior is None or not nets:
-                continue
-            compared += 1
-            beat += min(nets) < prior
-            none += min(nets) >= prior
-        lines.append(f"- **{label}**: Δ beats ML only in {wins} of {total} (mapping, architecture) pairs; "
-                     f"some network beats the force-matched prior in {beat} of {compared} mappings, none does in {none}.")
+            if prior is not None and nets:
+                net_vs_prior[mapping] = _compare(min(nets), prior, margin)
+        better = [m for m, c in net_vs_prior.items() if c < 0]
+        lines.append(
+            f"- **{label}**: Δ vs ML only (same network): better in {delta_vs_ml.count(-1)}, tied in {delta_vs_ml.count(0)}, "
+            f"worse in {delta_vs_ml.count(1)} of {len(delta_vs_ml)} pairs; best network vs the force-matched prior: "
+            f"better in {len(better)}, tied in {list(net_vs_prior.values()).count(0)}, worse in "
+            f"{list(net_vs_prior.values()).count(1)} of {len(net_vs_prior)} mappings"
+            + (f" (better: {', '.join(better)})" if better else "") + ".")
     stab = defaultdict(lambda: [0, 0])
     for key, a in agg.items():
         stab[key[5]][0] += a["stability"][0]
@@ -174,9 +187,10 @@ def _fmt(cell: tuple[float | None, float | None, int]) -> str:
     return text if spread is None else f"{text} ± {spread:.2g}"
 
 
-def write_summary(rows: list[dict[str, Any]], agg: dict[tuple, dict[str, Any]], header: list[str], path: Path) -> None:
+def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Path, margin: float = 0.05) -> None:
     """``summary.md``: provenance lines, computed findings, one table per system (mean ± spread over seeds)."""
-    lines = [*header, "", "## Findings (computed from results.csv)", "", *findings(agg), ""]
+    lines = [*header, "", "## Findings (computed from results.csv)", "",
+             f"Ties: differences within {margin:.0%} of the larger value.", "", *findings(agg, margin), ""]
     lines += ["Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
               "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
               "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference; "
@@ -215,6 +229,7 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
     for j, system in enumerate(systems):
         for i, (column, label) in enumerate(METRICS):
             ax = axes[i][j]
+            plotted = False
             for arch in archs:
                 for mode in MODE_ORDER:
                     pts = sorted((k[1], agg[k][column]) for k in keys if k[0] == system and k[4] == arch and k[5] == mode)
@@ -226,9 +241,13 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
                     err = [p[1][1] or 0.0 for p in pts]
                     ax.errorbar(x, y, yerr=err, color=colors[arch], linestyle=styles[mode], marker=markers[mode], ms=4,
                                 lw=1, capsize=2, label=f"{arch} {MODE_LABEL[mode]}" if arch != "prior" else "prior only (FM)")
+                    plotted = True
+            if not plotted:
+                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="grey")
+                ax.set_yticks([])
             ax.set_xticks([1, 2, 3])
             if i == 0:
-                ax.set_title(system, fontsize=9)
+                ax.set_title(f"{system} ({operator.upper()})", fontsize=9)
             if j == 0:
                 ax.set_ylabel(label, fontsize=8)
             if i == len(METRICS) - 1:
@@ -241,10 +260,9 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     if labels:
-        fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=7, frameon=False)
-    fig.suptitle(f"error vs CG resolution, {operator.upper()} mapping (lower is better)", y=1.0, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=4, fontsize=8, frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -293,22 +311,23 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
         axes[idx // ncol][idx % ncol].axis("off")
     handles = [plt.Line2D([], [], color=colors[s], marker="o", ls="", label=s) for s in systems]
     handles += [plt.Line2D([], [], color="grey", marker=markers[a], ls="", label=a) for a in archs]
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=7, frameon=False)
-    fig.suptitle("Δ vs ML only, same network and data (below the diagonal: Δ is better)", y=1.0, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=len(handles), fontsize=8,
+               frameon=False, title="Δ vs ML only, same network and data: below the diagonal Δ is better", title_fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str]) -> list[Path]:
+def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str],
+                  margin: float = 0.05) -> list[Path]:
     """Write ``results.csv``, ``summary.md`` and the figures into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     rows = collect_rows(tasks, states)
     agg = aggregate(rows)
     written = [out / "results.csv", out / "summary.md"]
     write_csv(rows, written[0])
-    write_summary(rows, agg, header, written[1])
+    write_summary(agg, header, written[1], margin)
     for operator in sorted({r["operator"] for r in rows}):
         p = plot_error_vs_resolution(agg, operator, out / f"error_vs_resolution_{operator}.png")
         if p:
