@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from cgzoo.errors import CGZooError, InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
-from cgzoo.neighbors import CellTooSmall
 from cgzoo.models import CGModel
+from cgzoo.neighbors import CellTooSmall
 from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, density_g_cm3
 
 LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol", "ekin_kcal_mol",
@@ -195,7 +195,7 @@ class Guard:
                                  f"last good frame in {path}")
 
 
-def simulate(model: "str | Path | CGModel", start: str, out: str | Path, settings: SimulationSettings | None = None,
+def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings: SimulationSettings | None = None,
              restart: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True) -> Path:
     """Run MD of ``model`` (a checkpoint) from ``start``, writing the run directory ``out`` (see module docstring)."""
     out = Path(out)

@@ -50,8 +50,8 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
     task_seconds = sum(float(s.get("seconds", 0.0)) for s in states.values() if s.get("status") == "done")
     command = "cgzoo study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if Path(sys.argv[0]).name == "cgzoo" else None
     header = [f"# {study.name}: preset `{preset}`", "",
-              f"- written {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'unknown'} "
-              f"({_cpu_name()}, {os.cpu_count()} cores), Python {platform.python_version()}",
+              (f"- written {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'unknown'} "
+               f"({_cpu_name()}, {os.cpu_count()} cores), Python {platform.python_version()}"),
               f"- command: `{command or f'cgzoo study {config} --preset {preset}'}`",
               f"- {len(study.mappings)} mappings × {len(study.seeds)} seed(s); "
               f"{sum(s.get('status') == 'done' for s in states.values())} of {len(tasks)} tasks done; "
@@ -67,4 +67,4 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
     return study, states
 
 
-__all__ = ["run_study", "load_study", "build_plan"]
+__all__ = ["build_plan", "load_study", "run_study"]

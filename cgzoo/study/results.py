@@ -191,10 +191,10 @@ def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Pat
     """``summary.md``: provenance lines, computed findings, one table per system (mean ± spread over seeds)."""
     lines = [*header, "", "## Findings (computed from results.csv)", "",
              f"Ties: differences within {margin:.0%} of the larger value.", "", *findings(agg, margin), ""]
-    lines += ["Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
-              "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
-              "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference; "
-              "a run that did not finish contributes no structural or dynamical value (– in the table).", ""]
+    lines += [("Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
+               "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
+               "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference; "
+               "a run that did not finish contributes no structural or dynamical value (– in the table)."), ""]
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",

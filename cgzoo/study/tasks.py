@@ -70,7 +70,7 @@ def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str,
     ds = CGDataset.load(data)
     top_cg = ds.topology
     return {"data": str(data), "n_frames": ds.n_frames, "n_beads": top_cg.n_beads,
-            "n_molecules": int(len(set(top_cg.molecule_ids.tolist()))), "has_bonds": bool(len(top_cg.bonds)),
+            "n_molecules": len(set(top_cg.molecule_ids.tolist())), "has_bonds": bool(len(top_cg.bonds)),
             "temperature_K": ds.temperature}
 
 
