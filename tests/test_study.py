@@ -158,3 +158,19 @@ def test_findings_count_wins_beyond_the_margin_only():
     assert "better in 0, tied in 1, worse in 0 of 1 mappings" in text
     assert "ML only 1/2" in text and "Δ 2/2" in text
     assert "better in 1, tied in 0, worse in 0 of 1 mappings" in "\n".join(findings(agg, margin=0.0))
+
+
+def test_a_votca_xml_mapping_is_a_grid_point(tmp_path):
+    """``<system>_<n>bead_<operator>.xml`` in the study's mappings_dir is found like a YAML mapping."""
+    from tests.test_mapping import HEXANE_3BEAD_XML
+
+    (tmp_path / "hexane-ua_3bead_votca.xml").write_text(HEXANE_3BEAD_XML)
+    data = yaml.safe_load(SHIPPED.read_text())
+    data["grid"].update(mappings_dir=str(tmp_path), systems={"hexane-ua": ["3bead_votca"]},
+                        zoo_dir=str(ROOT / "models"))
+    data["grid"]["priors"] = {k: str(ROOT / v) for k, v in data["grid"]["priors"].items()}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    (cell,) = load_study(path, "cpu").mappings
+    assert (cell.system, cell.beads_per_molecule, cell.operator) == ("hexane-ua", 3, "votca")
+    assert cell.path.suffix == ".xml"

@@ -102,9 +102,10 @@ def load_study(path: str | Path, preset: str) -> Study:
                 raise InputError(path, f"grid.systems.{system}: {stem!r} is not '<n>bead_<operator>'")
             if any(fnmatch.fnmatch(full, pattern) for pattern in skip):
                 continue
-            mapping_path = mappings_dir / f"{full}.yaml"
-            if not mapping_path.exists():
-                raise InputError(mapping_path, f"mapping named in {path} does not exist")
+            found = [p for p in (mappings_dir / f"{full}.yaml", mappings_dir / f"{full}.xml") if p.exists()]
+            if not found:
+                raise InputError(mappings_dir / f"{full}.yaml", f"mapping named in {path} does not exist (.yaml or VOTCA .xml)")
+            mapping_path = found[0]
             cells.append(MappingCell(full, system, int(match["beads"]), match["operator"], mapping_path))
 
     modes = list(_require(grid, "modes", path, "grid"))
