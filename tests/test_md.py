@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.io import read
+from ase.io import read, write
 
 from cgzoo.md import CGCalculator, SimulationSettings, UnstableSimulation, simulate
 from cgzoo.models import CGModel, build_network
-from cgzoo.neighbors import TopologyCache, batch_graph
+from cgzoo.md.simulate import atoms_from_dataset
+from cgzoo.neighbors import CellTooSmall, TopologyCache, batch_graph
 from cgzoo.priors import build_prior
 from cgzoo.units import EV_TO_KCAL_MOL
 from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
@@ -173,3 +174,13 @@ def test_npt_box_collapsing_below_the_model_range_is_an_unstable_run(water_prior
     info = json.loads((tmp_path / "squeezed" / "run.json").read_text())
     assert info["status"] == "unstable" and 0 < info["steps_done"] < 400
     assert (tmp_path / "squeezed" / "last_good.extxyz").exists()
+
+
+def test_a_start_box_too_small_for_the_model_is_a_bad_input_not_an_unstable_run(water_prior, tmp_path):
+    atoms, _ = atoms_from_dataset(DEFAULT, 0)
+    atoms.set_cell(atoms.cell * (1.8 * CUT / atoms.cell.lengths().min()), scale_atoms=True)  # half width 0.9 × cutoff
+    atoms.set_array("bead_type", np.array(["W"] * len(atoms)))
+    write(tmp_path / "small.extxyz", atoms, format="extxyz")
+    with pytest.raises(CellTooSmall, match="exceeds half the smallest cell width"):
+        simulate(CGModel(water_prior, None, mode="prior_only"), str(tmp_path / "small.extxyz"), tmp_path / "run",
+                 SimulationSettings(steps=10), progress=False)

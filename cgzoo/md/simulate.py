@@ -212,6 +212,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], device=device)
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
+    atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse
     rng = np.random.default_rng(s.seed + done)
     if not restart:
         MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
