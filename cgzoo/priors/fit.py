@@ -36,15 +36,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from cgzoo.data.dataset import iter_frames, load_topology
 from cgzoo.data.splits import block_split
-from cgzoo.errors import InputError
+from cgzoo.errors import FitError, InputError, read_yaml
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.boltzmann import fit_boltzmann
-from cgzoo.errors import FitError
 from cgzoo.priors.force_matching import FMSettings, canonical_key, fit_force_matching
 from cgzoo.priors.registry import build_prior, resolve_class
 from cgzoo.priors.terms import PairPrior
@@ -177,12 +175,7 @@ def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
 def load_spec(path: str | Path) -> dict[str, Any]:
     """Read and check a fit-prior spec file (clear one-line errors naming the file)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "prior spec does not exist")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    spec = read_yaml(path, "prior spec")
     if not isinstance(spec, dict) or not isinstance(spec.get("terms"), list) or not spec["terms"]:
         raise InputError(path, "a prior spec needs a non-empty 'terms' list")
     for k, term in enumerate(spec["terms"]):

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from cgzoo.errors import InputError
+from cgzoo.errors import InputError, read_yaml
 
 MODES = ("prior_only", "ml_only", "delta")
 #: ``<system>_<n>bead_<operator>``: the shipped mapping file stem that names a grid point.
@@ -77,12 +75,7 @@ def _require(block: dict[str, Any], key: str, path: Path, where: str) -> Any:
 def load_study(path: str | Path, preset: str) -> Study:
     """Read a study YAML and expand preset ``preset``; one-line :class:`InputError` on anything malformed."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "study file does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path, "study file")
     if not isinstance(raw, dict):
         raise InputError(path, "a study file is a mapping with 'grid', 'defaults' and 'presets'")
     grid = _require(raw, "grid", path, "top level")
