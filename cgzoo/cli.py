@@ -114,10 +114,10 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     settings = SimulationSettings(ensemble=args.ensemble, temperature_K=args.temperature, pressure_bar=args.pressure,
                                   timestep_fs=args.timestep_fs, steps=args.steps, save_every=args.save_every,
                                   friction_per_ps=args.friction, barostat=args.barostat, seed=args.seed,
-                                  max_force=args.max_force)
+                                  max_force=args.max_force, engine=args.engine, mts=args.mts)
     try:
         out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
-                       device=args.device, progress=not args.quiet)
+                       device=args.device, progress=not args.quiet, threads=args.threads)
     except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
         raise CGZooError(f"{args.start}: {exc}") from None
     print(f"wrote {out}")
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_cmd_fit_prior)
 
-    sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE (NVT, NPT, NVE)")
+    sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE, OpenMM or LAMMPS (NVT, NPT, NVE)")
     sim.add_argument("--model", required=True,
                      help="checkpoint (.ckpt) of a trained model, or a fitted prior (prior.json or its directory)")
     sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset) or any ASE-readable file")
@@ -209,7 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--temperature", type=float, default=298.15, help="K")
     sim.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
     sim.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
-    sim.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk")
+    sim.add_argument("--barostat", choices=["mtk", "berendsen", "montecarlo"], default="mtk",
+                     help="NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM)")
+    sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default="auto",
+                     help="auto: the fastest engine that runs the model exactly (LAMMPS, then OpenMM, for pair models; "
+                          "OpenMM for graph networks; ASE otherwise)")
+    sim.add_argument("--mts", type=int, default=1, metavar="K",
+                     help="Δ-models: evaluate the network every K steps, the prior every step (r-RESPA)")
+    sim.add_argument("--threads", type=int, default=None, help="CPU threads of OpenMM/LAMMPS (engine default if omitted)")
     sim.add_argument("--save-every", type=int, default=50, help="steps between saved frames")
     sim.add_argument("--max-force", type=float, default=1000.0, help="stability guard, kcal/mol/Å")
     sim.add_argument("--seed", type=int, default=0)

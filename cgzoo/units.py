@@ -96,6 +96,9 @@ ATM_TO_BAR = 1.01325
 #: eV/Å³ (ASE stress) → kcal/(mol·Å³).
 EV_A3_TO_KCAL_MOL_A3 = EV_TO_KCAL_MOL
 
+#: Isothermal compressibility of liquid water near 300 K, 1/bar: the Berendsen barostats' default coupling.
+WATER_COMPRESSIBILITY_PER_BAR = 4.57e-5
+
 # --- density -------------------------------------------------------------------------------
 #: amu/Å³ → g/cm³.
 AMU_A3_TO_G_CM3 = 1e24 / AVOGADRO

@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from ase import Atoms, units
@@ -30,7 +30,7 @@ from cgzoo.errors import CGZooError, InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.models import CGModel
 from cgzoo.neighbors import CellTooSmall
-from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, density_g_cm3
+from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, WATER_COMPRESSIBILITY_PER_BAR, density_g_cm3
 
 LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol", "ekin_kcal_mol",
               "etot_kcal_mol"]
@@ -38,7 +38,11 @@ ENSEMBLES = ("nvt", "npt", "nve")
 
 
 class UnstableSimulation(CGZooError):
-    """The stability guard stopped a run; the message says why and where the last good frame is."""
+    """The stability guard stopped a run at ``step``; the message says why and where the last good frame is."""
+
+    def __init__(self, message: str, step: int = 0) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -66,6 +70,8 @@ class SimulationSettings:
     type_names: list[str] = field(default_factory=list)
     bead_types: list[str] = field(default_factory=list)
     molecule_ids: list[int] = field(default_factory=list)
+    engine: str = "auto"
+    mts: int = 1
     force_rmse_test: float | None = None
     force_rmse_frames: int = 0
 
@@ -149,7 +155,7 @@ def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator)
         from ase.md.nptberendsen import NPTBerendsen
 
         return NPTBerendsen(atoms, dt, temperature_K=s.temperature_K, pressure_au=s.pressure_bar * units.bar,
-                            taut=s.tdamp_fs * units.fs, taup=s.pdamp_fs * units.fs, compressibility_au=4.57e-5 / units.bar)
+                            taut=s.tdamp_fs * units.fs, taup=s.pdamp_fs * units.fs, compressibility_au=WATER_COMPRESSIBILITY_PER_BAR / units.bar)
     raise ValueError(f"barostat must be 'mtk' or 'berendsen', got {s.barostat!r}")
 
 
@@ -166,14 +172,17 @@ def thermo_row(atoms: Atoms, step: int, time_fs: float) -> dict[str, float]:
 
 
 class Guard:
-    """The stability guard: raises :class:`UnstableSimulation` on NaN, runaway forces or temperature."""
+    """The stability guard: raises :class:`UnstableSimulation` on NaN, runaway forces or temperature.
 
-    def __init__(self, atoms: Atoms, s: SimulationSettings, out: Path, dyn, first_step: int) -> None:
-        self.atoms, self.s, self.out, self.dyn, self.first_step = atoms, s, out, dyn, first_step
+    ``step_of()`` gives the current step for messages; forces are the calculator's latest.
+    """
+
+    def __init__(self, atoms: Atoms, s: SimulationSettings, out: Path, step_of: Callable[[], int]) -> None:
+        self.atoms, self.s, self.out, self.step_of = atoms, s, out, step_of
         self.last_good = atoms.copy()
 
-    def __call__(self) -> None:
-        forces = self.atoms.calc.results.get("forces")
+    def __call__(self, forces: np.ndarray | None = None) -> None:
+        forces = self.atoms.calc.results.get("forces") if forces is None else forces
         reason = None
         if forces is None or not np.all(np.isfinite(forces)) or not np.all(np.isfinite(self.atoms.positions)):
             reason = "non-finite forces or positions"
@@ -191,17 +200,152 @@ class Guard:
         good = self.last_good.copy()
         good.calc = None
         write(str(path), good, format="extxyz")
-        raise UnstableSimulation(f"{self.out}: unstable at step {self.first_step + self.dyn.nsteps}: {reason}; "
-                                 f"last good frame in {path}")
+        raise UnstableSimulation(f"{self.out}: unstable at step {self.step_of()}: {reason}; last good frame in {path}",
+                                 step=self.step_of())
+
+
+class Recorder:
+    """Writes saved frames to ``traj.traj`` and their thermodynamics to ``log.csv``, whichever engine integrates."""
+
+    def __init__(self, out: Path, atoms: Atoms, s: SimulationSettings, restart: bool, done: int, progress: bool) -> None:
+        self.s, self.done = s, done
+        self.traj = Trajectory(str(out / "traj.traj"), "a" if restart else "w", atoms)
+        self.log_fh = (out / "log.csv").open("a" if restart else "w", newline="")
+        self.writer = csv.DictWriter(self.log_fh, LOG_FIELDS)
+        if not restart:
+            self.writer.writeheader()
+        self.bar = tqdm(total=s.steps - done, unit="step", disable=not progress, desc=f"md ({s.engine})")
+        self.started, self.last = time.perf_counter(), done
+
+    def record(self, atoms: Atoms, step: int) -> None:
+        """Save ``atoms`` as the frame of ``step`` (thermo from the calculator attached to ``atoms``)."""
+        atoms.info["time_fs"] = step * self.s.timestep_fs
+        row = thermo_row(atoms, step, step * self.s.timestep_fs)
+        self.traj.write(atoms)
+        self.writer.writerow(row)
+        self.log_fh.flush()
+        self.bar.update(step - self.last)
+        self.last = step
+        elapsed = time.perf_counter() - self.started
+        if elapsed > 0 and step > self.done:
+            self.bar.set_postfix(ns_per_day=f"{(step - self.done) * self.s.timestep_fs * 1e-6 / (elapsed / 86400):.2f}")
+
+    def close(self) -> None:
+        self.bar.close()
+        self.traj.close()
+        self.log_fh.close()
+
+
+#: the barostats each engine implements (ASE: isotropic MTK and Berendsen; OpenMM: Monte Carlo)
+BAROSTATS = {"ase": ("mtk", "berendsen"), "lammps": ("mtk", "berendsen"), "openmm": ("montecarlo",)}
+
+
+def choose_engine(s: SimulationSettings, model: CGModel) -> str:
+    """The engine for ``s.engine``; ``auto`` picks the fastest that represents the model and settings exactly:
+    LAMMPS, then OpenMM, for a pair-additive model; OpenMM for a model with a graph network; else ASE."""
+    if s.engine != "auto":
+        if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
+            raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
+        return s.engine
+    from cgzoo.engines.base import engine_module
+    from cgzoo.engines.tables import graph_network
+
+    candidates = ["lammps", "openmm"] if graph_network(model) is None and s.mts == 1 else ["openmm"]
+    if s.ensemble == "npt":
+        candidates = [c for c in candidates if s.barostat in BAROSTATS[c]]
+    for name in candidates:
+        try:
+            engine_module(name)
+            return name
+        except CGZooError:
+            continue
+    return "ase"
+
+
+def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, rng: np.random.Generator,
+            recorder: Recorder, done: int, restart: bool) -> int:
+    """Integrate with ASE (``--mts k``: :class:`~cgzoo.md.mts.MultipleTimeStep`); returns the steps done."""
+    if s.mts > 1:
+        from cgzoo.md.mts import MultipleTimeStep, split_calculators
+
+        if s.ensemble == "npt":
+            raise InputError(None, "multiple time stepping runs NVT or NVE, not NPT")
+        fast, slow = split_calculators(calc)
+        friction = s.friction_per_ps / (1000.0 * units.fs) if s.ensemble == "nvt" else 0.0
+        dyn = MultipleTimeStep(atoms, s.timestep_fs * units.fs, fast, slow, s.mts, s.temperature_K, friction, rng)
+    else:
+        dyn = make_dynamics(atoms, s, rng)
+    guard = Guard(atoms, s, out, lambda: done + dyn.nsteps)
+    dyn.attach(lambda: guard(dyn.forces if s.mts > 1 else None), interval=1)
+
+    def save() -> None:
+        if restart and dyn.nsteps == 0:
+            return  # ASE calls observers before the first step; that frame is already the run's last
+        recorder.record(atoms, done + dyn.nsteps)
+
+    dyn.attach(save, interval=s.save_every)
+    try:
+        dyn.run(s.steps - done)
+    except CellTooSmall as exc:  # NPT: the box collapsed below the model's range, a failure of the model
+        guard.stop(f"the box shrank below twice the model's cutoff ({exc})")
+    return done + dyn.nsteps
+
+
+def run_engine(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, topology: dict[str, np.ndarray],
+               recorder: Recorder, done: int, threads: int | None) -> int:
+    """Integrate with OpenMM or LAMMPS, saving every ``save_every`` steps; returns the steps done.
+
+    The engine runs the tables of :mod:`cgzoo.engines.tables` (and the network, in OpenMM); the saved
+    frames' thermodynamics and the guard use the torch model, as the ASE driver does, so a run's
+    log means the same whatever the engine. The guard checks saved frames; the engine itself stops
+    on NaN or lost atoms, which ends the run as unstable with the last saved frame kept.
+    """
+    from cgzoo.engines.base import EngineFailure, engine_module
+    from cgzoo.engines.system import BeadSystem
+    from cgzoo.engines.tables import split_model
+
+    module = engine_module(s.engine)
+    system = BeadSystem.from_atoms(atoms, calc.model.type_names, calc.bead_types(atoms).numpy(), topology)
+    engine = split_model(calc.model, system.keys())
+    if s.engine == "lammps":
+        runner = module.Runner(engine, system, s, out / "lammps", threads=threads)
+    else:
+        runner = module.Runner(engine, system, s, threads=threads)
+    step = done
+    guard = Guard(atoms, s, out, lambda: step)
+    if done == 0:
+        recorder.record(atoms, 0)
+    while step < s.steps:
+        n = min(s.save_every, s.steps - step)
+        try:
+            runner.step(n)
+        except EngineFailure as exc:
+            guard.stop(str(exc))
+        step += n
+        state = runner.state()
+        atoms.set_cell(state.cell)
+        atoms.set_positions(state.positions)
+        atoms.set_velocities(state.velocities / units.fs)
+        atoms.get_stress()  # one model evaluation gives energy, forces and stress for the guard and the log
+        guard()
+        recorder.record(atoms, step)
+    return step
 
 
 def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings: SimulationSettings | None = None,
-             restart: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True) -> Path:
-    """Run MD of ``model`` (a checkpoint) from ``start``, writing the run directory ``out`` (see module docstring)."""
+             restart: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
+             threads: int | None = None) -> Path:
+    """Run MD of ``model`` (a checkpoint) from ``start``, writing the run directory ``out`` (see module docstring).
+
+    ``settings.engine``: ``ase``, ``openmm``, ``lammps`` or ``auto`` (:func:`choose_engine`); ``settings.mts``:
+    the network every k-th step (Δ-models). ``threads``: CPU threads of OpenMM/LAMMPS (their default if None).
+    """
     out = Path(out)
     s = settings or SimulationSettings()
     if s.ensemble not in ENSEMBLES:
         raise InputError(None, f"ensemble must be one of {ENSEMBLES}, got {s.ensemble!r}")
+    if s.mts < 1 or s.save_every % s.mts:
+        raise InputError(None, f"--mts must be ≥ 1 and divide --save-every ({s.save_every}), got {s.mts}")
     if restart:
         atoms, topology, done, s = _restart_state(out, s)
     else:
@@ -213,6 +357,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
     atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse
+    s.engine = choose_engine(s, calc.model)
     rng = np.random.default_rng(s.seed + done)
     if not restart:
         MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
@@ -227,45 +372,20 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
         s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
     _write_run_json(out, s, "running", done)
-    dyn = make_dynamics(atoms, s, rng)
-    guard = Guard(atoms, s, out, dyn, done)
-    dyn.attach(guard, interval=1)
-    traj = Trajectory(str(out / "traj.traj"), "a" if restart else "w", atoms)
-    log_fh = (out / "log.csv").open("a" if restart else "w", newline="")
-    writer = csv.DictWriter(log_fh, LOG_FIELDS)
-    if not restart:
-        writer.writeheader()
-    bar = tqdm(total=s.steps - done, unit="step", disable=not progress, desc="md")
-    started = time.perf_counter()
-
-    def save() -> None:
-        if restart and dyn.nsteps == 0:
-            return  # ASE calls observers before the first step; that frame is already the run's last
-        step = done + dyn.nsteps
-        atoms.info["time_fs"] = step * s.timestep_fs
-        traj.write(atoms)
-        writer.writerow(thermo_row(atoms, step, step * s.timestep_fs))
-        log_fh.flush()
-        bar.update(s.save_every if dyn.nsteps else 0)
-        elapsed = time.perf_counter() - started
-        if elapsed > 0 and dyn.nsteps:
-            bar.set_postfix(ns_per_day=f"{dyn.nsteps * s.timestep_fs * 1e-6 / (elapsed / 86400):.2f}")
-
-    dyn.attach(save, interval=s.save_every)
-    status = "complete"
+    recorder = Recorder(out, atoms, s, restart, done, progress)
+    status, steps_done = "complete", done
     try:
-        try:
-            dyn.run(s.steps - done)
-        except CellTooSmall as exc:  # NPT: the box collapsed below the model's range, a failure of the model
-            guard.stop(f"the box shrank below twice the model's cutoff ({exc})")
-    except UnstableSimulation:
-        status = "unstable"
+        if s.engine == "ase":
+            steps_done = run_ase(atoms, calc, s, out, rng, recorder, done, restart)
+        else:
+            steps_done = run_engine(atoms, calc, s, out, topology, recorder, done, threads)
+    except UnstableSimulation as exc:
+        status, steps_done = "unstable", exc.step
         raise
     finally:
-        bar.close()
-        traj.close()
-        log_fh.close()
-        steps_done = done + dyn.nsteps
+        recorder.close()
+        if status != "unstable":  # stopped from outside: the last saved frame is where a restart continues
+            steps_done = max(steps_done, recorder.last)
         _write_run_json(out, s, status if status != "complete" or steps_done >= s.steps else "stopped", steps_done)
         frames = read(str(out / "traj.traj"), index=":")
         for frame in frames:  # ASE's .traj keeps no custom per-atom arrays: restore the bead-type convention

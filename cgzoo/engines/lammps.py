@@ -1,0 +1,208 @@
+"""A pair-additive cgzoo model in LAMMPS: data file, ``*_style table`` files and an input script that runs as written.
+
+Exported files (``units real`` = cgzoo's units; ``atom_style molecular``): ``system.data`` (box,
+masses per LAMMPS atom type, molecules, bonded terms with one LAMMPS type per table key,
+velocities), ``pair.table``/``bond.table``/``angle.table``/``dihedral.table`` (cgzoo's engine
+tables, :mod:`cgzoo.engines.tables`) and ``in.lammps`` (styles, coefficients, exclusions through
+``special_bonds``, the ensemble's fixes, thermo output and a ``dump`` of unwrapped positions,
+velocities and forces). ``lmp -in in.lammps`` or ``mpirun -np N lmp -in in.lammps`` run it; with
+``-sf omp -pk omp T`` on T OpenMP threads. A graph network has no LAMMPS form here: exporting one
+is refused (:class:`~cgzoo.engines.tables.NotRepresentable`).
+
+:class:`Runner` runs the same script in this process through the ``lammps`` Python package.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgzoo.engines.base import EngineFailure, EngineState
+from cgzoo.engines.system import BeadSystem
+from cgzoo.engines.tables import EngineModel, NotRepresentable
+from cgzoo.priors.table_io import lammps_input, write_lammps
+from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
+
+#: table interpolation: LAMMPS splines the file's points onto its own N-point table
+STYLE = "spline"
+
+
+def _load_lammps():
+    """The ``lammps`` module, after loading the MPI library the PyPI wheel links against from this environment."""
+    for candidate in (Path(sys.prefix) / "lib" / "libmpi.so.12", Path(sys.base_prefix) / "lib" / "libmpi.so.12"):
+        if candidate.exists():
+            ctypes.CDLL(str(candidate), mode=ctypes.RTLD_GLOBAL)
+            break
+    import lammps
+
+    return lammps
+
+
+def atom_types(engine: EngineModel, system: BeadSystem) -> dict[str, int]:
+    """LAMMPS atom type (1, 2, …) of each bead type present in ``system``, in the model's type order."""
+    present = sorted(set(system.bead_types.tolist()))
+    return {engine.type_names[t]: k for k, t in enumerate(present, start=1)}
+
+
+def _check(engine: EngineModel, system: BeadSystem) -> None:
+    if engine.network is not None:
+        raise NotRepresentable("the model has a graph network part, which LAMMPS cannot run from tables; "
+                               "use --engine openmm or ase")
+    cell = system.cell
+    if np.any(np.abs(cell - np.diag(np.diag(cell))) > 1e-9):
+        raise NotRepresentable("the LAMMPS export writes orthorhombic boxes only; this cell is triclinic")
+    for t in np.unique(system.bead_types):
+        masses = system.masses[system.bead_types == t]
+        if np.ptp(masses) > 1e-9 * max(1.0, masses.max()):
+            raise NotRepresentable(f"beads of type {engine.type_names[t]} have different masses; LAMMPS masses are per type")
+
+
+def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
+    """The LAMMPS data file of ``system`` (``atom_style molecular``; positions wrapped by LAMMPS on reading)."""
+    types = atom_types(engine, system)
+    kinds = [k for k in ("bond", "angle", "dihedral") if len(system.terms[k + "s"])]
+    lengths = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
+    lines = ["cgzoo CG system (units real: Angstrom, kcal/mol, amu, fs)", "", f"{system.n_beads} atoms"]
+    lines += [f"{len(system.terms[k + 's'])} {k}s" for k in kinds]
+    lines += [f"{len(types)} atom types"] + [f"{len(engine.tables[k].keys)} {k} types" for k in kinds]
+    lines += ["", *(f"0.0 {lengths[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
+    for name, t in types.items():
+        mass = float(system.masses[system.bead_types == engine.type_names.index(name)][0])
+        lines.append(f"{t} {mass!r}  # {name}")
+    lines += ["", "Atoms  # molecular", ""]
+    mol_index = {m: k for k, m in enumerate(dict.fromkeys(system.molecule_ids.tolist()), start=1)}
+    for i, (pos, t, mol) in enumerate(zip(system.positions.tolist(), system.bead_types, system.molecule_ids), start=1):
+        lines.append(f"{i} {mol_index[int(mol)]} {types[engine.type_names[int(t)]]} {pos[0]!r} {pos[1]!r} {pos[2]!r}")
+    if system.velocities is not None:
+        lines += ["", "Velocities", ""]
+        lines += [f"{i} {v[0]!r} {v[1]!r} {v[2]!r}" for i, v in enumerate(system.velocities.tolist(), start=1)]
+    for kind in kinds:
+        lines += ["", kind.capitalize() + "s", ""]
+        for n, (term, tid) in enumerate(zip(system.terms[kind + "s"], system.term_types(engine, kind)), start=1):
+            lines.append(f"{n} {tid + 1} " + " ".join(str(int(i) + 1) for i in term))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> list[str]:
+    """Everything before the first ``run``: system, styles, coefficients, fixes, thermo (files named relative to the
+    directory the script runs in)."""
+    types = atom_types(engine, system)
+    cmds = ["units real", "atom_style molecular", "boundary p p p", "atom_modify map array sort 0 0",
+            "read_data system.data"]
+    kinds = [k for k in ("pair", "bond", "angle", "dihedral")
+             if k in engine.tables and (k == "pair" or len(system.terms[k + "s"]))]
+    for kind in kinds:
+        table = engine.tables[kind]
+        n_points = 2 * max(int(n) for n in table.n_points) if kind == "pair" else None
+        text = lammps_input(table, f"{kind}.table", types if kind == "pair" else None, style=STYLE)
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if n_points and line.startswith("pair_style"):
+                line = f"pair_style table {STYLE} {n_points}"
+            cmds.append(line)
+    if "pair" not in kinds:
+        cmds += ["pair_style zero 3.0", "pair_coeff * *"]
+    cutoff = engine.cutoff if "pair" in kinds else 3.0
+    cmds += [f"neighbor {min(2.0, 0.2 * cutoff):.3g} bin", "neigh_modify every 1 delay 0 check yes"]
+    cmds += ["timestep " + repr(float(settings.timestep_fs)), "thermo_style custom step temp press pe ke etotal vol",
+             f"thermo {int(settings.save_every)}", "thermo_modify lost error flush yes"]
+    t, seed = float(settings.temperature_K), int(settings.seed) % 900_000_000 + 1
+    if settings.ensemble == "nvt":
+        damp = 1000.0 / float(settings.friction_per_ps)  # fs; ASE/OpenMM friction γ ↔ LAMMPS damp 1/γ
+        cmds += ["fix integrate all nve", f"fix thermostat all langevin {t!r} {t!r} {damp!r} {seed} zero yes"]
+    elif settings.ensemble == "npt" and settings.barostat == "berendsen":
+        p_atm = float(settings.pressure_bar) / ATM_TO_BAR
+        modulus_atm = 1.0 / WATER_COMPRESSIBILITY_PER_BAR / ATM_TO_BAR  # bulk modulus, atm
+        cmds += ["fix integrate all nve", f"fix thermostat all temp/berendsen {t!r} {t!r} {float(settings.tdamp_fs)!r}",
+                 f"fix barostat all press/berendsen iso {p_atm!r} {p_atm!r} {float(settings.pdamp_fs)!r} "
+                 f"modulus {modulus_atm!r}"]
+    elif settings.ensemble == "npt":  # Nosé-Hoover chains with the MTK barostat, as ASE's IsotropicMTKNPT
+        p_atm = float(settings.pressure_bar) / ATM_TO_BAR
+        cmds += [f"fix integrate all npt temp {t!r} {t!r} {float(settings.tdamp_fs)!r} "
+                 f"iso {p_atm!r} {p_atm!r} {float(settings.pdamp_fs)!r}"]
+    elif settings.ensemble == "nve":
+        cmds += ["fix integrate all nve"]
+    else:
+        raise ValueError(f"ensemble must be nvt, npt or nve, got {settings.ensemble!r}")
+    return cmds
+
+
+def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) -> list[Path]:
+    """Data file, tables and ``in.lammps`` (runs ``settings.steps`` steps, dumping every ``save_every``)."""
+    _check(engine, system)
+    written = [write_data(engine, system, out / "system.data")]
+    for kind, table in engine.tables.items():
+        if kind == "pair" or len(system.terms[kind + "s"]):
+            written.append(write_lammps(table, out / f"{kind}.table", overwrite=True))
+    cmds = setup_commands(engine, system, settings)
+    cmds += [f"dump traj all custom {int(settings.save_every)} traj.lammpstrj id mol type xu yu zu vx vy vz fx fy fz",
+             "dump_modify traj sort id", f"run {int(settings.steps)}"]
+    header = ["# cgzoo CG model in LAMMPS (units real). Run: lmp -in in.lammps", "# or: mpirun -np N lmp -in in.lammps",
+              "# energies leave out a constant of the model: " + f"{engine.offset(system.bead_types)!r} kcal/mol"]
+    (out / "in.lammps").write_text("\n".join(header + cmds) + "\n")
+    return written + [out / "in.lammps"]
+
+
+class Runner:
+    """The exported script in this process (``lammps`` Python package), advanced ``n`` steps at a time.
+
+    Files are written to ``workdir``; ``threads`` > 1 runs the OpenMP styles (``-sf omp``).
+    """
+
+    def __init__(self, engine: EngineModel, system: BeadSystem, settings: Any, workdir: Path,
+                 threads: int | None = None) -> None:
+        _check(engine, system)
+        workdir.mkdir(parents=True, exist_ok=True)
+        export(engine, system, workdir, settings)
+        lammps = _load_lammps()
+        args = ["-log", "none", "-screen", "none", "-nocite"]
+        if threads and threads > 1:
+            args += ["-sf", "omp", "-pk", "omp", str(threads)]
+        self.lmp = lammps.lammps(cmdargs=args)
+        self.offset = engine.offset(system.bead_types)
+        self.n = system.n_beads
+        cwd = os.getcwd()
+        try:
+            os.chdir(workdir)
+            self._command_list(setup_commands(engine, system, settings))
+            self._command("run 0 post no")
+        finally:
+            os.chdir(cwd)
+
+    def _command(self, cmd: str) -> None:
+        try:
+            self.lmp.command(cmd)
+        except Exception as exc:  # noqa: BLE001 - the lammps module raises bare Exception with LAMMPS' message
+            raise EngineFailure(f"LAMMPS: {str(exc).strip().splitlines()[0]}") from None
+
+    def _command_list(self, cmds: list[str]) -> None:
+        for cmd in cmds:
+            self._command(cmd)
+
+    def step(self, n: int) -> None:
+        self._command(f"run {int(n)} pre no post no")
+
+    def _per_atom(self, name: str, order: np.ndarray) -> np.ndarray:
+        return np.array(self.lmp.numpy.extract_atom(name)[: self.n])[order]
+
+    def state(self) -> EngineState:
+        ids = np.array(self.lmp.numpy.extract_atom("id")[: self.n])
+        order = np.argsort(ids)
+        lo, hi = self.lmp.extract_box()[:2]
+        cell = np.diag(np.array(hi) - np.array(lo))
+        image = self._per_atom("image", order).astype(np.int64)
+        shifts = np.stack([(image & 1023) - 512, ((image >> 10) & 1023) - 512, (image >> 20) - 512], axis=1)
+        positions = self._per_atom("x", order) + shifts @ cell
+        energy = float(self.lmp.get_thermo("pe")) + self.offset
+        return EngineState(positions=positions, velocities=self._per_atom("v", order), cell=cell,
+                           forces=self._per_atom("f", order), energy=energy)
+
+    def close(self) -> None:
+        self.lmp.close()

@@ -1,0 +1,269 @@
+"""A cgzoo model as an OpenMM ``System``: tabulated custom forces, the graph network as a Python force, MTS.
+
+Force group 0 holds every tabulated term: a ``CustomNonbondedForce`` (one ``Continuous1DFunction``
+per type pair, chosen by the beads' type indices; the model's exclusions; a periodic cutoff at the
+table end, where tables are 0), ``CustomBondForce``/``CustomAngleForce``/``CustomTorsionForce``
+with one function per bonded type key (dihedrals periodic). Outside a table's grid the energy
+expressions continue it exactly as :class:`~cgzoo.priors.tabulated.Tabulated` does (r⁻¹² core
+for pairs, harmonic walls for bonds), so no configuration leaves the model. Force group 1 holds a
+graph network (SchNet, equivariant…) as an ``openmm.PythonForce`` evaluating the torch model with
+cgzoo's Verlet list: openmm-torch's ``TorchForce`` would need TorchScript and a CUDA build of
+torch, which PyPI's wheels are. With ``mts = k`` the ``MTSLangevinIntegrator`` evaluates group 1
+once per outer step of k·dt and group 0 every dt (r-RESPA impulse splitting).
+
+OpenMM's units (nm, kJ/mol, ps) are converted here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openmm
+import torch
+
+from cgzoo.engines.base import EngineFailure, EngineState
+from cgzoo.engines.system import BeadSystem
+from cgzoo.engines.tables import EngineModel
+from cgzoo.neighbors import TopologyCache, VerletList
+from cgzoo.units import (ANGSTROM_TO_NM, FS_TO_PS, KCAL_MOL_A_TO_KJ_MOL_NM, KCAL_MOL_TO_KJ_MOL, KJ_MOL_NM_TO_KCAL_MOL_A,
+                         KJ_MOL_TO_KCAL_MOL, NM_PS_TO_A_FS, NM_TO_ANGSTROM)
+
+#: force group of the tabulated terms and of the network
+TABLE_GROUP, NETWORK_GROUP = 0, 1
+
+
+def _function(x: np.ndarray, u: np.ndarray, x_scale: float, periodic: bool = False) -> openmm.Continuous1DFunction:
+    """A natural-spline ``Continuous1DFunction`` of table values ``u`` (kcal/mol) on the uniform grid ``x``."""
+    return openmm.Continuous1DFunction((u * KCAL_MOL_TO_KJ_MOL).tolist(), float(x[0] * x_scale), float(x[-1] * x_scale),
+                                       periodic)
+
+
+def _select(index: str, branches: list[str]) -> str:
+    """An expression equal to ``branches[k]`` when the variable ``index`` is k."""
+    expr = branches[-1]
+    for k in range(len(branches) - 2, -1, -1):
+        expr = f"select(delta({index}-{k}), {branches[k]}, {expr})"
+    return expr
+
+
+def _pair_force(engine: EngineModel, system: BeadSystem) -> openmm.CustomNonbondedForce:
+    table = engine.tables["pair"]
+    n_types = len(engine.type_names)
+    branches, ids = [], {}
+    for k, key in enumerate(table.keys):
+        x, u, du = table.grid(key)
+        x0, u0 = float(x[0]) * ANGSTROM_TO_NM, float(u[0]) * KCAL_MOL_TO_KJ_MOL
+        f0 = max(-float(du[0]), table.min_wall_force) * KCAL_MOL_A_TO_KJ_MOL_NM
+        core = f"{u0!r}+{x0 * f0 / 12.0!r}*(({x0!r}/r)^12-1)"
+        branches.append(f"select(step({x0!r}-r), {core}, pair{k}(r))")
+        a, b = (engine.type_names.index(n) for n in key.split("-"))
+        ids[(a, b)] = ids[(b, a)] = k
+    # pid: the table of the pair of bead types (t1, t2), looked up in a per-type-pair index table
+    lookup = [float(ids.get((a, b), -1)) for b in range(n_types) for a in range(n_types)]
+    force = openmm.CustomNonbondedForce(_select("pid", branches) + "; pid = pairid(t1, t2)")
+    force.addTabulatedFunction("pairid", openmm.Discrete2DFunction(n_types, n_types, lookup))
+    for k, key in enumerate(table.keys):
+        x, u, _ = table.grid(key)
+        force.addTabulatedFunction(f"pair{k}", _function(x, u, ANGSTROM_TO_NM))
+    force.addPerParticleParameter("t")
+    for t in system.bead_types:
+        force.addParticle([float(t)])
+    for i, j in system.excluded_pairs(engine.exclude, engine.intramolecular):
+        force.addExclusion(i, j)
+    force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+    force.setCutoffDistance(table.cutoff * ANGSTROM_TO_NM)
+    force.setUseLongRangeCorrection(False)
+    force.setName("cgzoo pair tables")
+    return force
+
+
+def _bonded_force(engine: EngineModel, system: BeadSystem, kind: str) -> openmm.Force:
+    table = engine.tables[kind]
+    variable = {"bond": "r", "angle": "theta", "dihedral": "theta"}[kind]
+    scale = ANGSTROM_TO_NM if kind == "bond" else 1.0
+    branches = []
+    for k, key in enumerate(table.keys):
+        x, u, du = (a.tolist() for a in table.grid(key))
+        if kind == "bond":  # harmonic walls beyond the grid, as Tabulated (wall in kcal/mol/Å² → kJ/mol/nm²)
+            wall = table.wall * KCAL_MOL_TO_KJ_MOL / ANGSTROM_TO_NM**2
+            lo, hi = x[0] * scale, x[-1] * scale  # python floats: their repr is what the expression parser reads
+            u_lo, u_hi = u[0] * KCAL_MOL_TO_KJ_MOL, u[-1] * KCAL_MOL_TO_KJ_MOL
+            s_lo, s_hi = du[0] * KCAL_MOL_A_TO_KJ_MOL_NM, du[-1] * KCAL_MOL_A_TO_KJ_MOL_NM
+            low = f"{u_lo!r}+{s_lo!r}*(r-{lo!r})+{0.5 * wall!r}*(r-{lo!r})^2"
+            high = f"{u_hi!r}+{s_hi!r}*(r-{hi!r})+{0.5 * wall!r}*(r-{hi!r})^2"
+            branches.append(f"select(step({lo!r}-r), {low}, select(step(r-{hi!r}), {high}, {kind}{k}(r)))")
+        else:
+            branches.append(f"{kind}{k}({variable})")
+    expr = _select("tid", branches)
+    cls = {"bond": openmm.CustomBondForce, "angle": openmm.CustomAngleForce, "dihedral": openmm.CustomTorsionForce}[kind]
+    force = cls(expr)
+    for k, key in enumerate(table.keys):
+        x, u, _ = table.grid(key)
+        force.addTabulatedFunction(f"{kind}{k}", _function(x, u, scale, periodic=kind == "dihedral"))
+    per_term, add = {"bond": (force.addPerBondParameter, force.addBond),
+                     "angle": (force.addPerAngleParameter, force.addAngle),
+                     "dihedral": (force.addPerTorsionParameter, force.addTorsion)}[kind]
+    per_term("tid")
+    for term, tid in zip(system.terms[kind + "s"], system.term_types(engine, kind)):
+        add(*(int(i) for i in term), [float(tid)])
+    force.setUsesPeriodicBoundaryConditions(True)
+    force.setName(f"cgzoo {kind} tables")
+    return force
+
+
+class NetworkForce:
+    """The torch network part of a model as an OpenMM ``PythonForce`` computation (kJ/mol, kJ/mol/nm)."""
+
+    def __init__(self, engine: EngineModel, system: BeadSystem, skin: float = 1.0, dtype: torch.dtype = torch.float64):
+        assert engine.network is not None
+        self.model = engine.network.to(dtype).eval()
+        self.dtype = dtype
+        self.types = torch.as_tensor(system.bead_types, dtype=torch.long)
+        self.bonded = [torch.as_tensor(a, dtype=torch.long).reshape(-1, k).T
+                       for a, k in ((system.bonds, 2), (system.angles, 3), (system.dihedrals, 4))]
+        self.verlet = VerletList(self.model.cutoff, skin, TopologyCache(system.n_beads, system.bonds, system.molecule_ids))
+
+    def __call__(self, state: openmm.State) -> tuple[float, np.ndarray]:
+        pos = torch.as_tensor(state.getPositions(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype)
+        cell = torch.as_tensor(state.getPeriodicBoxVectors(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype)
+        graph = self.verlet.graph(pos, self.types, cell, *self.bonded)
+        out = self.model(graph, forces=True)
+        energy = float(out["energy"].detach()[0]) * KCAL_MOL_TO_KJ_MOL
+        return energy, out["forces"].detach().numpy().astype(np.float64) * KCAL_MOL_A_TO_KJ_MOL_NM
+
+    def force(self) -> openmm.Force:
+        force = openmm.PythonForce(self)
+        force.setUsesPeriodicBoundaryConditions(True)
+        force.setForceGroup(NETWORK_GROUP)
+        force.setName("cgzoo network")
+        return force
+
+
+def build_system(engine: EngineModel, system: BeadSystem, network: bool = True) -> openmm.System:
+    """The OpenMM ``System`` of ``engine`` on ``system``; ``network=False`` leaves the graph network out (for export)."""
+    omm = openmm.System()
+    for mass in system.masses:
+        omm.addParticle(float(mass))
+    omm.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(row * ANGSTROM_TO_NM)) for row in _reduced(system.cell)))
+    if "pair" in engine.tables:
+        omm.addForce(_pair_force(engine, system))
+    for kind in ("bond", "angle", "dihedral"):
+        if kind in engine.tables and len(system.terms[kind + "s"]):
+            omm.addForce(_bonded_force(engine, system, kind))
+    if network and engine.network is not None:
+        omm.addForce(NetworkForce(engine, system).force())
+    return omm
+
+
+def _reduced(cell: np.ndarray) -> np.ndarray:
+    """OpenMM wants a lower-triangular cell (a along x, b in the xy plane); cgzoo's datasets and runs are orthorhombic."""
+    if np.any(np.abs(cell[np.triu_indices(3, 1)]) > 1e-9):
+        from cgzoo.engines.tables import NotRepresentable
+
+        raise NotRepresentable("OpenMM needs a reduced (lower-triangular) cell; rotate the box so a ∥ x and b lies in xy")
+    return cell
+
+
+def make_integrator(settings: Any, has_network: bool) -> openmm.Integrator:
+    """The integrator for ``settings`` (ensemble, temperature_K, timestep_fs, friction_per_ps, mts)."""
+    dt = settings.timestep_fs * FS_TO_PS
+    mts = int(getattr(settings, "mts", 1) or 1)
+    if mts > 1:
+        if not has_network:
+            from cgzoo.engines.tables import NotRepresentable
+
+            raise NotRepresentable("multiple time stepping needs a model with a network part (E = E_prior + E_net)")
+        if settings.ensemble == "nve":
+            integ = openmm.MTSIntegrator(dt * mts, [(NETWORK_GROUP, 1), (TABLE_GROUP, mts)])
+        else:
+            integ = openmm.MTSLangevinIntegrator(settings.temperature_K, settings.friction_per_ps, dt * mts,
+                                                 [(NETWORK_GROUP, 1), (TABLE_GROUP, mts)])
+    elif settings.ensemble == "nve":
+        integ = openmm.VerletIntegrator(dt)
+    else:
+        integ = openmm.LangevinMiddleIntegrator(settings.temperature_K, settings.friction_per_ps, dt)
+    if hasattr(integ, "setRandomNumberSeed"):
+        integ.setRandomNumberSeed(int(settings.seed) + 1)  # OpenMM reads 0 as "pick a seed"
+    return integ
+
+
+class Runner:
+    """An OpenMM ``Context`` on the CPU platform (or ``platform``) running ``engine`` on ``system``.
+
+    ``settings`` supplies ensemble (``nvt``, ``npt`` with a Monte Carlo barostat every 25 steps,
+    ``nve``), temperature_K, pressure_bar, timestep_fs, friction_per_ps, seed and ``mts``. With
+    ``mts = k`` one :meth:`step` is one inner step of dt; the integrator advances k of them at once.
+    """
+
+    def __init__(self, engine: EngineModel, system: BeadSystem, settings: Any, platform: str = "CPU",
+                 threads: int | None = None) -> None:
+        self.system = build_system(engine, system)
+        self.mts = int(getattr(settings, "mts", 1) or 1)
+        if settings.ensemble == "npt":
+            self.system.addForce(openmm.MonteCarloBarostat(settings.pressure_bar, settings.temperature_K, 25))
+        self.integrator = make_integrator(settings, engine.network is not None)
+        props = {"Threads": str(threads)} if threads and platform == "CPU" else {}
+        self.context = openmm.Context(self.system, self.integrator, openmm.Platform.getPlatformByName(platform), props)
+        self.context.setPeriodicBoxVectors(*(openmm.Vec3(*(row * ANGSTROM_TO_NM)) for row in _reduced(system.cell)))
+        self.context.setPositions(system.positions * ANGSTROM_TO_NM)
+        if system.velocities is not None:
+            self.context.setVelocities(system.velocities / NM_PS_TO_A_FS)
+        self.offset = engine.offset(system.bead_types)
+        self._pending = 0
+
+    def step(self, n: int) -> None:
+        self._pending += n
+        outer, self._pending = divmod(self._pending, self.mts)
+        try:
+            self.integrator.step(outer)
+        except openmm.OpenMMException as exc:
+            raise EngineFailure(f"OpenMM: {str(exc).splitlines()[0]}") from None
+        state = self.context.getState(positions=True)
+        if not np.all(np.isfinite(state.getPositions(asNumpy=True)._value)):
+            raise EngineFailure("OpenMM: non-finite positions")
+
+    def state(self) -> EngineState:
+        st = self.context.getState(positions=True, velocities=True, forces=True, energy=True)
+        return EngineState(
+            positions=st.getPositions(asNumpy=True)._value * NM_TO_ANGSTROM,
+            velocities=st.getVelocities(asNumpy=True)._value * NM_PS_TO_A_FS,
+            cell=st.getPeriodicBoxVectors(asNumpy=True)._value * NM_TO_ANGSTROM,
+            forces=st.getForces(asNumpy=True)._value * KJ_MOL_NM_TO_KCAL_MOL_A,
+            energy=st.getPotentialEnergy()._value * KJ_MOL_TO_KCAL_MOL + self.offset,
+        )
+
+
+def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) -> list[Path]:
+    """``system.xml`` (serialized System, tables only), ``topology.json`` and ``state.xml`` (positions, box)."""
+    written = []
+    omm = build_system(engine, system, network=False)
+    (out / "system.xml").write_text(openmm.XmlSerializer.serialize(omm))
+    topology = {"format": "cgzoo-openmm", "type_names": engine.type_names,
+                "bead_types": [engine.type_names[int(t)] for t in system.bead_types], "masses_amu": system.masses.tolist(),
+                "molecule_ids": system.molecule_ids.tolist(), "bonds": system.bonds.tolist(),
+                "angles": system.angles.tolist(), "dihedrals": system.dihedrals.tolist(),
+                "energy_offset_kcal_mol": engine.offset(system.bead_types),
+                "network": None if engine.network is None else "a graph network: run it with cgzoo simulate --engine openmm",
+                "units": "OpenMM: nm, kJ/mol, ps, amu"}
+    (out / "topology.json").write_text(json.dumps(topology, indent=1))
+    integ = openmm.VerletIntegrator(settings.timestep_fs * FS_TO_PS)
+    context = openmm.Context(omm, integ, openmm.Platform.getPlatformByName("Reference"))
+    context.setPeriodicBoxVectors(*(openmm.Vec3(*(row * ANGSTROM_TO_NM)) for row in _reduced(system.cell)))
+    context.setPositions(system.positions * ANGSTROM_TO_NM)
+    if system.velocities is not None:
+        context.setVelocities(system.velocities / NM_PS_TO_A_FS)
+    state = context.getState(positions=True, velocities=system.velocities is not None)
+    (out / "state.xml").write_text(openmm.XmlSerializer.serialize(state))
+    written += [out / "system.xml", out / "topology.json", out / "state.xml"]
+    return written
+
+
+def load_exported(directory: str | Path) -> tuple[openmm.System, openmm.State]:
+    """The System and State written by :func:`export`, ready for ``openmm.Context``."""
+    directory = Path(directory)
+    return (openmm.XmlSerializer.deserialize((directory / "system.xml").read_text()),
+            openmm.XmlSerializer.deserialize((directory / "state.xml").read_text()))
+

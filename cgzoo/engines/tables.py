@@ -1,0 +1,261 @@
+"""Split a CG model for MD engines: its pair-additive part as spline tables, the rest as a torch network.
+
+Every prior member (pairs of any family, bonds, angles, dihedrals, tabulated or analytic) and a
+``pair_mlp`` network (its learned pair energy times the model's energy scale, evaluated from the
+trained network itself, not refitted) are summed per term kind and type key into one
+:class:`~cgzoo.priors.tabulated.Tabulated` per kind, on grids wide enough for MD: pairs from
+half the closest start of the model's tables (at most 1 Å, deep in the repulsive core) to the
+cutoff, bonds from 0.02 Å to 6 Å past the widest table, angles over [0, π] and dihedrals over
+one period. Outside those grids the tables extrapolate as
+every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A graph network
+(SchNet, the equivariant net, any user class) stays a torch model, :attr:`EngineModel.network`,
+which an engine runs as an extra force. Per-bead energy shifts of a network are constants
+(:attr:`EngineModel.energy_offset`): they move energies, never forces.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cgzoo.errors import CGZooError
+from cgzoo.models.base import CGModel
+from cgzoo.models.pair_mlp import PairMLP
+from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
+from cgzoo.priors.base import Prior, SumPrior
+from cgzoo.priors.export import kind_of, members, probe_energy
+from cgzoo.priors.tabulated import KINDS, Tabulated
+
+#: grid spacing of engine tables: Å for pairs and bonds, radians for angles and dihedrals
+SPACING = {"pair": 0.005, "bond": 0.002, "angle": math.radians(0.1), "dihedral": math.radians(0.5)}
+#: engine bond tables reach this far (Å) past the widest bond table or r₀ of the model
+BOND_MARGIN = 6.0
+
+
+class NotRepresentable(CGZooError):
+    """A model part an engine cannot reproduce exactly; the message names the part and why."""
+
+
+class NetworkPair(Prior):
+    """A ``pair_mlp`` network as a pair prior: scale × its pair energy, with the network's exclusions."""
+
+    def __init__(self, net: PairMLP, energy_scale: float) -> None:
+        super().__init__(net.type_names)
+        self.net, self.energy_scale = net, float(energy_scale)
+        self.cutoff, self.exclude, self.intramolecular = net.cutoff, net.exclude, net.intramolecular
+
+    def forward(self, graph: CGGraph) -> torch.Tensor:
+        return self.energy_scale * self.net(graph)
+
+
+@dataclass
+class EngineModel:
+    """A model as engines see it: ``tables`` per kind, an optional torch ``network``, pair exclusions."""
+
+    type_names: list[str]
+    tables: dict[str, Tabulated]
+    network: CGModel | None
+    exclude: int
+    intramolecular: bool
+    #: constant energy per bead of each type (kcal/mol), added to engine energies to match the model's
+    energy_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def cutoff(self) -> float:
+        """Pair cutoff (Å) of the tables; 0 when the model has no pair terms."""
+        return self.tables["pair"].cutoff if "pair" in self.tables else 0.0
+
+    @property
+    def pair_additive(self) -> bool:
+        """True when tables alone represent the model (no graph network)."""
+        return self.network is None
+
+    def offset(self, bead_types: np.ndarray) -> float:
+        """Total constant energy (kcal/mol) of a system with per-bead type indices ``bead_types``."""
+        return float(self.energy_offset[np.asarray(bead_types, dtype=int)].sum()) if len(self.energy_offset) else 0.0
+
+    def torch_model(self) -> CGModel:
+        """The tabulated representation as a cgzoo model (what every engine computes), for error reports."""
+        prior = SumPrior(list(self.tables.values()))
+        shift = (self.energy_offset if len(self.energy_offset) else np.zeros(len(self.type_names))).tolist()
+        if self.network is None:
+            net = _ConstantShift(self.type_names)
+            return CGModel(prior, net, mode="delta", energy_scale=1.0, type_shift=shift).double().eval()
+        model = copy.deepcopy(self.network)
+        return CGModel(prior, model.net, mode="delta", energy_scale=float(model.energy_scale),
+                       type_shift=model.type_shift.tolist()).double().eval()
+
+
+class _ConstantShift(torch.nn.Module):
+    """A zero network, so a tables-only torch model still carries the per-type energy shift."""
+
+    def __init__(self, type_names: list[str]) -> None:
+        super().__init__()
+        self.type_names, self.cutoff = list(type_names), 0.0
+
+    def forward(self, graph: CGGraph) -> torch.Tensor:
+        return graph.pos.new_zeros(graph.n_structures) + 0.0 * graph.pos.sum()
+
+
+def graph_network(model: CGModel) -> torch.nn.Module | None:
+    """The model's network when it is not pair-additive (anything but ``pair_mlp``), else None."""
+    return model.net if model.net is not None and not isinstance(model.net, PairMLP) else None
+
+
+def topology_keys(type_names: list[str], bead_types: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Type keys a system uses: every pair of its bead types, and the canonical key of each bonded term."""
+    present = sorted(set(np.asarray(bead_types, dtype=int).tolist()))
+    keys = {"pair": [f"{type_names[a]}-{type_names[b]}" for a, b in itertools.combinations_with_replacement(present, 2)]}
+    for kind, name in (("bond", "bonds"), ("angle", "angles"), ("dihedral", "dihedrals")):
+        seen: dict[str, None] = {}
+        for term in np.asarray(terms.get(name, np.zeros((0, KINDS[kind]))), dtype=int).reshape(-1, KINDS[kind]):
+            names = [type_names[int(bead_types[i])] for i in term]
+            seen[canonical("-".join(names))] = None
+        keys[kind] = list(seen)
+    return keys
+
+
+def canonical(key: str) -> str:
+    """A type key and its reverse name one term: the smaller of the two."""
+    names = key.split("-")
+    return "-".join(min(names, list(reversed(names))))
+
+
+def split_model(model: CGModel, keys: dict[str, list[str]]) -> EngineModel:
+    """Tables for every pair-additive part of ``model`` over ``keys`` (see :func:`topology_keys`) and its network.
+
+    Raises :class:`NotRepresentable` naming a prior member of unknown kind, or pair members whose
+    exclusions differ (one engine pair table cannot hold two exclusion rules).
+    """
+    model = copy.deepcopy(model).double().eval()
+    type_names = list(model.type_names)
+    parts: dict[str, list[Prior]] = {kind: [] for kind in KINDS}
+    for member in members(model.prior):
+        kind = kind_of(member)
+        if kind is None:
+            raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
+                                   "cgzoo can tabulate")
+        parts[kind].append(member)
+    network, offset = None, np.zeros(len(type_names))
+    if model.net is not None:
+        scale = float(model.energy_scale)
+        offset = scale * model.type_shift.double().numpy()
+        if isinstance(model.net, PairMLP):
+            parts["pair"].append(NetworkPair(model.net, scale))
+        else:
+            network = model
+            network.prior = SumPrior([])
+            offset = np.zeros(len(type_names))
+    rules = {(p.exclude, p.intramolecular) for p in parts["pair"]}
+    if len(rules) > 1:
+        raise NotRepresentable(f"pair terms use different exclusions {sorted(rules)} (exclude, intramolecular); "
+                               "an engine pair table holds one rule")
+    exclude, intramolecular = rules.pop() if rules else (3, True)
+    tables = {}
+    for kind, chosen in parts.items():
+        wanted = keys.get(kind, [])
+        if chosen and wanted:
+            tables[kind] = _tabulate(chosen, kind, wanted, type_names, exclude, intramolecular)
+    return EngineModel(type_names, tables, network, exclude, intramolecular, offset)
+
+
+def engine_grid(chosen: list[Prior], kind: str) -> np.ndarray:
+    """The grid of an engine table of ``kind`` for the members ``chosen`` (see module docstring)."""
+    step = SPACING[kind]
+    if kind == "angle":
+        return np.linspace(0.0, math.pi, round(math.pi / step) + 1)
+    if kind == "dihedral":
+        return np.linspace(-math.pi, math.pi, round(2 * math.pi / step) + 1)
+    tabs = [p for p in chosen if isinstance(p, Tabulated)]
+    if kind == "pair":
+        lo = 0.5 * min([float(t.x0.min()) for t in tabs] + [2.0])  # LAMMPS stops at a pair closer than its table
+        hi = max(p.cutoff for p in chosen)
+        return lo + step * np.arange(round((hi - lo) / step) + 1)
+    ends = [float((t.x0 + t.dx * (t.n_points - 1)).max()) for t in tabs]
+    for p in chosen:
+        if hasattr(p, "table") and "r0" in getattr(p, "fields", ()):
+            values = p.table.values.detach()[..., p.fields.index("r0")][p.table.defined]
+            ends.append(float(values.max()))
+    hi = max(ends + [3.0]) + BOND_MARGIN
+    return 0.02 + step * np.arange(round((hi - 0.02) / step) + 1)
+
+
+def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[str], exclude: int,
+              intramolecular: bool) -> Tabulated:
+    """The summed members of one kind as a :class:`Tabulated`, U and dU/dx taken from the members by autograd."""
+    x = engine_grid(chosen, kind)
+    index = {n: i for i, n in enumerate(type_names)}
+    tables = {}
+    for key in keys:
+        types = tuple(index[n] for n in key.split("-"))
+        try:
+            u, du = probe_energy_and_slope(chosen, kind, types, x)
+        except ValueError as exc:
+            raise NotRepresentable(f"{kind} {key}: {exc}") from None
+        if kind == "pair":
+            u = u - u[-1]
+        if kind == "dihedral":
+            u[-1], du[-1] = u[0], du[0]
+        if not (np.isfinite(u).all() and np.isfinite(du).all()):
+            raise NotRepresentable(f"{kind} {key}: the model gives non-finite energies on the engine grid "
+                                   f"[{x[0]:.3g}, {x[-1]:.3g}]")
+        tables[key] = {"x": x.tolist(), "u": u.tolist(), "du": du.tolist()}
+    options: dict[str, Any] = {"exclude": exclude, "intramolecular": intramolecular} if kind == "pair" else {}
+    return Tabulated(type_names, kind, tables, **options)
+
+
+def probe_energy_and_slope(chosen: list[Prior], kind: str, types: tuple[int, ...],
+                           x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Energy U(x) of the members and dU/dx by central differences (float64, step 1e-6 of the coordinate)."""
+    h = 1e-6
+    u = probe_energy(chosen, kind, types, x)
+    du = (probe_energy(chosen, kind, types, x + h) - probe_energy(chosen, kind, types, x - h)) / (2 * h)
+    return u, du
+
+
+def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Max |ΔF| (kcal/mol/Å or kcal/mol/rad) and |ΔU| of each table against the model's members at grid midpoints."""
+    model = copy.deepcopy(model).double().eval()
+    split = {kind: [m for m in members(model.prior) if kind_of(m) == kind] for kind in KINDS}
+    if model.net is not None and isinstance(model.net, PairMLP):
+        split["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
+    index = {n: i for i, n in enumerate(engine.type_names)}
+    report: dict[str, dict[str, float]] = {}
+    for kind, table in engine.tables.items():
+        for key in keys.get(kind, []):
+            x = np.asarray(table.grid(key)[0])
+            mid = 0.5 * (x[1:] + x[:-1])
+            if kind == "pair":
+                mid = mid[:-1]  # the last interval ends at the cutoff, where the members' own smoothing acts
+            u_ref, du_ref = probe_energy_and_slope(split[kind], kind, tuple(index[n] for n in key.split("-")), mid)
+            u_tab, f_tab = table.evaluate(key, mid)
+            if kind == "pair":
+                u_ref = u_ref - probe_energy(split[kind], kind, tuple(index[n] for n in key.split("-")), x[-1:])[0]
+            report[f"{kind} {key}"] = {"max_dF": float(np.max(np.abs(f_tab + du_ref))),
+                                       "max_dU": float(np.max(np.abs(u_tab - u_ref)))}
+    return report
+
+
+def frame_force_error(engine: EngineModel, model: CGModel, positions: np.ndarray, boxes: np.ndarray,
+                      bead_types: np.ndarray, molecule_ids: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max and RMS |ΔF| (kcal/mol/Å) and max |ΔE| (kcal/mol) of the tabulated model against ``model`` on frames."""
+    tabulated = engine.torch_model()
+    reference = copy.deepcopy(model).double().eval()
+    cache = TopologyCache(len(bead_types), terms.get("bonds", np.zeros((0, 2))), molecule_ids)
+    cutoff = max(reference.cutoff, tabulated.cutoff)
+    max_df, sq, n, max_de = 0.0, 0.0, 0, 0.0
+    for pos, box in zip(positions, boxes):
+        graph = batch_graph(pos[None], box[None], bead_types, cache, cutoff, terms.get("bonds"), terms.get("angles"),
+                            terms.get("dihedrals"))
+        a, b = ({k: v.detach() for k, v in m(graph).items()} for m in (reference, tabulated))
+        diff = (a["forces"] - b["forces"]).numpy()
+        max_df = max(max_df, float(np.abs(diff).max()))
+        sq, n = sq + float((diff**2).sum()), n + diff.size
+        max_de = max(max_de, abs(float(a["energy"][0] - b["energy"][0])))
+    return {"max_dF": max_df, "rms_dF": math.sqrt(sq / max(n, 1)), "max_dE": max_de, "frames": len(positions)}
