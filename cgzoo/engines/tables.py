@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,11 +128,14 @@ def canonical(key: str) -> str:
     return "-".join(min(names, list(reversed(names))))
 
 
-def split_model(model: CGModel, keys: dict[str, list[str]]) -> EngineModel:
+def split_model(model: CGModel, keys: dict[str, list[str]],
+                excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> EngineModel:
     """Tables for every pair-additive part of ``model`` over ``keys`` (see :func:`topology_keys`) and its network.
 
-    Raises :class:`NotRepresentable` naming a prior member of unknown kind, or pair members whose
-    exclusions differ (one engine pair table cannot hold two exclusion rules).
+    ``excluded(exclude, intramolecular)`` gives the pairs an exclusion rule skips in the system at
+    hand: pair members with different rules are summed into one table when their excluded pairs
+    coincide there (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a
+    prior member of unknown kind, or pair members whose exclusions really differ.
     """
     model = copy.deepcopy(model).double().eval()
     type_names = list(model.type_names)
@@ -152,11 +156,11 @@ def split_model(model: CGModel, keys: dict[str, list[str]]) -> EngineModel:
             network = model
             network.prior = SumPrior([])
             offset = np.zeros(len(type_names))
-    rules = {(p.exclude, p.intramolecular) for p in parts["pair"]}
-    if len(rules) > 1:
-        raise NotRepresentable(f"pair terms use different exclusions {sorted(rules)} (exclude, intramolecular); "
-                               "an engine pair table holds one rule")
-    exclude, intramolecular = rules.pop() if rules else (3, True)
+    rules = sorted({(p.exclude, p.intramolecular) for p in parts["pair"]})
+    if len(rules) > 1 and (excluded is None or len({frozenset(excluded(*rule)) for rule in rules}) > 1):
+        raise NotRepresentable(f"pair terms use different exclusions {rules} (exclude, intramolecular) that differ on "
+                               "this system; an engine pair table holds one rule")
+    exclude, intramolecular = rules[0] if rules else (3, True)
     tables = {}
     for kind, chosen in parts.items():
         wanted = keys.get(kind, [])

@@ -240,9 +240,10 @@ class Recorder:
 BAROSTATS = {"ase": ("mtk", "berendsen"), "lammps": ("mtk", "berendsen"), "openmm": ("montecarlo",)}
 
 
-def choose_engine(s: SimulationSettings, model: CGModel) -> str:
-    """The engine for ``s.engine``; ``auto`` picks the fastest that represents the model and settings exactly:
-    LAMMPS, then OpenMM, for a pair-additive model; OpenMM for a model with a graph network; else ASE."""
+def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str:
+    """The engine for ``s.engine``; ``auto`` picks the fastest that runs the model and settings exactly (measured in
+    experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a pair-additive model; OpenMM for a model with a
+    graph network; ASE when the model has parts no table holds (``tabulated`` False) or no engine is installed."""
     if s.engine != "auto":
         if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
             raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
@@ -250,6 +251,8 @@ def choose_engine(s: SimulationSettings, model: CGModel) -> str:
     from cgzoo.engines.base import engine_module
     from cgzoo.engines.tables import graph_network
 
+    if not tabulated:
+        return "ase"
     candidates = ["lammps", "openmm"] if graph_network(model) is None and s.mts == 1 else ["openmm"]
     if s.ensemble == "npt":
         candidates = [c for c in candidates if s.barostat in BAROSTATS[c]]
@@ -260,6 +263,15 @@ def choose_engine(s: SimulationSettings, model: CGModel) -> str:
         except CGZooError:
             continue
     return "ase"
+
+
+def prepare_engine(calc: CGCalculator, atoms: Atoms, topology: dict[str, np.ndarray]):
+    """The engine view of the run: its :class:`~cgzoo.engines.system.BeadSystem` and the model's tables."""
+    from cgzoo.engines.system import BeadSystem
+    from cgzoo.engines.tables import split_model
+
+    system = BeadSystem.from_atoms(atoms, calc.model.type_names, calc.bead_types(atoms).numpy(), topology)
+    return system, split_model(calc.model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
 
 
 def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, rng: np.random.Generator,
@@ -291,8 +303,8 @@ def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, 
     return done + dyn.nsteps
 
 
-def run_engine(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, topology: dict[str, np.ndarray],
-               recorder: Recorder, done: int, threads: int | None) -> int:
+def run_engine(atoms: Atoms, prepared, s: SimulationSettings, out: Path, recorder: Recorder, done: int,
+               threads: int | None) -> int:
     """Integrate with OpenMM or LAMMPS, saving every ``save_every`` steps; returns the steps done.
 
     The engine runs the tables of :mod:`cgzoo.engines.tables` (and the network, in OpenMM); the saved
@@ -301,12 +313,11 @@ def run_engine(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Pat
     on NaN or lost atoms, which ends the run as unstable with the last saved frame kept.
     """
     from cgzoo.engines.base import EngineFailure, engine_module
-    from cgzoo.engines.system import BeadSystem
-    from cgzoo.engines.tables import split_model
 
     module = engine_module(s.engine)
-    system = BeadSystem.from_atoms(atoms, calc.model.type_names, calc.bead_types(atoms).numpy(), topology)
-    engine = split_model(calc.model, system.keys())
+    system, engine = prepared
+    system.positions, system.cell = atoms.get_positions(), np.asarray(atoms.cell, dtype=np.float64)
+    system.velocities = atoms.get_velocities() * units.fs
     if s.engine == "lammps":
         runner = module.Runner(engine, system, s, out / "lammps", threads=threads)
     else:
@@ -323,10 +334,15 @@ def run_engine(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Pat
             guard.stop(str(exc))
         step += n
         state = runner.state()
+        if not (np.all(np.isfinite(state.positions)) and np.all(np.isfinite(state.cell))):
+            guard.stop("non-finite positions or box from the engine")
         atoms.set_cell(state.cell)
         atoms.set_positions(state.positions)
         atoms.set_velocities(state.velocities / units.fs)
-        atoms.get_stress()  # one model evaluation gives energy, forces and stress for the guard and the log
+        try:
+            atoms.get_stress()  # one model evaluation gives energy, forces and stress for the guard and the log
+        except CellTooSmall as exc:
+            guard.stop(f"the box shrank below twice the model's cutoff ({exc})")
         guard()
         recorder.record(atoms, step)
     return step
@@ -357,7 +373,16 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
     atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse
-    s.engine = choose_engine(s, calc.model)
+    prepared = None
+    if s.engine != "ase":
+        from cgzoo.engines.tables import NotRepresentable
+
+        try:
+            prepared = prepare_engine(calc, atoms, topology)
+        except NotRepresentable as exc:
+            if s.engine != "auto":
+                raise InputError(s.model or None, f"engine {s.engine} cannot run this model: {exc}") from None
+    s.engine = choose_engine(s, calc.model, prepared is not None)
     rng = np.random.default_rng(s.seed + done)
     if not restart:
         MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
@@ -378,7 +403,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
         if s.engine == "ase":
             steps_done = run_ase(atoms, calc, s, out, rng, recorder, done, restart)
         else:
-            steps_done = run_engine(atoms, calc, s, out, topology, recorder, done, threads)
+            steps_done = run_engine(atoms, prepared, s, out, recorder, done, threads)
     except UnstableSimulation as exc:
         status, steps_done = "unstable", exc.step
         raise
