@@ -123,6 +123,25 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from cgzoo.md import SimulationSettings
+    from cgzoo.md.export import export_model
+
+    settings = SimulationSettings(ensemble=args.ensemble, temperature_K=args.temperature, pressure_bar=args.pressure,
+                                  timestep_fs=args.timestep_fs, steps=args.steps, save_every=args.save_every,
+                                  friction_per_ps=args.friction, barostat=args.barostat, seed=args.seed)
+    try:
+        report = export_model(args.model, args.start, args.engine, args.out, settings, frames=args.frames,
+                              overwrite=args.overwrite)
+    except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
+        raise CGZooError(f"{args.start}: {exc}") from None
+    worst = max(report["tabulation_error"].items(), key=lambda kv: kv[1]["max_dF"], default=None)
+    if worst:
+        print(f"tabulation error: max |dF| {worst[1]['max_dF']:.3g} ({worst[0]}) on grid midpoints; on "
+              f"{report['frame_error']['frames']} frames max |dF| {report['frame_error']['max_dF']:.3g} kcal/mol/Å")
+    print(f"wrote {args.out}: " + ", ".join(report["files"]) + ", export.json")
+
+
 def _cmd_study(args: argparse.Namespace) -> None:
     from cgzoo.study import run_study
 
@@ -140,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,evaluate,study}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; --config models/<arch>_<mode>.yaml)")
 
@@ -225,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
+
+    exp = sub.add_parser("export", help="write a model and a start structure as OpenMM or LAMMPS input files")
+    exp.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
+    exp.add_argument("--start", required=True, help="DATA.h5 or DATA.h5@FRAME, or any ASE-readable file")
+    exp.add_argument("--engine", required=True, choices=["openmm", "lammps"])
+    exp.add_argument("--out", required=True, type=Path, help="output directory")
+    exp.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
+    exp.add_argument("--steps", type=int, default=10000, help="length of the LAMMPS input's run")
+    exp.add_argument("--timestep-fs", type=float, default=2.0)
+    exp.add_argument("--temperature", type=float, default=298.15, help="K")
+    exp.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
+    exp.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
+    exp.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk", help="LAMMPS NPT")
+    exp.add_argument("--save-every", type=int, default=50, help="steps between dumped frames (LAMMPS)")
+    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("--frames", type=int, default=10, help="dataset frames for the tabulation-error report")
+    exp.add_argument("--overwrite", action="store_true")
+    exp.set_defaults(func=_cmd_export)
 
     add_evaluate_parser(sub)
 

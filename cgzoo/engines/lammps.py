@@ -62,14 +62,25 @@ def _check(engine: EngineModel, system: BeadSystem) -> None:
             raise NotRepresentable(f"beads of type {engine.type_names[t]} have different masses; LAMMPS masses are per type")
 
 
+def data_kinds(engine: EngineModel, system: BeadSystem) -> list[str]:
+    """Bonded kinds the data file lists: bonds whenever the system has them (``special_bonds`` exclusions are built
+    from bonds, so bonds without a bond term are kept with ``bond_style zero``), angles and dihedrals with a table."""
+    return [k for k in ("bond", "angle", "dihedral")
+            if len(system.terms[k + "s"]) and (k == "bond" or k in engine.tables)]
+
+
+def _n_types(engine: EngineModel, kind: str) -> int:
+    return len(engine.tables[kind].keys) if kind in engine.tables else 1
+
+
 def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
     """The LAMMPS data file of ``system`` (``atom_style molecular``; positions wrapped by LAMMPS on reading)."""
     types = atom_types(engine, system)
-    kinds = [k for k in ("bond", "angle", "dihedral") if len(system.terms[k + "s"])]
+    kinds = data_kinds(engine, system)
     lengths = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
     lines = ["cgzoo CG system (units real: Angstrom, kcal/mol, amu, fs)", "", f"{system.n_beads} atoms"]
     lines += [f"{len(system.terms[k + 's'])} {k}s" for k in kinds]
-    lines += [f"{len(types)} atom types"] + [f"{len(engine.tables[k].keys)} {k} types" for k in kinds]
+    lines += [f"{len(types)} atom types"] + [f"{_n_types(engine, k)} {k} types" for k in kinds]
     lines += ["", *(f"0.0 {lengths[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
     for name, t in types.items():
         mass = float(system.masses[system.bead_types == engine.type_names.index(name)][0])
@@ -83,7 +94,8 @@ def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
         lines += [f"{i} {v[0]!r} {v[1]!r} {v[2]!r}" for i, v in enumerate(system.velocities.tolist(), start=1)]
     for kind in kinds:
         lines += ["", kind.capitalize() + "s", ""]
-        for n, (term, tid) in enumerate(zip(system.terms[kind + "s"], system.term_types(engine, kind)), start=1):
+        tids = system.term_types(engine, kind) if kind in engine.tables else np.zeros(len(system.terms[kind + "s"]), int)
+        for n, (term, tid) in enumerate(zip(system.terms[kind + "s"], tids), start=1):
             lines.append(f"{n} {tid + 1} " + " ".join(str(int(i) + 1) for i in term))
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -109,6 +121,8 @@ def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> li
             cmds.append(line)
     if "pair" not in kinds:
         cmds += ["pair_style zero 3.0", "pair_coeff * *"]
+    if "bond" not in kinds and "bond" in data_kinds(engine, system):
+        cmds += ["bond_style zero", "bond_coeff *"]
     cutoff = engine.cutoff if "pair" in kinds else 3.0
     cmds += [f"neighbor {min(2.0, 0.2 * cutoff):.3g} bin", "neigh_modify every 1 delay 0 check yes"]
     cmds += ["timestep " + repr(float(settings.timestep_fs)), "thermo_style custom step temp press pe ke etotal vol",

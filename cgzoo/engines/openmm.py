@@ -2,7 +2,7 @@
 
 Force group 0 holds every tabulated term: a ``CustomNonbondedForce`` (one ``Continuous1DFunction``
 per type pair, chosen by the beads' type indices; the model's exclusions; a periodic cutoff at the
-table end, where tables are 0), ``CustomBondForce``/``CustomAngleForce``/``CustomTorsionForce``
+table end, where tables are 0), ``CustomCompoundBondForce`` per bonded kind
 with one function per bonded type key (dihedrals periodic). Outside a table's grid the energy
 expressions continue it exactly as :class:`~cgzoo.priors.tabulated.Tabulated` does (r⁻¹² core
 for pairs, harmonic walls for bonds), so no configuration leaves the model. Force group 1 holds a
@@ -27,6 +27,7 @@ import torch
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel
+from cgzoo.priors.tabulated import KINDS
 from cgzoo.neighbors import TopologyCache, VerletList
 from cgzoo.units import (ANGSTROM_TO_NM, FS_TO_PS, KCAL_MOL_A_TO_KJ_MOL_NM, KCAL_MOL_TO_KJ_MOL, KJ_MOL_NM_TO_KCAL_MOL_A,
                          KJ_MOL_TO_KCAL_MOL, NM_PS_TO_A_FS, NM_TO_ANGSTROM)
@@ -80,35 +81,34 @@ def _pair_force(engine: EngineModel, system: BeadSystem) -> openmm.CustomNonbond
     return force
 
 
-def _bonded_force(engine: EngineModel, system: BeadSystem, kind: str) -> openmm.Force:
+#: the internal coordinate of each bonded kind in a CustomCompoundBondForce expression
+COORDINATE = {"bond": "distance(p1, p2)", "angle": "angle(p1, p2, p3)", "dihedral": "dihedral(p1, p2, p3, p4)"}
+
+
+def _bonded_force(engine: EngineModel, system: BeadSystem, kind: str) -> openmm.CustomCompoundBondForce:
+    """One ``CustomCompoundBondForce`` per bonded kind (the form of bonded force that accepts tabulated functions)."""
     table = engine.tables[kind]
-    variable = {"bond": "r", "angle": "theta", "dihedral": "theta"}[kind]
     scale = ANGSTROM_TO_NM if kind == "bond" else 1.0
     branches = []
     for k, key in enumerate(table.keys):
-        x, u, du = (a.tolist() for a in table.grid(key))
+        x, u, du = (a.tolist() for a in table.grid(key))  # python floats: their repr is what the expression parser reads
         if kind == "bond":  # harmonic walls beyond the grid, as Tabulated (wall in kcal/mol/Å² → kJ/mol/nm²)
             wall = table.wall * KCAL_MOL_TO_KJ_MOL / ANGSTROM_TO_NM**2
-            lo, hi = x[0] * scale, x[-1] * scale  # python floats: their repr is what the expression parser reads
+            lo, hi = x[0] * scale, x[-1] * scale
             u_lo, u_hi = u[0] * KCAL_MOL_TO_KJ_MOL, u[-1] * KCAL_MOL_TO_KJ_MOL
             s_lo, s_hi = du[0] * KCAL_MOL_A_TO_KJ_MOL_NM, du[-1] * KCAL_MOL_A_TO_KJ_MOL_NM
-            low = f"{u_lo!r}+{s_lo!r}*(r-{lo!r})+{0.5 * wall!r}*(r-{lo!r})^2"
-            high = f"{u_hi!r}+{s_hi!r}*(r-{hi!r})+{0.5 * wall!r}*(r-{hi!r})^2"
-            branches.append(f"select(step({lo!r}-r), {low}, select(step(r-{hi!r}), {high}, {kind}{k}(r)))")
+            low = f"{u_lo!r}+{s_lo!r}*(q-{lo!r})+{0.5 * wall!r}*(q-{lo!r})^2"
+            high = f"{u_hi!r}+{s_hi!r}*(q-{hi!r})+{0.5 * wall!r}*(q-{hi!r})^2"
+            branches.append(f"select(step({lo!r}-q), {low}, select(step(q-{hi!r}), {high}, {kind}{k}(q)))")
         else:
-            branches.append(f"{kind}{k}({variable})")
-    expr = _select("tid", branches)
-    cls = {"bond": openmm.CustomBondForce, "angle": openmm.CustomAngleForce, "dihedral": openmm.CustomTorsionForce}[kind]
-    force = cls(expr)
+            branches.append(f"{kind}{k}(q)")
+    force = openmm.CustomCompoundBondForce(KINDS[kind], f"{_select('tid', branches)}; q = {COORDINATE[kind]}")
     for k, key in enumerate(table.keys):
         x, u, _ = table.grid(key)
         force.addTabulatedFunction(f"{kind}{k}", _function(x, u, scale, periodic=kind == "dihedral"))
-    per_term, add = {"bond": (force.addPerBondParameter, force.addBond),
-                     "angle": (force.addPerAngleParameter, force.addAngle),
-                     "dihedral": (force.addPerTorsionParameter, force.addTorsion)}[kind]
-    per_term("tid")
+    force.addPerBondParameter("tid")
     for term, tid in zip(system.terms[kind + "s"], system.term_types(engine, kind)):
-        add(*(int(i) for i in term), [float(tid)])
+        force.addBond([int(i) for i in term], [float(tid)])
     force.setUsesPeriodicBoundaryConditions(True)
     force.setName(f"cgzoo {kind} tables")
     return force

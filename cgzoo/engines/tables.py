@@ -216,15 +216,20 @@ def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[
 
 def probe_energy_and_slope(chosen: list[Prior], kind: str, types: tuple[int, ...],
                            x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Energy U(x) of the members and dU/dx by central differences (float64, step 1e-6 of the coordinate)."""
+    """Energy U(x) of the members and dU/dx by central differences (float64, step 1e-6 of the coordinate),
+    one-sided at the ends of the angle range, where a probe past 0 or π would fold back."""
     h = 1e-6
+    lo, hi = x - h, x + h
+    if kind == "angle":
+        lo, hi = np.clip(lo, 0.0, math.pi), np.clip(hi, 0.0, math.pi)
     u = probe_energy(chosen, kind, types, x)
-    du = (probe_energy(chosen, kind, types, x + h) - probe_energy(chosen, kind, types, x - h)) / (2 * h)
+    du = (probe_energy(chosen, kind, types, hi) - probe_energy(chosen, kind, types, lo)) / (hi - lo)
     return u, du
 
 
 def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """Max |ΔF| (kcal/mol/Å or kcal/mol/rad) and |ΔU| of each table against the model's members at grid midpoints."""
+    """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
+    model's members at the grid midpoints, the points farthest from the tabulated values."""
     model = copy.deepcopy(model).double().eval()
     split = {kind: [m for m in members(model.prior) if kind_of(m) == kind] for kind in KINDS}
     if model.net is not None and isinstance(model.net, PairMLP):
@@ -241,7 +246,10 @@ def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[s
             u_tab, f_tab = table.evaluate(key, mid)
             if kind == "pair":
                 u_ref = u_ref - probe_energy(split[kind], kind, tuple(index[n] for n in key.split("-")), x[-1:])[0]
-            report[f"{kind} {key}"] = {"max_dF": float(np.max(np.abs(f_tab + du_ref))),
+            err = np.abs(f_tab + du_ref)
+            worst = int(np.argmax(err))
+            report[f"{kind} {key}"] = {"max_dF": float(err[worst]), "at": float(mid[worst]),
+                                       "max_rel_dF": float(np.max(err / np.maximum(np.abs(du_ref), 1.0))),
                                        "max_dU": float(np.max(np.abs(u_tab - u_ref)))}
     return report
 

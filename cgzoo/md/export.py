@@ -1,0 +1,70 @@
+"""``cgzoo export``: a model and a start structure as files an MD engine runs as written, with the tabulation error.
+
+The directory holds the engine's files (:func:`cgzoo.engines.openmm.export`,
+:func:`cgzoo.engines.lammps.export`) and ``export.json``: the model, the engine, the settings, the
+tabulation error of every table (max |ΔF| and |ΔU| against the model's own terms at the grid
+midpoints) and on frames (max and RMS |ΔF|, max |ΔE| of the tabulated model against the torch
+model on up to ``frames`` frames of the start dataset, or on the start structure).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cgzoo.engines.base import engine_module
+from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error
+from cgzoo.errors import InputError, check_output_path
+from cgzoo.md.calculator import CGCalculator
+from cgzoo.md.simulate import SimulationSettings, load_start, prepare_engine
+
+
+def export_model(model: str | Path, start: str, engine: str, out: str | Path, settings: SimulationSettings | None = None,
+                 frames: int = 10, overwrite: bool = False) -> dict:
+    """Write the engine files for ``model`` on ``start`` into ``out``; returns the ``export.json`` content."""
+    out = check_output_path(out, overwrite)
+    s = settings or SimulationSettings()
+    module = engine_module(engine)
+    atoms, topology = load_start(start)
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    atoms.calc = calc
+    calc.bead_types(atoms)
+    system, split = prepare_engine(calc, atoms, topology)
+    if split.network is not None:
+        raise NotRepresentable(f"{model}: the {type(split.network.net).__name__} network is not pair-additive, so no "
+                               f"{engine} file can hold it; run it with cgzoo simulate --engine openmm (a Python force) "
+                               "or --engine ase")
+    positions, boxes = _frames(start, atoms, frames)
+    keys = system.keys()
+    report = {
+        "model": str(model), "engine": engine, "start": start, "settings": {k: getattr(s, k) for k in (
+            "ensemble", "temperature_K", "pressure_bar", "timestep_fs", "steps", "save_every", "friction_per_ps",
+            "barostat", "seed")},
+        "type_names": split.type_names, "exclude": split.exclude, "intramolecular": split.intramolecular,
+        "energy_offset_kcal_mol": split.offset(system.bead_types),
+        "tabulation_error": tabulation_error(split, calc.model, keys),
+        "frame_error": frame_force_error(split, calc.model, positions, boxes, system.bead_types, system.molecule_ids,
+                                         system.terms),
+        "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    files = module.export(split, system, out, s)
+    report["files"] = [p.name for p in files]
+    (out / "export.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _frames(start: str, atoms, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` evenly spaced frames of the start dataset, or the start structure itself."""
+    path = Path(start.partition("@")[0])
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        return atoms.get_positions()[None], np.asarray(atoms.cell)[None]
+    from cgzoo.data.dataset import CGDataset
+
+    ds = CGDataset.load(path)
+    if ds.n_beads != len(atoms):
+        raise InputError(path, f"{ds.n_beads} beads, start structure has {len(atoms)}")
+    pick = np.unique(np.linspace(0, ds.n_frames - 1, min(n, ds.n_frames)).round().astype(int))
+    return ds.positions[pick].astype(np.float64), ds.box[pick].astype(np.float64)
