@@ -306,3 +306,55 @@ def test_lammps_refuses_a_graph_network_in_simulate(water_prior, tmp_path):
     model = CGModel(water_prior, net, mode="delta")
     with pytest.raises(NotRepresentable, match="graph network"):
         simulate(model, f"{DEFAULT}@0", tmp_path / "x", SimulationSettings(steps=10, engine="lammps"), progress=False)
+
+
+def small_schnet(prior) -> CGModel:
+    torch.manual_seed(0)
+    net = build_network("schnet", ["W"], cutoff=CUT, hidden_channels=8, num_filters=8, num_interactions=1, num_gaussians=8)
+    return CGModel(prior, net, mode="delta", energy_scale=0.2, type_shift=[0.05]).double()
+
+
+def test_openmm_runs_a_graph_network_as_a_python_force(water_prior, tmp_path):
+    model = small_schnet(water_prior)
+    atoms, topology = load_start(f"{DEFAULT}@0")
+    e_ref, f_ref = reference(model, atoms, topology)
+    e, f = engine_energy_forces("openmm", model, atoms, topology, tmp_path)
+    assert_forces(f, f_ref)
+    assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+
+
+def test_mts_with_k_1_is_velocity_verlet(water_prior):
+    """r-RESPA with one inner step and no friction is velocity Verlet on the total force, step for step."""
+    from ase.md.verlet import VelocityVerlet
+    from ase import units
+
+    from cgzoo.md.mts import MultipleTimeStep, split_calculators
+
+    model = water_delta(water_prior).double()
+    atoms, topology = load_start(f"{DEFAULT}@0")
+    atoms.set_velocities(np.random.default_rng(0).normal(0, 0.005, (len(atoms), 3)))
+    a, b = atoms.copy(), atoms.copy()
+    a.calc = CGCalculator(model)
+    b.calc = CGCalculator(model)
+    VelocityVerlet(a, 2 * units.fs).run(20)
+    MultipleTimeStep(b, 2 * units.fs, *split_calculators(b.calc), k=1).run(20)
+    np.testing.assert_allclose(b.get_positions(), a.get_positions(), atol=1e-9)
+    np.testing.assert_allclose(b.get_velocities(), a.get_velocities(), atol=1e-10)
+
+
+@pytest.mark.parametrize("engine, model_of", [("ase", water_delta), ("openmm", small_schnet)])
+def test_mts_keeps_nve_energy_and_refuses_what_it_cannot_split(water_prior, tmp_path, engine, model_of):
+    """NVE with the network every 4th step: the total energy stays within 2 % of the kinetic energy over 0.4 ps."""
+    model = model_of(water_prior)
+    run = simulate(model, f"{DEFAULT}@0", tmp_path / "mts", SimulationSettings(
+        ensemble="nve", timestep_fs=2.0, steps=200, save_every=20, engine=engine, mts=4), progress=False)
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete" and info["mts"] == 4 and info["steps_done"] == 200
+    log = np.genfromtxt(run / "log.csv", delimiter=",", names=True)
+    assert list(log["step"]) == list(range(0, 201, 20))
+    assert np.ptp(log["etot_kcal_mol"]) < 0.02 * log["ekin_kcal_mol"].mean()
+    with pytest.raises(Exception, match="divide --save-every"):
+        simulate(model, f"{DEFAULT}@0", tmp_path / "bad", SimulationSettings(steps=20, save_every=10, mts=3), progress=False)
+    with pytest.raises(Exception, match="network part"):
+        simulate(CGModel(water_prior, None, mode="prior_only"), f"{DEFAULT}@0", tmp_path / "bad2",
+                 SimulationSettings(steps=20, save_every=20, mts=4, engine=engine), progress=False)

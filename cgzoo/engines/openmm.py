@@ -175,7 +175,8 @@ def make_integrator(settings: Any, has_network: bool) -> openmm.Integrator:
         if not has_network:
             from cgzoo.engines.tables import NotRepresentable
 
-            raise NotRepresentable("multiple time stepping needs a model with a network part (E = E_prior + E_net)")
+            raise NotRepresentable("multiple time stepping in OpenMM needs a graph network part; this model's network "
+                                   "is tabulated with the prior, so every step costs the same: run without --mts")
         if settings.ensemble == "nve":
             integ = openmm.MTSIntegrator(dt * mts, [(NETWORK_GROUP, 1), (TABLE_GROUP, mts)])
         else:

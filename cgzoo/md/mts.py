@@ -74,9 +74,7 @@ class MultipleTimeStep(MolecularDynamics):
         """One outer step (see module docstring)."""
         atoms, dt, k = self.atoms, self.dt, self.k
         masses = atoms.get_masses()[:, None]
-        if self.slow_forces is None:
-            self.slow_forces, self.fast_forces = self._forces(self.slow), self._forces(self.fast)
-        p = atoms.get_momenta() + 0.5 * k * dt * self.slow_forces
+        p = atoms.get_momenta() + 0.5 * k * dt * self.forces_now()[1]
         c1 = np.exp(-self.friction * dt)
         kT = units.kB * self.temperature_K
         for _ in range(k):
@@ -91,7 +89,14 @@ class MultipleTimeStep(MolecularDynamics):
         self.slow_forces = self._forces(self.slow)
         atoms.set_momenta(p + 0.5 * k * dt * self.slow_forces)
 
+    def forces_now(self) -> tuple[np.ndarray, np.ndarray]:
+        """The latest fast and slow forces (eV/Å), computed at the current positions on first use."""
+        if self.slow_forces is None:
+            self.fast_forces, self.slow_forces = self._forces(self.fast), self._forces(self.slow)
+        return self.fast_forces, self.slow_forces
+
     @property
     def forces(self) -> np.ndarray:
         """The latest total force (eV/Å): inner prior force plus the network force of the last outer step."""
-        return self.fast_forces + self.slow_forces
+        fast, slow = self.forces_now()
+        return fast + slow

@@ -373,6 +373,9 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
     atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse
+    label = str(model) if isinstance(model, (str, Path)) else None
+    if s.mts > 1 and (calc.model.net is None or calc.model.mode != "delta"):
+        raise InputError(label, "multiple time stepping needs a Δ-model: a prior plus a network part")
     prepared = None
     if s.engine != "ase":
         from cgzoo.engines.tables import NotRepresentable
@@ -381,7 +384,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
             prepared = prepare_engine(calc, atoms, topology)
         except NotRepresentable as exc:
             if s.engine != "auto":
-                raise InputError(s.model or None, f"engine {s.engine} cannot run this model: {exc}") from None
+                raise InputError(label, f"engine {s.engine} cannot run this model: {exc}") from None
     s.engine = choose_engine(s, calc.model, prepared is not None)
     rng = np.random.default_rng(s.seed + done)
     if not restart:
