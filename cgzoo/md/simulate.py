@@ -106,7 +106,7 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     return atoms, empty
 
 
-def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float]:
+def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float | None]:
     """The model's force RMSE (kcal/mol/Å per component) on up to ``max_frames`` test-split frames of ``dataset``.
 
     The split is the training default (:data:`cgzoo.data.splits.DEFAULT_SPLIT`), so these are frames
@@ -118,6 +118,8 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
 
     ds = CGDataset.load(dataset)
     test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
+    if len(test) == 0:  # a dataset too short to hold out frames: no held-out error to report
+        return {"force_rmse_test": None, "force_rmse_frames": 0}
     test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology
     cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
