@@ -32,13 +32,17 @@ class EngineMissing(CGZooError):
 
 @dataclass
 class EngineState:
-    """What a runner reports at a saved step, in cgzoo units (Å, Å/fs, kcal/mol, kcal/mol/Å)."""
+    """What a runner reports at a saved step, in cgzoo units (Å, Å/fs, kcal/mol, kcal/mol/Å).
+
+    ``forces`` and ``energy`` are the engine's own (with a Langevin thermostat, LAMMPS' forces include
+    its friction and noise); ``None`` when not asked for, since in OpenMM they cost a network evaluation.
+    """
 
     positions: np.ndarray
     velocities: np.ndarray
     cell: np.ndarray
-    forces: np.ndarray
-    energy: float
+    forces: np.ndarray | None
+    energy: float | None
 
 
 class Runner(Protocol):
@@ -47,8 +51,8 @@ class Runner(Protocol):
     def step(self, n: int) -> None:
         """Advance ``n`` time steps; raise :class:`EngineFailure` when the engine gives up."""
 
-    def state(self) -> EngineState:
-        """The current configuration, velocities, forces and potential energy."""
+    def state(self, forces: bool = True) -> EngineState:
+        """The current configuration and velocities, with forces and potential energy when ``forces``."""
 
 
 def engine_module(name: str):

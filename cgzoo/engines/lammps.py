@@ -206,7 +206,7 @@ class Runner:
     def _per_atom(self, name: str, order: np.ndarray) -> np.ndarray:
         return np.array(self.lmp.numpy.extract_atom(name)[: self.n])[order]
 
-    def state(self) -> EngineState:
+    def state(self, forces: bool = True) -> EngineState:
         ids = np.array(self.lmp.numpy.extract_atom("id")[: self.n])
         order = np.argsort(ids)
         lo, hi = self.lmp.extract_box()[:2]
@@ -214,9 +214,9 @@ class Runner:
         image = self._per_atom("image", order).astype(np.int64)
         shifts = np.stack([(image & 1023) - 512, ((image >> 10) & 1023) - 512, (image >> 20) - 512], axis=1)
         positions = self._per_atom("x", order) + shifts @ cell
-        energy = float(self.lmp.get_thermo("pe")) + self.offset
+        energy = float(self.lmp.get_thermo("pe")) + self.offset if forces else None
         return EngineState(positions=positions, velocities=self._per_atom("v", order), cell=cell,
-                           forces=self._per_atom("f", order), energy=energy)
+                           forces=self._per_atom("f", order) if forces else None, energy=energy)
 
     def close(self) -> None:
         self.lmp.close()

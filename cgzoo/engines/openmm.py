@@ -127,12 +127,14 @@ class NetworkForce:
         self.verlet = VerletList(self.model.cutoff, skin, TopologyCache(system.n_beads, system.bonds, system.molecule_ids))
 
     def __call__(self, state: openmm.State) -> tuple[float, np.ndarray]:
-        pos = torch.as_tensor(state.getPositions(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype)
-        cell = torch.as_tensor(state.getPeriodicBoxVectors(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype)
-        graph = self.verlet.graph(pos, self.types, cell, *self.bonded)
+        device = self.model.energy_scale.device  # the network runs where the caller put it (CPU or GPU)
+        pos = torch.as_tensor(state.getPositions(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype, device=device)
+        cell = torch.as_tensor(state.getPeriodicBoxVectors(asNumpy=True)._value * NM_TO_ANGSTROM, dtype=self.dtype,
+                               device=device)
+        graph = self.verlet.graph(pos, self.types.to(device), cell, *(b.to(device) for b in self.bonded))
         out = self.model(graph, forces=True)
         energy = float(out["energy"].detach()[0]) * KCAL_MOL_TO_KJ_MOL
-        return energy, out["forces"].detach().numpy().astype(np.float64) * KCAL_MOL_A_TO_KJ_MOL_NM
+        return energy, out["forces"].detach().cpu().numpy().astype(np.float64) * KCAL_MOL_A_TO_KJ_MOL_NM
 
     def force(self) -> openmm.Force:
         force = openmm.PythonForce(self)
@@ -167,6 +169,17 @@ def _reduced(cell: np.ndarray) -> np.ndarray:
     return cell
 
 
+def velocity_verlet(dt_ps: float) -> openmm.CustomIntegrator:
+    """Velocity Verlet, whose velocities are at the same time as the positions (OpenMM's ``VerletIntegrator`` is
+    leapfrog: its reported velocities lag half a step, which shows as a spurious total-energy fluctuation)."""
+    integ = openmm.CustomIntegrator(dt_ps)
+    integ.addUpdateContextState()
+    integ.addComputePerDof("v", "v + 0.5*dt*f/m")
+    integ.addComputePerDof("x", "x + dt*v")
+    integ.addComputePerDof("v", "v + 0.5*dt*f/m")
+    return integ
+
+
 def make_integrator(settings: Any, has_network: bool) -> openmm.Integrator:
     """The integrator for ``settings`` (ensemble, temperature_K, timestep_fs, friction_per_ps, mts)."""
     dt = settings.timestep_fs * FS_TO_PS
@@ -183,7 +196,7 @@ def make_integrator(settings: Any, has_network: bool) -> openmm.Integrator:
             integ = openmm.MTSLangevinIntegrator(settings.temperature_K, settings.friction_per_ps, dt * mts,
                                                  [(NETWORK_GROUP, 1), (TABLE_GROUP, mts)])
     elif settings.ensemble == "nve":
-        integ = openmm.VerletIntegrator(dt)
+        integ = velocity_verlet(dt)
     else:
         integ = openmm.LangevinMiddleIntegrator(settings.temperature_K, settings.friction_per_ps, dt)
     if hasattr(integ, "setRandomNumberSeed"):
@@ -226,14 +239,14 @@ class Runner:
         if not np.all(np.isfinite(state.getPositions(asNumpy=True)._value)):
             raise EngineFailure("OpenMM: non-finite positions")
 
-    def state(self) -> EngineState:
-        st = self.context.getState(positions=True, velocities=True, forces=True, energy=True)
+    def state(self, forces: bool = True) -> EngineState:
+        st = self.context.getState(positions=True, velocities=True, forces=forces, energy=forces)
         return EngineState(
             positions=st.getPositions(asNumpy=True)._value * NM_TO_ANGSTROM,
             velocities=st.getVelocities(asNumpy=True)._value * NM_PS_TO_A_FS,
             cell=st.getPeriodicBoxVectors(asNumpy=True)._value * NM_TO_ANGSTROM,
-            forces=st.getForces(asNumpy=True)._value * KJ_MOL_NM_TO_KCAL_MOL_A,
-            energy=st.getPotentialEnergy()._value * KJ_MOL_TO_KCAL_MOL + self.offset,
+            forces=st.getForces(asNumpy=True)._value * KJ_MOL_NM_TO_KCAL_MOL_A if forces else None,
+            energy=st.getPotentialEnergy()._value * KJ_MOL_TO_KCAL_MOL + self.offset if forces else None,
         )
 
 

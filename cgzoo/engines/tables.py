@@ -137,7 +137,7 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     coincide there (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a
     prior member of unknown kind, or pair members whose exclusions really differ.
     """
-    model = copy.deepcopy(model).double().eval()
+    model = copy.deepcopy(model).cpu().double().eval()
     type_names = list(model.type_names)
     parts: dict[str, list[Prior]] = {kind: [] for kind in KINDS}
     for member in members(model.prior):
@@ -230,7 +230,7 @@ def probe_energy_and_slope(chosen: list[Prior], kind: str, types: tuple[int, ...
 def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
     """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
     model's members at the grid midpoints, the points farthest from the tabulated values."""
-    model = copy.deepcopy(model).double().eval()
+    model = copy.deepcopy(model).cpu().double().eval()
     split = {kind: [m for m in members(model.prior) if kind_of(m) == kind] for kind in KINDS}
     if model.net is not None and isinstance(model.net, PairMLP):
         split["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
@@ -258,7 +258,7 @@ def frame_force_error(engine: EngineModel, model: CGModel, positions: np.ndarray
                       bead_types: np.ndarray, molecule_ids: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, float]:
     """Max and RMS |ΔF| (kcal/mol/Å) and max |ΔE| (kcal/mol) of the tabulated model against ``model`` on frames."""
     tabulated = engine.torch_model()
-    reference = copy.deepcopy(model).double().eval()
+    reference = copy.deepcopy(model).cpu().double().eval()
     cache = TopologyCache(len(bead_types), terms.get("bonds", np.zeros((0, 2))), molecule_ids)
     cutoff = max(reference.cutoff, tabulated.cutoff)
     max_df, sq, n, max_de = 0.0, 0.0, 0, 0.0

@@ -1,13 +1,16 @@
-"""CG molecular dynamics with ASE on a cgzoo model: NVT (Langevin), NPT (MTK or Berendsen), NVE; guarded and restartable.
+"""CG molecular dynamics of a cgzoo model on ASE, OpenMM or LAMMPS: NVT, NPT, NVE; guarded, restartable, MTS.
 
 A run directory holds ``traj.traj`` (ASE trajectory: unwrapped positions in Å, velocities, cell,
 ``info["time_fs"]``), ``traj.extxyz`` (the same frames with ``bead_type``/``molecule_id`` arrays),
 ``log.csv`` (step, time_fs, temperature_K, pressure_bar, density_g_cm3, epot/ekin/etot in
-kcal/mol), ``run.json`` (settings, bonded topology, per-bead types and molecule ids, status) and, if the stability guard stopped
-the run, ``last_good.extxyz``. The guard checks every step: non-finite or runaway forces
-(``max_force`` kcal/mol/Å) or a temperature above ``max_temperature_factor`` × target stop the
-run at once with a one-line reason, and the last good frame is kept. ``restart=True`` continues
-a finished or stopped run from its last saved frame (positions and velocities).
+kcal/mol), ``run.json`` (settings, engine, bonded topology, per-bead types and molecule ids, status) and, if
+the stability guard stopped the run, ``last_good.extxyz``, whichever engine integrated. The
+guard checks every step in ASE and every saved frame in OpenMM and LAMMPS (which stop on NaN
+themselves): non-finite or runaway forces (``max_force`` kcal/mol/Å) or a temperature above
+``max_temperature_factor`` × target stop the run at once with a one-line reason, and the last good
+frame is kept. ``restart=True`` continues a finished or stopped run from its last saved frame
+(positions and velocities) in the engine it ran on. The logged thermodynamics of saved frames
+come from the torch model in every engine, so logs mean the same whatever integrated them.
 """
 
 from __future__ import annotations
@@ -306,7 +309,7 @@ def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, 
 
 
 def run_engine(atoms: Atoms, prepared, s: SimulationSettings, out: Path, recorder: Recorder, done: int,
-               threads: int | None) -> int:
+               threads: int | None, device: str = "cpu") -> int:
     """Integrate with OpenMM or LAMMPS, saving every ``save_every`` steps; returns the steps done.
 
     The engine runs the tables of :mod:`cgzoo.engines.tables` (and the network, in OpenMM); the saved
@@ -318,6 +321,8 @@ def run_engine(atoms: Atoms, prepared, s: SimulationSettings, out: Path, recorde
 
     module = engine_module(s.engine)
     system, engine = prepared
+    if engine.network is not None:
+        engine.network.to(device)
     system.positions, system.cell = atoms.get_positions(), np.asarray(atoms.cell, dtype=np.float64)
     system.velocities = atoms.get_velocities() * units.fs
     if s.engine == "lammps":
@@ -335,7 +340,7 @@ def run_engine(atoms: Atoms, prepared, s: SimulationSettings, out: Path, recorde
         except EngineFailure as exc:
             guard.stop(str(exc))
         step += n
-        state = runner.state()
+        state = runner.state(forces=False)  # the log and the guard take forces from the torch model
         if not (np.all(np.isfinite(state.positions)) and np.all(np.isfinite(state.cell))):
             guard.stop("non-finite positions or box from the engine")
         atoms.set_cell(state.cell)
@@ -408,7 +413,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
         if s.engine == "ase":
             steps_done = run_ase(atoms, calc, s, out, rng, recorder, done, restart)
         else:
-            steps_done = run_engine(atoms, prepared, s, out, recorder, done, threads)
+            steps_done = run_engine(atoms, prepared, s, out, recorder, done, threads, device)
     except UnstableSimulation as exc:
         status, steps_done = "unstable", exc.step
         raise

@@ -128,7 +128,8 @@ def train(out: Path, data: str, prior: str, config: str, network_args: dict[str,
 def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
     """One CG MD run (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a failure.
 
-    ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU.
+    ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU. The engine is the settings' (default
+    ``auto``: LAMMPS for pair-additive models, OpenMM for graph networks, see :func:`cgzoo.md.simulate.choose_engine`).
     """
     import torch
 
@@ -151,7 +152,7 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
     steps = int(info.get("steps_done", 0))
     ns_per_day = steps * settings["timestep_fs"] * 1e-6 / (seconds / 86400) if seconds > 0 else math.nan
     return {"run": str(out), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"],
-            "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day}
+            "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day, "engine": info.get("engine")}
 
 
 def evaluate(out: Path, data: str, runs: dict[str, str], equil_fs: float) -> dict[str, Any]:
