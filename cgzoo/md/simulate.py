@@ -19,9 +19,10 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from ase import Atoms, units
@@ -94,17 +95,30 @@ def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[st
 
 
 def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
-    """Starting structure: ``DATA.h5`` or ``DATA.h5@FRAME`` (a CG dataset), or any ASE-readable file (last frame)."""
+    """Starting structure: ``DATA.h5`` or ``DATA.h5@FRAME`` (a CG dataset); a ``cgzoo simulate`` run directory, or a
+    frame file inside one (``RUN``, ``RUN/traj.traj@FRAME``: last frame by default), with the run's bead types and
+    bonded topology; or any other ASE-readable file (last frame; no bonds)."""
     path, _, frame = start.partition("@")
     p = Path(path)
     if not p.exists():
         raise InputError(p, "start structure does not exist")
     if p.suffix.lower() in (".h5", ".hdf5"):
         return atoms_from_dataset(p, int(frame or 0))
+    if p.is_dir():
+        if not (p / "run.json").exists():
+            raise InputError(p, "a start directory must be a cgzoo simulate run (it has no run.json)")
+        p = p / "traj.traj"
     try:
         atoms = read(str(p), index=frame or -1)
     except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
         raise InputError(p, f"ASE cannot read it ({type(exc).__name__})") from None
+    run_json = p.parent / "run.json"
+    if run_json.exists() and p.name in RUN_FRAME_FILES:
+        s, topology = _run_record(run_json)
+        if len(s.bead_types) != len(atoms):
+            raise InputError(run_json, f"records {len(s.bead_types)} beads, {p.name} has {len(atoms)}")
+        label_beads(atoms, s)
+        return atoms, topology
     empty = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
     return atoms, empty
 
@@ -249,12 +263,18 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
     """The engine for ``s.engine``; ``auto`` picks the fastest that runs the model and settings exactly (measured in
     experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a pair-additive model; OpenMM for a model with a
     graph network; ASE when the model has parts no table holds (``tabulated`` False) or no engine is installed."""
+    from cgzoo.engines.base import engine_module
+    from cgzoo.engines.tables import graph_network
+
     if s.engine != "auto":
         if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
             raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
+        if s.engine == "lammps" and graph_network(model) is not None:
+            raise InputError(None, f"engine lammps cannot run the {type(model.net).__name__} network (not pair-additive); "
+                                   "use --engine openmm or ase")
+        if s.engine != "ase":
+            engine_module(s.engine)  # not installed: say how to install it before anything runs
         return s.engine
-    from cgzoo.engines.base import engine_module
-    from cgzoo.engines.tables import graph_network
 
     if not tabulated:
         return "ase"
@@ -440,14 +460,25 @@ def _write_run_json(out: Path, s: SimulationSettings, status: str, steps_done: i
     (out / "run.json").write_text(json.dumps(payload, indent=1))
 
 
+#: frame files of a run directory, whose bead types and bonds are in its run.json
+RUN_FRAME_FILES = ("traj.traj", "traj.extxyz", "last_good.extxyz")
+
+
+def _run_record(info: Path) -> tuple[SimulationSettings, dict[str, np.ndarray]]:
+    """A run's settings and bonded topology from its ``run.json``."""
+    saved = json.loads(info.read_text())
+    s = SimulationSettings(**{k: saved[k] for k in SimulationSettings.__dataclass_fields__ if k in saved})
+    topology = {k: np.asarray(saved.get(k) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
+                for k, n in (("bonds", 2), ("angles", 3), ("dihedrals", 4))}
+    return s, topology
+
+
 def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dict[str, np.ndarray], int, SimulationSettings]:
     """Last saved frame (positions, velocities, cell) and settings of an existing run, extended to ``requested.steps``."""
     info = out / "run.json"
     if not info.exists() or not (out / "traj.traj").exists():
         raise InputError(out, "nothing to restart (no run.json / traj.traj)")
-    saved = json.loads(info.read_text())
-    fields = {k: saved[k] for k in SimulationSettings.__dataclass_fields__ if k in saved}
-    s = SimulationSettings(**fields)
+    s, topology = _run_record(info)
     s.steps = max(requested.steps, s.steps)
     atoms = read(str(out / "traj.traj"), index=-1)
     if len(s.bead_types) != len(atoms):
@@ -457,8 +488,6 @@ def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dic
     if done >= s.steps:
         raise InputError(out, f"run already has {done} steps; ask for more with --steps")
     _truncate_log(out / "log.csv", done)
-    topology = {k: np.asarray(saved.get(k) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
-                for k, n in (("bonds", 2), ("angles", 3), ("dihedrals", 4))}
     return atoms, topology, done, s
 
 

@@ -26,7 +26,6 @@ Results go to ``md_engines.json`` and a section appended to ``RESULTS.md``. Usag
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import importlib
 import json
@@ -169,7 +168,7 @@ def timestep_scan(model, data: Path, engine: str, work: Path, length_fs: float, 
     """
     equil = work / f"equil_{engine}"
     run_md(model, f"{data}@0", equil, engine, 2.0, 1000, threads=CORES, save_every=100)
-    start = str(equil / "traj.extxyz")
+    start = str(equil)  # the run's last frame, with its bonded topology
     rows = []
     for timestep in candidates:
         steps = int(round(length_fs / timestep / 50)) * 50
@@ -235,8 +234,8 @@ def mts_structure(work: Path, quick: bool) -> list[dict]:
     from cgzoo.md import SimulationSettings, simulate
     from cgzoo.observables.structure import rdf
     from cgzoo.observables.trajectory import CGTrajectory
-    from cgzoo.priors.fit import fit_prior
     from cgzoo.priors import save_prior
+    from cgzoo.priors.fit import fit_prior
 
     prior, _ = fit_prior(DEFAULT, {"terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
     save_prior(prior, work / "default_prior.json")
@@ -258,6 +257,28 @@ def mts_structure(work: Path, quick: bool) -> list[dict]:
     for row in rows:
         row["g_rms_vs_k1"] = float(np.sqrt(np.mean((curves[(row["k"], row["seed"])] - curves[(1, 0)]) ** 2)))
         row["replica_noise"] = noise
+    return rows
+
+
+def mts_nve(work: Path, quick: bool) -> list[dict]:
+    """NVE energy drift of Δ SchNet (300-bead default water, OpenMM) with the network every k-th 2 fs step."""
+    from cgzoo.priors import save_prior
+    from cgzoo.priors.fit import fit_prior
+
+    if not (work / "default_prior.json").exists():
+        prior, _ = fit_prior(DEFAULT, {"terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
+        save_prior(prior, work / "default_prior.json")
+    model = delta_model(work / "default_prior.json", "schnet", ["W"])
+    steps = 96 if quick else 480
+    rows = []
+    for k in (1, 2, 4, 8):
+        out = work / f"mts_nve_k{k}"
+        r = run_md(model, f"{DEFAULT}@0", out, "openmm", 2.0, steps, ensemble="nve", threads=CORES, mts=k, save_every=16)
+        log = np.genfromtxt(out / "log.csv", delimiter=",", names=True)
+        r.update(k=k, drift_kT_per_dof_ns=drift(out, 300), etot_std=float(log["etot_kcal_mol"].std()),
+                 ekin_std=float(log["ekin_kcal_mol"].std()))
+        rows.append(r)
+        print(r, flush=True)
     return rows
 
 
@@ -286,6 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test of the script, not figures)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    parser.add_argument("--only-mts-nve", action="store_true", help="only the MTS NVE-drift part, appended on its own")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     from cgzoo.runtime import tune_allocator
@@ -295,6 +317,12 @@ def main() -> None:
                      f"Python {platform.python_version()}", "drift_limit_kT_per_dof_ns": DRIFT_LIMIT, "systems": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.only_mts_nve:
+            results["mts_nve"] = mts_nve(work, args.quick)
+            if not args.quick:
+                (HERE / "md_engines_mts_nve.json").write_text(json.dumps(results, indent=1))
+                write_results({**results, "systems": {}}, args)
+            return
         for system in args.systems:
             opts = SYSTEMS[system]
             opts = {**opts, "n_molecules": opts["n_molecules"] // 4} if args.quick else opts
@@ -320,6 +348,7 @@ def main() -> None:
                                           "atomistic": atomistic, "rows": rows}
             print(json.dumps(results["systems"][system]["atomistic"]), flush=True)
         results["mts_structure"] = mts_structure(work, args.quick)
+        results["mts_nve"] = mts_nve(work, args.quick)
         water = results["systems"].get("spce-water")
         if water:
             _, data, prior_path = (None, work / "spce-water_cg.h5", work / "spce-water_prior.json")
@@ -335,7 +364,7 @@ def write_results(results: dict, args: argparse.Namespace) -> None:
     """Append the run's tables to RESULTS.md."""
     lines = [f"\n## CG MD engines against the atomistic run ({results['date']})\n",
              f"Machine: {results['machine']}; command: `python experiments/benchmarks/md_engines.py"
-             f"{' --quick' if args.quick else ''}`. Time step per engine: the largest of {list(TIMESTEPS_FS)} fs whose NVE "
+             f"{' --only-mts-nve' if args.only_mts_nve else ''}`. Time step per engine: the largest of {list(TIMESTEPS_FS)} fs whose NVE "
              f"energy drift stays below {DRIFT_LIMIT} k_BT per degree of freedom per ns (prior only). Speed is per "
              "simulated ns; the ratio divides by the atomistic OpenMM run of the same molecules with the same thread count.\n"]
     for system, res in results["systems"].items():
@@ -361,6 +390,14 @@ def write_results(results: dict, args: argparse.Namespace) -> None:
         for r in results["mts_structure"]:
             lines.append(f"| {r['k']} | {r['seed']} | {r['wall_s']:.1f} | {r['g_peak']:.3f} | {r['r_peak']:.2f} | "
                          f"{r['g_rms_vs_k1']:.4f} | {r['replica_noise']:.4f} |")
+        lines.append("")
+    if "mts_nve" in results:
+        lines += ["### MTS: NVE energy drift of Δ SchNet (300-bead default water, OpenMM, 2 fs inner step)\n",
+                  "| k | ms per inner step | drift (k_BT/dof/ns) | std E_tot (kcal/mol) | std E_kin (kcal/mol) |",
+                  "|---|---|---|---|---|"]
+        for r in results["mts_nve"]:
+            lines.append(f"| {r['k']} | {r['ms_per_step']:.3g} | {r['drift_kT_per_dof_ns']:.3g} | {r['etot_std']:.3g} | "
+                         f"{r['ekin_std']:.3g} |")
         lines.append("")
     if "size_scaling" in results:
         lines += ["### Time per step against system size (LAMMPS, prior only, every core)\n",
