@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM)")
     sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default="auto",
                      help="auto: the fastest engine that runs the model exactly (LAMMPS, then OpenMM, for pair models; "
-                          "OpenMM for graph networks; ASE otherwise)")
+                          "ASE for graph networks and user priors)")
     sim.add_argument("--mts", type=int, default=1, metavar="K",
                      help="Δ-models: evaluate the network every K steps, the prior every step (r-RESPA)")
     sim.add_argument("--threads", type=int, default=None, help="CPU threads of OpenMM/LAMMPS (engine default if omitted)")

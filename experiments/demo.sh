@@ -4,7 +4,9 @@
 #   2. fit a force-matched spline prior and a Lennard-Jones prior on the training split (tables, plots);
 #   3. train SchNet on top of the force-matched prior (Δ) and SchNet alone (ML only), a few epochs each;
 #   4. print the held-out (test split) force RMSE of prior only, ML only and Δ;
-#   5. simulate each of the three (NVT, ASE driver) and evaluate them against the reference:
+#   5. simulate each of the three (NVT at the 4 fs time step measured for CG water in
+#      experiments/benchmarks/RESULTS.md; the prior on LAMMPS, SchNet through ASE, both chosen
+#      by `--engine auto`) and evaluate them against the reference:
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
 # Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (12 measured).
 set -euo pipefail
@@ -35,7 +37,7 @@ cgzoo test --config models/schnet_prior_only.yaml --trainer.default_root_dir "$O
 
 "${PYTHON:-python3}" experiments/demo_table.py "$OUT"
 
-MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 2 --save-every 10 --quiet)
+MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 4 --save-every 10 --quiet)
 cgzoo simulate --model "$OUT/prior_fm" --out "$OUT/md_prior_only" "${MD[@]}"
 for mode in delta ml_only; do
   # an unstable model is a result, not a crash: the guard's message is printed and the run is evaluated as such

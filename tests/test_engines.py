@@ -25,7 +25,7 @@ from cgzoo.cli import main
 from cgzoo.errors import InputError
 from cgzoo.engines.base import EngineMissing, engine_module
 from cgzoo.engines.system import BeadSystem
-from cgzoo.engines.tables import NotRepresentable, frame_force_error, split_model, tabulation_error
+from cgzoo.engines.tables import frame_force_error, split_model, tabulation_error
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
 from cgzoo.md.simulate import load_start, prepare_engine
 from cgzoo.models import CGModel, build_network
@@ -164,8 +164,8 @@ def test_tables_report_their_error_and_reproduce_the_model_on_frames(water_prior
     atoms = chain_system(0)
     system = BeadSystem.from_atoms(atoms, model.type_names, np.array([0, 1, 1, 0] * 27), topology)
     engine = split_model(model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
-    assert set(engine.tables) == {"pair", "bond", "angle", "dihedral"}
-    report = tabulation_error(engine, model, system.keys())
+    assert set(engine.tables) == {"bond", "angle", "dihedral"} and len(engine.pairs) == 1
+    report = tabulation_error(engine, model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
     assert set(report) == {"pair E-E", "pair E-M", "pair M-M", "bond E-M", "bond M-M", "angle E-M-M", "dihedral E-M-M-E"}
     assert all(r["max_rel_dF"] < 1e-3 for r in report.values()), report
     frames = np.stack([chain_system(s).get_positions() for s in range(3)])
@@ -174,13 +174,19 @@ def test_tables_report_their_error_and_reproduce_the_model_on_frames(water_prior
     assert err["max_dF"] < 1e-3 and err["max_dE"] < 1e-3, err
 
 
-def test_different_exclusions_that_matter_are_refused():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_pair_terms_with_different_exclusions_get_a_table_each(engine, tmp_path):
+    """The zoo's pair_mlp excludes nothing while the prior excludes 1-2 and 1-3: two pair tables, the same physics."""
     model, topology = chain_model("delta"), chain_topology()
-    model.net.exclude = 3
-    atoms = chain_system(0)
+    model.net.exclude = 0
+    atoms = chain_system(1)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
-    with pytest.raises(NotRepresentable, match="different exclusions"):
-        prepare_engine(calc, atoms, topology)
+    system, split = prepare_engine(calc, atoms, topology)
+    assert [(t.exclude, t.intramolecular) for t in split.pairs] == [(0, True), (2, True)]
+    e_ref, f_ref = reference(model, atoms, topology)
+    e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path)
+    assert_forces(f, f_ref)
+    assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
 
 
 def test_stretched_bond_and_close_pair_are_extrapolated_as_cgzoo_does(tmp_path):
@@ -308,6 +314,8 @@ def test_lammps_refuses_a_graph_network_in_simulate(water_prior, tmp_path):
     with pytest.raises(InputError, match="engine lammps cannot run the SchNet network"):
         simulate(model, f"{DEFAULT}@0", tmp_path / "x", SimulationSettings(steps=10, engine="lammps"), progress=False)
     assert not (tmp_path / "x" / "run.json").exists()
+    run = simulate(model, f"{DEFAULT}@0", tmp_path / "auto", SimulationSettings(steps=4, save_every=2), progress=False)
+    assert json.loads((run / "run.json").read_text())["engine"] == "ase"  # auto: the network dominates on the CPU
 
 
 def test_a_missing_engine_says_how_to_install_it(water_prior, tmp_path, monkeypatch):
@@ -414,7 +422,7 @@ def test_a_run_directory_is_a_start_with_its_bonds(tmp_path):
     # a start file without bonds cannot carry a bonded model: give the topology through a run
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     system, engine = prepare_engine(calc, atoms, topology)
-    assert set(engine.tables) == {"pair", "bond", "angle", "dihedral"}
+    assert set(engine.tables) == {"bond", "angle", "dihedral"} and len(engine.pairs) == 1
     from cgzoo.md.simulate import _write_run_json, label_beads
 
     first.mkdir()

@@ -101,29 +101,57 @@ def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
     return path
 
 
+def pair_file(k: int) -> str:
+    """File of the k-th pair table (one per exclusion rule)."""
+    return "pair.table" if k == 0 else f"pair_{k + 1}.table"
+
+
+def _weights(exclude: int) -> list[float]:
+    """``special_bonds``-style weights of 1-2, 1-3, 1-4 pairs under cgzoo's ``exclude`` (n bonds)."""
+    return [0.0 if separation <= exclude else 1.0 for separation in (1, 2, 3)]
+
+
+def pair_commands(engine: EngineModel, types: dict[str, int]) -> list[str]:
+    """``pair_style``/``pair_coeff`` and exclusions: one ``table`` style, or ``hybrid/overlay`` of one per
+    exclusion rule, each with its own ``special`` weights."""
+    if not engine.pairs:
+        return ["pair_style zero 3.0", "pair_coeff * *"]
+    if len({t.intramolecular for t in engine.pairs}) > 1:
+        raise NotRepresentable("pair terms with and without intramolecular pairs: LAMMPS excludes molecules for every "
+                               "pair style at once")
+    n_points = [2 * max(int(n) for n in t.n_points) for t in engine.pairs]
+    hybrid = len(engine.pairs) > 1
+    cmds = ["pair_style " + ("hybrid/overlay " if hybrid else "") + " ".join(f"table {STYLE} {n}" for n in n_points)]
+    for k, table in enumerate(engine.pairs):
+        style = f"table {k + 1} " if hybrid else ""
+        for key in table.keys:
+            i, j = sorted(types[name] for name in key.split("-"))
+            cmds.append(f"pair_coeff {i} {j} {style}{pair_file(k)} {key} {table.grid(key)[0][-1]:.12g}")
+        if hybrid:
+            cmds.append(f"pair_modify pair table {k + 1} special lj " + " ".join(map(str, _weights(table.exclude))))
+    # where the rules disagree, the global weight must be neither 0 (the pair would leave the neighbour list) nor 1
+    # (LAMMPS then refuses sub-style overrides): any value between keeps the pair and defers to each sub-style
+    common = [w[0] if len(set(w)) == 1 else 0.5 for w in zip(*(_weights(t.exclude) for t in engine.pairs))]
+    cmds.append("special_bonds lj " + " ".join(map(str, common)))
+    if not engine.pairs[0].intramolecular:
+        cmds.append("neigh_modify exclude molecule/intra all")
+    return cmds
+
+
 def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> list[str]:
     """Everything before the first ``run``: system, styles, coefficients, fixes, thermo (files named relative to the
     directory the script runs in)."""
     types = atom_types(engine, system)
     cmds = ["units real", "atom_style molecular", "boundary p p p", "atom_modify map array sort 0 0",
             "read_data system.data"]
-    kinds = [k for k in ("pair", "bond", "angle", "dihedral")
-             if k in engine.tables and (k == "pair" or len(system.terms[k + "s"]))]
+    cmds += pair_commands(engine, types)
+    kinds = [k for k in ("bond", "angle", "dihedral") if k in engine.tables and len(system.terms[k + "s"])]
     for kind in kinds:
-        table = engine.tables[kind]
-        n_points = 2 * max(int(n) for n in table.n_points) if kind == "pair" else None
-        text = lammps_input(table, f"{kind}.table", types if kind == "pair" else None, style=STYLE)
-        for line in text.splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            if n_points and line.startswith("pair_style"):
-                line = f"pair_style table {STYLE} {n_points}"
-            cmds.append(line)
-    if "pair" not in kinds:
-        cmds += ["pair_style zero 3.0", "pair_coeff * *"]
+        text = lammps_input(engine.tables[kind], f"{kind}.table", style=STYLE)
+        cmds += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if "bond" not in kinds and "bond" in data_kinds(engine, system):
         cmds += ["bond_style zero", "bond_coeff *"]
-    cutoff = engine.cutoff if "pair" in kinds else 3.0
+    cutoff = engine.cutoff or 3.0
     # a 1 Å skin, checked every step: 10-20 % faster than LAMMPS' 2 Å default at the same safety
     cmds += [f"neighbor {min(1.0, 0.2 * cutoff):.3g} bin", "neigh_modify every 1 delay 0 check yes"]
     cmds += ["timestep " + repr(float(settings.timestep_fs)), "thermo_style custom step temp press pe ke etotal vol",
@@ -153,8 +181,9 @@ def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) ->
     """Data file, tables and ``in.lammps`` (runs ``settings.steps`` steps, dumping every ``save_every``)."""
     _check(engine, system)
     written = [write_data(engine, system, out / "system.data")]
+    written += [write_lammps(table, out / pair_file(k), overwrite=True) for k, table in enumerate(engine.pairs)]
     for kind, table in engine.tables.items():
-        if kind == "pair" or len(system.terms[kind + "s"]):
+        if len(system.terms[kind + "s"]):
             written.append(write_lammps(table, out / f"{kind}.table", overwrite=True))
     cmds = setup_commands(engine, system, settings)
     cmds += [f"dump traj all custom {int(settings.save_every)} traj.lammpstrj id mol type xu yu zu vx vy vz fx fy fz",

@@ -1,8 +1,8 @@
 """A cgzoo model as an OpenMM ``System``: tabulated custom forces, the graph network as a Python force, MTS.
 
 Force group 0 holds every tabulated term: a ``CustomNonbondedForce`` (one ``Continuous1DFunction``
-per type pair, chosen by the beads' type indices; the model's exclusions; a periodic cutoff at the
-table end, where tables are 0), ``CustomCompoundBondForce`` per bonded kind
+per type pair and exclusion rule, chosen by the beads' type indices; the exclusions; a periodic
+cutoff at the table end, where tables are 0), ``CustomCompoundBondForce`` per bonded kind
 with one function per bonded type key (dihedrals periodic). Outside a table's grid the energy
 expressions continue it exactly as :class:`~cgzoo.priors.tabulated.Tabulated` does (r⁻¹² core
 for pairs, harmonic walls for bonds), so no configuration leaves the model. Force group 1 holds a
@@ -28,7 +28,7 @@ from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable
 from cgzoo.neighbors import TopologyCache, VerletList
-from cgzoo.priors.tabulated import KINDS
+from cgzoo.priors.tabulated import KINDS, Tabulated
 from cgzoo.units import (
     ANGSTROM_TO_NM,
     FS_TO_PS,
@@ -58,35 +58,70 @@ def _select(index: str, branches: list[str]) -> str:
     return expr
 
 
-def _pair_force(engine: EngineModel, system: BeadSystem) -> openmm.CustomNonbondedForce:
-    table = engine.tables["pair"]
-    n_types = len(engine.type_names)
-    branches, ids = [], {}
+def _pair_branches(table: Tabulated, t: int) -> list[str]:
+    """Energy expression (kJ/mol, r in nm) of each type key of pair table ``t``: the table, and below its grid the
+    r⁻¹² core :class:`~cgzoo.priors.tabulated.Tabulated` continues it with."""
+    branches = []
     for k, key in enumerate(table.keys):
         x, u, du = table.grid(key)
         x0, u0 = float(x[0]) * ANGSTROM_TO_NM, float(u[0]) * KCAL_MOL_TO_KJ_MOL
         f0 = max(-float(du[0]), table.min_wall_force) * KCAL_MOL_A_TO_KJ_MOL_NM
         core = f"{u0!r}+{x0 * f0 / 12.0!r}*(({x0!r}/r)^12-1)"
-        branches.append(f"select(step({x0!r}-r), {core}, pair{k}(r))")
+        branches.append(f"select(step({x0!r}-r), {core}, pair{t}_{k}(r))")
+    return branches
+
+
+def _add_pair_functions(force: openmm.Force, engine: EngineModel) -> None:
+    for t, table in enumerate(engine.pairs):
+        for k, key in enumerate(table.keys):
+            x, u, _ = table.grid(key)
+            force.addTabulatedFunction(f"pair{t}_{k}", _function(x, u, ANGSTROM_TO_NM))
+
+
+def _pair_forces(engine: EngineModel, system: BeadSystem) -> list[openmm.Force]:
+    """Every pair table as one ``CustomNonbondedForce`` (OpenMM wants one exclusion list for all nonbonded forces).
+
+    It skips the pairs every table's rule excludes; a pair only some rules exclude is computed by it
+    and taken back out by a ``CustomCompoundBondForce`` holding −table(r) for those pairs.
+    """
+    n_types = len(engine.type_names)
+    keys = engine.pairs[0].keys  # every table covers the system's type pairs, in the same order
+    ids = {}
+    for k, key in enumerate(keys):
         a, b = (engine.type_names.index(n) for n in key.split("-"))
         ids[(a, b)] = ids[(b, a)] = k
-    # pid: the table of the pair of bead types (t1, t2), looked up in a per-type-pair index table
+    # pid: the key of the pair of bead types (t1, t2), looked up in a per-type-pair index table
     lookup = [float(ids.get((a, b), -1)) for b in range(n_types) for a in range(n_types)]
-    force = openmm.CustomNonbondedForce(_select("pid", branches) + "; pid = pairid(t1, t2)")
+    branches = [_pair_branches(table, t) for t, table in enumerate(engine.pairs)]
+    force = openmm.CustomNonbondedForce(" + ".join(f"({_select('pid', b)})" for b in branches) + "; pid = pairid(t1, t2)")
     force.addTabulatedFunction("pairid", openmm.Discrete2DFunction(n_types, n_types, lookup))
-    for k, key in enumerate(table.keys):
-        x, u, _ = table.grid(key)
-        force.addTabulatedFunction(f"pair{k}", _function(x, u, ANGSTROM_TO_NM))
+    _add_pair_functions(force, engine)
     force.addPerParticleParameter("t")
     for t in system.bead_types:
         force.addParticle([float(t)])
-    for i, j in system.excluded_pairs(engine.exclude, engine.intramolecular):
+    excluded = [set(system.excluded_pairs(t.exclude, t.intramolecular)) for t in engine.pairs]
+    everywhere = set.intersection(*excluded)
+    for i, j in sorted(everywhere):
         force.addExclusion(i, j)
+    cutoff = engine.cutoff * ANGSTROM_TO_NM
     force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
-    force.setCutoffDistance(table.cutoff * ANGSTROM_TO_NM)
+    force.setCutoffDistance(cutoff)
     force.setUseLongRangeCorrection(False)
     force.setName("cgzoo pair tables")
-    return force
+    forces: list[openmm.Force] = [force]
+    if any(ex - everywhere for ex in excluded):
+        flat = [b for table_branches in branches for b in table_branches]
+        back = openmm.CustomCompoundBondForce(2, f"-step({cutoff!r}-r)*({_select('cid', flat)}); r = distance(p1, p2)")
+        _add_pair_functions(back, engine)
+        back.addPerBondParameter("cid")
+        for t, ex in enumerate(excluded):
+            for i, j in sorted(ex - everywhere):
+                key = ids[(int(system.bead_types[i]), int(system.bead_types[j]))]
+                back.addBond([i, j], [float(t * len(keys) + key)])
+        back.setUsesPeriodicBoundaryConditions(True)
+        back.setName("cgzoo pair tables: pairs only some exclusion rules skip")
+        forces.append(back)
+    return forces
 
 
 #: the internal coordinate of each bonded kind in a CustomCompoundBondForce expression
@@ -158,8 +193,9 @@ def build_system(engine: EngineModel, system: BeadSystem, network: bool = True) 
     for mass in system.masses:
         omm.addParticle(float(mass))
     omm.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(row * ANGSTROM_TO_NM)) for row in _reduced(system.cell)))
-    if "pair" in engine.tables:
-        omm.addForce(_pair_force(engine, system))
+    if engine.pairs:
+        for force in _pair_forces(engine, system):
+            omm.addForce(force)
     for kind in ("bond", "angle", "dihedral"):
         if kind in engine.tables and len(system.terms[kind + "s"]):
             omm.addForce(_bonded_force(engine, system, kind))

@@ -57,20 +57,20 @@ class NetworkPair(Prior):
 
 @dataclass
 class EngineModel:
-    """A model as engines see it: ``tables`` per kind, an optional torch ``network``, pair exclusions."""
+    """A model as engines see it: ``pairs`` (one pair table per exclusion rule), bonded ``tables`` per kind, an
+    optional torch ``network``."""
 
     type_names: list[str]
+    pairs: list[Tabulated]
     tables: dict[str, Tabulated]
     network: CGModel | None
-    exclude: int
-    intramolecular: bool
     #: constant energy per bead of each type (kcal/mol), added to engine energies to match the model's
     energy_offset: np.ndarray
 
     @property
     def cutoff(self) -> float:
         """Pair cutoff (Å) of the tables; 0 when the model has no pair terms."""
-        return self.tables["pair"].cutoff if "pair" in self.tables else 0.0
+        return max([p.cutoff for p in self.pairs], default=0.0)
 
     def offset(self, bead_types: np.ndarray) -> float:
         """Total constant energy (kcal/mol) of a system with per-bead type indices ``bead_types``."""
@@ -78,7 +78,7 @@ class EngineModel:
 
     def torch_model(self) -> CGModel:
         """The tabulated representation as a cgzoo model (what every engine computes), for error reports."""
-        prior = SumPrior(list(self.tables.values()))
+        prior = SumPrior([*self.pairs, *self.tables.values()])
         if self.network is None:
             return CGModel(prior, _ZeroNetwork(self.type_names), energy_scale=1.0,
                            type_shift=self.energy_offset.tolist()).double().eval()
@@ -126,10 +126,10 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
                 excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> EngineModel:
     """Tables for every pair-additive part of ``model`` over ``keys`` (see :func:`topology_keys`) and its network.
 
-    ``excluded(exclude, intramolecular)`` gives the pairs an exclusion rule skips in the system at
-    hand: pair members with different rules are summed into one table when their excluded pairs
-    coincide there (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a
-    prior member of unknown kind, or pair members whose exclusions really differ.
+    Pair members are summed into one table per exclusion rule; ``excluded(exclude, intramolecular)``
+    gives the pairs a rule skips in the system at hand, and rules that skip the same pairs there
+    share a table (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a prior
+    member of unknown kind.
     """
     model = copy.deepcopy(model).cpu().double().eval()
     type_names = list(model.type_names)
@@ -149,17 +149,25 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
         else:  # the network with its scale and shifts, as a model of its own
             network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
             offset = np.zeros(len(type_names))
-    rules = sorted({(p.exclude, p.intramolecular) for p in parts["pair"]})
-    if len(rules) > 1 and (excluded is None or len({frozenset(excluded(*rule)) for rule in rules}) > 1):
-        raise NotRepresentable(f"pair terms use different exclusions {rules} (exclude, intramolecular) that differ on "
-                               "this system; an engine pair table holds one rule")
-    exclude, intramolecular = rules[0] if rules else (3, True)
     tables = {}
     for kind, chosen in parts.items():
-        wanted = keys.get(kind, [])
-        if chosen and wanted:
-            tables[kind] = _tabulate(chosen, kind, wanted, type_names, exclude, intramolecular)
-    return EngineModel(type_names, tables, network, exclude, intramolecular, offset)
+        if kind != "pair" and chosen and keys.get(kind):
+            tables[kind] = _tabulate(chosen, kind, keys[kind], type_names)
+    pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule)
+             for rule, group in pair_groups(parts["pair"], excluded).items() if keys.get("pair")]
+    return EngineModel(type_names, pairs, tables, network, offset)
+
+
+def pair_groups(chosen: list[Prior], excluded: Callable[[int, bool], set[tuple[int, int]]] | None
+                ) -> dict[tuple[int, bool], list[Prior]]:
+    """Pair members by exclusion rule ``(exclude, intramolecular)``; rules that skip the same pairs in the system at
+    hand (``excluded``) are one group, under the first of them."""
+    groups: dict[tuple[int, bool], list[Prior]] = {}
+    seen: dict[frozenset, tuple[int, bool]] = {}
+    for rule in sorted({(p.exclude, p.intramolecular) for p in chosen}):
+        same = seen.setdefault(frozenset(excluded(*rule)), rule) if excluded is not None else rule
+        groups.setdefault(same, []).extend(p for p in chosen if (p.exclude, p.intramolecular) == rule)
+    return groups
 
 
 def engine_grid(chosen: list[Prior], kind: str) -> np.ndarray:
@@ -183,8 +191,8 @@ def engine_grid(chosen: list[Prior], kind: str) -> np.ndarray:
     return 0.02 + step * np.arange(round((hi - 0.02) / step) + 1)
 
 
-def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[str], exclude: int,
-              intramolecular: bool) -> Tabulated:
+def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[str],
+              rule: tuple[int, bool] | None = None) -> Tabulated:
     """The summed members of one kind as a :class:`Tabulated`, U and dU/dx taken from the members by autograd."""
     x = engine_grid(chosen, kind)
     index = {n: i for i, n in enumerate(type_names)}
@@ -203,7 +211,7 @@ def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[
             raise NotRepresentable(f"{kind} {key}: the model gives non-finite energies on the engine grid "
                                    f"[{x[0]:.3g}, {x[-1]:.3g}]")
         tables[key] = {"x": x.tolist(), "u": u.tolist(), "du": du.tolist()}
-    options: dict[str, Any] = {"exclude": exclude, "intramolecular": intramolecular} if kind == "pair" else {}
+    options: dict[str, Any] = {"exclude": rule[0], "intramolecular": rule[1]} if rule else {}
     return Tabulated(type_names, kind, tables, **options)
 
 
@@ -220,7 +228,8 @@ def probe_energy_and_slope(chosen: list[Prior], kind: str, types: tuple[int, ...
     return u, du
 
 
-def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[str]],
+                     excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> dict[str, dict[str, float]]:
     """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
     model's members at the grid midpoints, the points farthest from the tabulated values."""
     model = copy.deepcopy(model).cpu().double().eval()
@@ -229,21 +238,26 @@ def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[s
         split["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
     index = {n: i for i, n in enumerate(engine.type_names)}
     report: dict[str, dict[str, float]] = {}
-    for kind, table in engine.tables.items():
+    named = [(kind, table, split[kind]) for kind, table in engine.tables.items()]
+    groups = pair_groups(split["pair"], excluded).values()  # the grouping split_model made, in its order
+    named += [("pair", table, group) for table, group in zip(engine.pairs, groups)]
+    for kind, table, members_of_kind in named:
+        label = kind if kind != "pair" or len(engine.pairs) == 1 else f"pair (exclude {table.exclude})"
         for key in keys.get(kind, []):
+            types = tuple(index[n] for n in key.split("-"))
             x = np.asarray(table.grid(key)[0])
             mid = 0.5 * (x[1:] + x[:-1])
             if kind == "pair":
                 mid = mid[:-1]  # the last interval ends at the cutoff, where the members' own smoothing acts
-            u_ref, du_ref = probe_energy_and_slope(split[kind], kind, tuple(index[n] for n in key.split("-")), mid)
+            u_ref, du_ref = probe_energy_and_slope(members_of_kind, kind, types, mid)
             u_tab, f_tab = table.evaluate(key, mid)
             if kind == "pair":
-                u_ref = u_ref - probe_energy(split[kind], kind, tuple(index[n] for n in key.split("-")), x[-1:])[0]
+                u_ref = u_ref - probe_energy(members_of_kind, kind, types, x[-1:])[0]
             err = np.abs(f_tab + du_ref)
             worst = int(np.argmax(err))
-            report[f"{kind} {key}"] = {"max_dF": float(err[worst]), "at": float(mid[worst]),
-                                       "max_rel_dF": float(np.max(err / np.maximum(np.abs(du_ref), 1.0))),
-                                       "max_dU": float(np.max(np.abs(u_tab - u_ref)))}
+            report[f"{label} {key}"] = {"max_dF": float(err[worst]), "at": float(mid[worst]),
+                                        "max_rel_dF": float(np.max(err / np.maximum(np.abs(du_ref), 1.0))),
+                                        "max_dU": float(np.max(np.abs(u_tab - u_ref)))}
     return report
 
 

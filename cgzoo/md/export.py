@@ -42,9 +42,10 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
         "model": str(model), "engine": engine, "start": start, "settings": {k: getattr(s, k) for k in (
             "ensemble", "temperature_K", "pressure_bar", "timestep_fs", "steps", "save_every", "friction_per_ps",
             "barostat", "seed")},
-        "type_names": split.type_names, "exclude": split.exclude, "intramolecular": split.intramolecular,
+        "type_names": split.type_names,
+        "pair_exclusions": [{"exclude": t.exclude, "intramolecular": t.intramolecular} for t in split.pairs],
         "energy_offset_kcal_mol": split.offset(system.bead_types),
-        "tabulation_error": tabulation_error(split, calc.model, keys),
+        "tabulation_error": tabulation_error(split, calc.model, keys, lambda *rule: set(system.excluded_pairs(*rule))),
         "frame_error": frame_force_error(split, calc.model, positions, boxes, system.bead_types, system.molecule_ids,
                                          system.terms),
         "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",

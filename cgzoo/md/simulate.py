@@ -261,8 +261,9 @@ BAROSTATS = {"ase": ("mtk", "berendsen"), "lammps": ("mtk", "berendsen"), "openm
 
 def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str:
     """The engine for ``s.engine``; ``auto`` picks the fastest that runs the model and settings exactly (measured in
-    experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a pair-additive model; OpenMM for a model with a
-    graph network; ASE when the model has parts no table holds (``tabulated`` False) or no engine is installed."""
+    experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a pair-additive model; ASE for a model with a graph
+    network (on the CPU the network dominates and OpenMM's Python force adds to it) or with parts no table holds
+    (``tabulated`` False), and when no engine is installed."""
     from cgzoo.engines.base import engine_module
     from cgzoo.engines.tables import graph_network
 
@@ -276,9 +277,9 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
             engine_module(s.engine)  # not installed: say how to install it before anything runs
         return s.engine
 
-    if not tabulated:
+    if not tabulated or graph_network(model) is not None:
         return "ase"
-    candidates = ["lammps", "openmm"] if graph_network(model) is None and s.mts == 1 else ["openmm"]
+    candidates = ["lammps", "openmm"]
     if s.ensemble == "npt":
         candidates = [c for c in candidates if s.barostat in BAROSTATS[c]]
     for name in candidates:

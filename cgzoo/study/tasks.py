@@ -129,7 +129,7 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
     """One CG MD run (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a failure.
 
     ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU. The engine is the settings' (default
-    ``auto``: LAMMPS for pair-additive models, OpenMM for graph networks, see :func:`cgzoo.md.simulate.choose_engine`).
+    ``auto``: LAMMPS for pair-additive models, ASE for graph networks, see :func:`cgzoo.md.simulate.choose_engine`).
     """
     import torch
 

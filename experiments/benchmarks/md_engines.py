@@ -164,8 +164,9 @@ def timestep_scan(model, data: Path, engine: str, work: Path, length_fs: float, 
                   candidates: tuple[float, ...] = TIMESTEPS_FS) -> dict:
     """NVE drift per dt (in ``candidates`` order) from an NVT-equilibrated state; the largest dt passing the criterion.
 
-    The scan stops at the first failing dt: larger ones are not tried.
+    Going up, the scan stops at the first failing dt (larger ones are not tried); going down, at the first passing one.
     """
+    ascending = list(candidates) == sorted(candidates)
     equil = work / f"equil_{engine}"
     run_md(model, f"{data}@0", equil, engine, 2.0, 1000, threads=CORES, save_every=100)
     start = str(equil)  # the run's last frame, with its bonded topology
@@ -178,7 +179,7 @@ def timestep_scan(model, data: Path, engine: str, work: Path, length_fs: float, 
         r["passes"] = r["status"] == "complete" and r["drift_kT_per_dof_ns"] < DRIFT_LIMIT
         rows.append(r)
         print(engine, timestep, r["status"], r["drift_kT_per_dof_ns"], flush=True)
-        if not r["passes"] and timestep > min(candidates):
+        if r["passes"] != ascending:
             break
     passing = [r["timestep_fs"] for r in rows if r["passes"]]
     return {"engine": engine, "rows": rows, "timestep_fs": max(passing) if passing else min(candidates)}
@@ -210,7 +211,7 @@ def throughput(system: str, model_name: str, model, data: Path, work: Path, time
     else:
         configs = [(e, t, 1) for e in ("lammps", "openmm", "ase") for t in sorted({1, CORES})]
     for engine, threads, mts in configs:
-        timestep = timesteps.get(engine, timesteps["openmm"])
+        timestep = timesteps.get(engine, timesteps["lammps"])  # ASE: double-precision velocity Verlet, as LAMMPS
         if model_name == "schnet":
             steps = (4 if quick else 12) * mts
         else:

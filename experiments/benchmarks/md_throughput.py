@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))  # md_engines, beside this script
 DATA = ROOT / "datasets" / "default" / "spce-water_1bead_com.h5"
 MODELS = ("prior_only", "pair_mlp", "schnet", "equivariant")
 
@@ -56,7 +57,7 @@ def cg_throughput(name: str, steps: int, workdir: Path) -> dict:
 
     CGCalculator.calculate = timed
     try:
-        settings = SimulationSettings(ensemble="nvt", timestep_fs=2.0, steps=steps, save_every=50)
+        settings = SimulationSettings(ensemble="nvt", timestep_fs=2.0, steps=steps, save_every=50, engine="ase")
         t0 = time.perf_counter()
         simulate(model, f"{DATA}@0", workdir / name, settings, progress=False, overwrite=True)
         wall = time.perf_counter() - t0
@@ -68,28 +69,14 @@ def cg_throughput(name: str, steps: int, workdir: Path) -> dict:
 
 def atomistic_throughput(steps: int, threads: int, workdir: Path) -> dict:
     """ns/day of the 300-water SPC/E box in OpenMM, from a state equilibrated by ``cgzoo generate``."""
-    import openmm
-
-    from cgzoo.generate.build import build_system, effective_cutoff
-    from cgzoo.generate.registry import get_system
+    from md_engines import atomistic_speed
 
     run = workdir / "atomistic"
     subprocess.run(["cgzoo", "generate", "spce-water", "--out", str(run), "--n-molecules", "300", "--equil-ps", "5",
                     "--prod-ps", "1", "--save-every-fs", "500", "--quiet", "--overwrite"], check=True)
-    state = openmm.XmlSerializer.deserialize((run / "state.xml").read_text())
-    spec = get_system("spce-water")
-    box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(openmm.unit.angstrom)[0][0]
-    system = build_system(spec, 300, effective_cutoff(spec, 300), box)
-    integrator = openmm.LangevinMiddleIntegrator(298.15, 1.0, 0.002)
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)})
-    context.setState(state)
-    integrator.step(100)
-    t0 = time.perf_counter()
-    integrator.step(steps)
-    context.getState(getEnergy=True)
-    wall = time.perf_counter() - t0
-    return {"model": "OpenMM atomistic SPC/E (900 atoms, PME)", "steps": steps, "wall_s": wall,
-            "steps_per_s": steps / wall, "ns_per_day": steps * 2.0e-6 / (wall / 86400)}
+    speed = atomistic_speed("spce-water", run, 300, threads, steps)
+    return {"model": "OpenMM atomistic SPC/E (900 atoms, PME)", "steps": steps,
+            "steps_per_s": 1e3 / speed["ms_per_step"], "ns_per_day": speed["ns_per_day"]}
 
 
 def main() -> None:
