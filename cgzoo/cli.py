@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE, OpenMM or LAMMPS (NVT, NPT, NVE)")
     sim.add_argument("--model", required=True,
                      help="checkpoint (.ckpt) of a trained model, or a fitted prior (prior.json or its directory)")
-    sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset) or any ASE-readable file")
+    sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset), a simulate run directory (its last frame "
+                                     "and bonds), or any ASE-readable file")
     sim.add_argument("--out", required=True, type=Path, help="run directory")
     sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
     sim.add_argument("--steps", type=int, default=10000)

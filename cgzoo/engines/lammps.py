@@ -25,7 +25,7 @@ import numpy as np
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable
-from cgzoo.priors.table_io import lammps_input, write_lammps
+from cgzoo.priors.table_io import lammps_input, special_weights, write_lammps
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
 
 #: table interpolation: LAMMPS splines the file's points onto its own N-point table
@@ -106,11 +106,6 @@ def pair_file(k: int) -> str:
     return "pair.table" if k == 0 else f"pair_{k + 1}.table"
 
 
-def _weights(exclude: int) -> list[float]:
-    """``special_bonds``-style weights of 1-2, 1-3, 1-4 pairs under cgzoo's ``exclude`` (n bonds)."""
-    return [0.0 if separation <= exclude else 1.0 for separation in (1, 2, 3)]
-
-
 def pair_commands(engine: EngineModel, types: dict[str, int]) -> list[str]:
     """``pair_style``/``pair_coeff`` and exclusions: one ``table`` style, or ``hybrid/overlay`` of one per
     exclusion rule, each with its own ``special`` weights."""
@@ -128,10 +123,11 @@ def pair_commands(engine: EngineModel, types: dict[str, int]) -> list[str]:
             i, j = sorted(types[name] for name in key.split("-"))
             cmds.append(f"pair_coeff {i} {j} {style}{pair_file(k)} {key} {table.grid(key)[0][-1]:.12g}")
         if hybrid:
-            cmds.append(f"pair_modify pair table {k + 1} special lj " + " ".join(map(str, _weights(table.exclude))))
+            weights = " ".join(map(str, special_weights(table.exclude)))
+            cmds.append(f"pair_modify pair table {k + 1} special lj {weights}")
     # where the rules disagree, the global weight must be neither 0 (the pair would leave the neighbour list) nor 1
     # (LAMMPS then refuses sub-style overrides): any value between keeps the pair and defers to each sub-style
-    common = [w[0] if len(set(w)) == 1 else 0.5 for w in zip(*(_weights(t.exclude) for t in engine.pairs))]
+    common = [w[0] if len(set(w)) == 1 else 0.5 for w in zip(*(special_weights(t.exclude) for t in engine.pairs))]
     cmds.append("special_bonds lj " + " ".join(map(str, common)))
     if not engine.pairs[0].intramolecular:
         cmds.append("neigh_modify exclude molecule/intra all")

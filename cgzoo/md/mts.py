@@ -66,6 +66,7 @@ class MultipleTimeStep(MolecularDynamics):
             yield False
 
     def run(self, steps: int = 50) -> bool:
+        """Run ``steps`` inner steps (see :meth:`irun`)."""
         for _ in self.irun(steps):
             pass
         return False

@@ -306,8 +306,6 @@ def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, 
     if s.mts > 1:
         from cgzoo.md.mts import MultipleTimeStep, split_calculators
 
-        if s.ensemble == "npt":
-            raise InputError(None, "multiple time stepping runs NVT or NVE, not NPT")
         fast, slow = split_calculators(calc)
         friction = s.friction_per_ps / (1000.0 * units.fs) if s.ensemble == "nvt" else 0.0
         dyn = MultipleTimeStep(atoms, s.timestep_fs * units.fs, fast, slow, s.mts, s.temperature_K, friction, rng)
@@ -404,16 +402,18 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     label = str(model) if isinstance(model, (str, Path)) else None
     if s.mts > 1 and (calc.model.net is None or calc.model.mode != "delta"):
         raise InputError(label, "multiple time stepping needs a Δ-model: a prior plus a network part")
-    prepared = None
-    if s.engine != "ase":
-        from cgzoo.engines.tables import NotRepresentable
+    from cgzoo.engines.tables import NotRepresentable, graph_network
 
+    prepared = None
+    if s.engine in ("openmm", "lammps") or (s.engine == "auto" and graph_network(calc.model) is None):
         try:
             prepared = prepare_engine(calc, atoms, topology)
         except NotRepresentable as exc:
             if s.engine != "auto":
                 raise InputError(label, f"engine {s.engine} cannot run this model: {exc}") from None
     s.engine = choose_engine(s, calc.model, prepared is not None)
+    if s.engine == "ase" and s.mts > 1 and s.ensemble == "npt":
+        raise InputError(None, "multiple time stepping in ASE runs NVT or NVE, not NPT (OpenMM's runs NPT too)")
     rng = np.random.default_rng(s.seed + done)
     if not restart:
         MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)

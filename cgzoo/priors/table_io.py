@@ -330,12 +330,16 @@ def lammps_input(prior: Tabulated, table_file: str, type_ids: dict[str, int] | N
     return "\n".join(lines) + "\n"
 
 
+def special_weights(exclude: int) -> list[float]:
+    """LAMMPS ``special_bonds lj`` weights of 1-2, 1-3 and 1-4 pairs under cgzoo's ``exclude`` (n bonds)."""
+    return [0.0 if separation <= exclude else 1.0 for separation in (1, 2, 3)]
+
+
 def _special_bonds(prior: Tabulated) -> str:
     """The ``special_bonds lj`` line matching the prior's bond-separation exclusions."""
     if prior.exclude > 3:
         return f"# cgzoo excludes pairs up to {prior.exclude} bonds apart; special_bonds reaches only 1-4"
-    weights = ["0.0" if separation <= prior.exclude else "1.0" for separation in (1, 2, 3)]
-    return "special_bonds lj " + " ".join(weights)
+    return "special_bonds lj " + " ".join(map(str, special_weights(prior.exclude)))
 
 
 def read_lammps(path: str | Path, kind: str, key: str | None = None) -> list[PotentialTable]:
