@@ -4,9 +4,9 @@
 #   2. fit a force-matched spline prior and a Lennard-Jones prior on the training split (tables, plots);
 #   3. train SchNet on top of the force-matched prior (Δ) and SchNet alone (ML only), a few epochs each;
 #   4. print the held-out (test split) force RMSE of prior only, ML only and Δ;
-#   5. simulate each of the three (NVT at the 4 fs time step measured for CG water in
-#      experiments/benchmarks/RESULTS.md; the prior on LAMMPS, SchNet through ASE, both chosen
-#      by `--engine auto`) and evaluate them against the reference:
+#   5. simulate each of the three (NVT at 4 fs: inside the NVE drift criterion of
+#      experiments/benchmarks/RESULTS.md in every run, where 6 fs sits at the threshold; the prior
+#      on LAMMPS, SchNet through ASE, both chosen by `--engine auto`) and evaluate them against the reference:
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
 # Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (12 measured).
 set -euo pipefail
