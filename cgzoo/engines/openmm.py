@@ -291,7 +291,8 @@ class Runner:
 
 
 def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) -> list[Path]:
-    """``system.xml`` (serialized System, tables only), ``topology.json`` and ``state.xml`` (positions, box)."""
+    """``system.xml`` (the serialized System of a pair-additive model), ``topology.json`` (bead types, masses,
+    molecules, bonded terms) and ``state.xml`` (positions, velocities, box)."""
     written = []
     omm = build_system(engine, system, network=False)
     (out / "system.xml").write_text(openmm.XmlSerializer.serialize(omm))
@@ -299,9 +300,7 @@ def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) ->
                 "bead_types": [engine.type_names[int(t)] for t in system.bead_types], "masses_amu": system.masses.tolist(),
                 "molecule_ids": system.molecule_ids.tolist(), "bonds": system.bonds.tolist(),
                 "angles": system.angles.tolist(), "dihedrals": system.dihedrals.tolist(),
-                "energy_offset_kcal_mol": engine.offset(system.bead_types),
-                "network": None if engine.network is None else "a graph network: run it with cgzoo simulate --engine openmm",
-                "units": "OpenMM: nm, kJ/mol, ps, amu"}
+                "energy_offset_kcal_mol": engine.offset(system.bead_types), "units": "OpenMM: nm, kJ/mol, ps, amu"}
     (out / "topology.json").write_text(json.dumps(topology, indent=1))
     integ = openmm.VerletIntegrator(settings.timestep_fs * FS_TO_PS)
     context = openmm.Context(omm, integ, openmm.Platform.getPlatformByName("Reference"))

@@ -193,7 +193,7 @@ def engine_grid(chosen: list[Prior], kind: str) -> np.ndarray:
 
 def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[str],
               rule: tuple[int, bool] | None = None) -> Tabulated:
-    """The summed members of one kind as a :class:`Tabulated`, U and dU/dx taken from the members by autograd."""
+    """The summed members of one kind as a :class:`Tabulated` on :func:`engine_grid`, U and dU/dx probed from them."""
     x = engine_grid(chosen, kind)
     index = {n: i for i, n in enumerate(type_names)}
     tables = {}
