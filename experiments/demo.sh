@@ -8,7 +8,7 @@
 #      experiments/benchmarks/RESULTS.md in every run, where 6 fs sits at the threshold; the prior
 #      on LAMMPS, SchNet through ASE, both chosen by `--engine auto`) and evaluate them against the reference:
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
-# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (12 measured).
+# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (11 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=datasets/default/spce-water_1bead_com.h5
