@@ -230,17 +230,34 @@ def throughput(system: str, model_name: str, model, data: Path, work: Path, time
     return rows
 
 
-def mts_structure(work: Path, quick: bool) -> list[dict]:
-    """g(r) of Δ SchNet NVT runs with k = 1 (two seeds) and k = 2, 4, 8 on the 300-bead default water."""
-    from cgzoo.md import SimulationSettings, simulate
-    from cgzoo.observables.structure import rdf
-    from cgzoo.observables.trajectory import CGTrajectory
+def mts_model(work: Path, checkpoint: str | None):
+    """The Δ-model of the MTS checks: a trained checkpoint (``--mts-model``), else zoo SchNet (untrained, scale 0.1)
+    on a prior force-matched here; with the RMS of its network and prior forces on the start frame."""
+    from cgzoo.md.calculator import CGCalculator, load_any_model
+    from cgzoo.md.mts import split_calculators
+    from cgzoo.md.simulate import load_start
     from cgzoo.priors import save_prior
     from cgzoo.priors.fit import fit_prior
 
-    prior, _ = fit_prior(DEFAULT, {"terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
-    save_prior(prior, work / "default_prior.json")
-    model = delta_model(work / "default_prior.json", "schnet", ["W"])
+    if checkpoint:
+        model = load_any_model(checkpoint)
+    else:
+        prior, _ = fit_prior(DEFAULT, {"terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
+        save_prior(prior, work / "default_prior.json")
+        model = delta_model(work / "default_prior.json", "schnet", ["W"])
+    atoms, _ = load_start(f"{DEFAULT}@0")
+    fast, slow = split_calculators(CGCalculator(model))
+    rms = {name: float(np.sqrt(np.mean(calc.get_forces(atoms) ** 2))) for name, calc in (("prior", fast), ("network", slow))}
+    return model, {"model": checkpoint or "zoo SchNet, untrained, energy scale 0.1", "rms_force_ratio_net_prior":
+                   rms["network"] / rms["prior"]}
+
+
+def mts_structure(model, work: Path, quick: bool) -> list[dict]:
+    """g(r) of Δ-model NVT runs with k = 1 (two seeds) and k = 2, 4, 8 on the 300-bead default water."""
+    from cgzoo.md import SimulationSettings, simulate
+    from cgzoo.observables.structure import rdf
+    from cgzoo.observables.trajectory import CGTrajectory
+
     steps = 96 if quick else 600
     curves, rows = {}, []
     for k, seed in ((1, 0), (1, 1), (2, 0), (4, 0), (8, 0)):
@@ -261,15 +278,8 @@ def mts_structure(work: Path, quick: bool) -> list[dict]:
     return rows
 
 
-def mts_nve(work: Path, quick: bool) -> list[dict]:
-    """NVE energy drift of Δ SchNet (300-bead default water, OpenMM) with the network every k-th 2 fs step."""
-    from cgzoo.priors import save_prior
-    from cgzoo.priors.fit import fit_prior
-
-    if not (work / "default_prior.json").exists():
-        prior, _ = fit_prior(DEFAULT, {"terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
-        save_prior(prior, work / "default_prior.json")
-    model = delta_model(work / "default_prior.json", "schnet", ["W"])
+def mts_nve(model, work: Path, quick: bool) -> list[dict]:
+    """NVE energy drift of a Δ-model (300-bead default water, OpenMM) with the network every k-th 2 fs step."""
     steps = 96 if quick else 480
     rows = []
     for k in (1, 2, 4, 8):
@@ -308,7 +318,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test of the script, not figures)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
-    parser.add_argument("--only-mts-nve", action="store_true", help="only the MTS NVE-drift part, appended on its own")
+    parser.add_argument("--only-mts", action="store_true", help="only the MTS parts (structure, NVE), appended on their own")
+    parser.add_argument("--mts-model", default=None,
+                        help="Δ checkpoint for the MTS parts, e.g. make demo's runs/demo/schnet_delta/checkpoints/best-*.ckpt")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     from cgzoo.runtime import tune_allocator
@@ -318,10 +330,12 @@ def main() -> None:
                      f"Python {platform.python_version()}", "drift_limit_kT_per_dof_ns": DRIFT_LIMIT, "systems": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if args.only_mts_nve:
-            results["mts_nve"] = mts_nve(work, args.quick)
+        model, results["mts_model"] = mts_model(work, args.mts_model)
+        if args.only_mts:
+            results["mts_structure"] = mts_structure(model, work, args.quick)
+            results["mts_nve"] = mts_nve(model, work, args.quick)
             if not args.quick:
-                (HERE / "md_engines_mts_nve.json").write_text(json.dumps(results, indent=1))
+                (HERE / "md_engines_mts.json").write_text(json.dumps(results, indent=1))
                 write_results({**results, "systems": {}}, args)
             return
         for system in args.systems:
@@ -348,8 +362,8 @@ def main() -> None:
             results["systems"][system] = {"beads": top.n_beads, "molecules": opts["n_molecules"], "scans": scans,
                                           "atomistic": atomistic, "rows": rows}
             print(json.dumps(results["systems"][system]["atomistic"]), flush=True)
-        results["mts_structure"] = mts_structure(work, args.quick)
-        results["mts_nve"] = mts_nve(work, args.quick)
+        results["mts_structure"] = mts_structure(model, work, args.quick)
+        results["mts_nve"] = mts_nve(model, work, args.quick)
         water = results["systems"].get("spce-water")
         if water:
             _, data, prior_path = (None, work / "spce-water_cg.h5", work / "spce-water_prior.json")
@@ -365,7 +379,7 @@ def write_results(results: dict, args: argparse.Namespace) -> None:
     """Append the run's tables to RESULTS.md."""
     lines = [f"\n## CG MD engines against the atomistic run ({results['date']})\n",
              f"Machine: {results['machine']}; command: `python experiments/benchmarks/md_engines.py"
-             f"{' --only-mts-nve' if args.only_mts_nve else ''}`. Time step per engine: the largest of {list(TIMESTEPS_FS)} fs whose NVE "
+             f"{' --only-mts --mts-model ' + args.mts_model if args.only_mts and args.mts_model else ''}`. Time step per engine: the largest of {list(TIMESTEPS_FS)} fs whose NVE "
              f"energy drift stays below {DRIFT_LIMIT} k_BT per degree of freedom per ns (prior only). Speed is per "
              "simulated ns; the ratio divides by the atomistic OpenMM run of the same molecules with the same thread count.\n"]
     for system, res in results["systems"].items():
@@ -385,7 +399,9 @@ def write_results(results: dict, args: argparse.Namespace) -> None:
                          f"{a['ms_per_step']:.3g} | {a['ns_per_day']:.4g} | 1 |")
         lines.append("")
     if "mts_structure" in results:
-        lines += ["### MTS: Δ SchNet (300-bead default water, OpenMM, NVT 2 fs inner step)\n",
+        mts = results["mts_model"]
+        lines += [f"### MTS: {mts['model']} (300-bead default water, OpenMM, NVT 2 fs inner step; RMS network force = "
+                  f"{mts['rms_force_ratio_net_prior']:.3g} × RMS prior force on the start frame)\n",
                   "| k | seed | wall (s) | g(r) peak | r at peak (Å) | RMS Δg vs k=1 seed 0 | replica noise (k=1 seeds 0 vs 1) |",
                   "|---|---|---|---|---|---|---|"]
         for r in results["mts_structure"]:
@@ -393,7 +409,7 @@ def write_results(results: dict, args: argparse.Namespace) -> None:
                          f"{r['g_rms_vs_k1']:.4f} | {r['replica_noise']:.4f} |")
         lines.append("")
     if "mts_nve" in results:
-        lines += ["### MTS: NVE energy drift of Δ SchNet (300-bead default water, OpenMM, 2 fs inner step)\n",
+        lines += [f"### MTS: NVE energy drift of {results['mts_model']['model']} (300-bead default water, OpenMM, 2 fs inner step)\n",
                   "| k | ms per inner step | drift (k_BT/dof/ns) | std E_tot (kcal/mol) | std E_kin (kcal/mol) |",
                   "|---|---|---|---|---|"]
         for r in results["mts_nve"]:
