@@ -1,8 +1,8 @@
 """The engine protocol: a running simulation ``simulate`` advances and reads, whatever does the integration.
 
 An engine is one module with ``export(engine_model, system, out_dir, settings) -> list[Path]`` (the
-files another program runs as written) and ``Runner(engine_model, system, settings)`` (the same
-simulation in this process). ``cgzoo simulate`` drives a runner: it advances ``save_every`` steps,
+files another program runs as written) and ``Runner(engine_model, system, settings, …)`` (the same
+simulation in this process; LAMMPS' also takes the directory its files are written to). ``cgzoo simulate`` drives a runner: it advances ``save_every`` steps,
 reads the state, and writes the run directory exactly as the ASE driver does.
 """
 
