@@ -163,9 +163,9 @@ def test_tables_report_their_error_and_reproduce_the_model_on_frames(water_prior
     model, topology = chain_model("delta"), chain_topology()
     atoms = chain_system(0)
     system = BeadSystem.from_atoms(atoms, model.type_names, np.array([0, 1, 1, 0] * 27), topology)
-    engine = split_model(model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
+    engine = split_model(model, system.keys(), system.excluded_pairs)
     assert set(engine.tables) == {"bond", "angle", "dihedral"} and len(engine.pairs) == 1
-    report = tabulation_error(engine, model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
+    report = tabulation_error(engine, model, system.keys(), system.excluded_pairs)
     assert set(report) == {"pair E-E", "pair E-M", "pair M-M", "bond E-M", "bond M-M", "angle E-M-M", "dihedral E-M-M-E"}
     assert all(r["max_rel_dF"] < 1e-3 for r in report.values()), report
     frames = np.stack([chain_system(s).get_positions() for s in range(3)])

@@ -99,7 +99,7 @@ def _pair_forces(engine: EngineModel, system: BeadSystem) -> list[openmm.Force]:
     force.addPerParticleParameter("t")
     for t in system.bead_types:
         force.addParticle([float(t)])
-    excluded = [set(system.excluded_pairs(t.exclude, t.intramolecular)) for t in engine.pairs]
+    excluded = [system.excluded_pairs(t.exclude, t.intramolecular) for t in engine.pairs]
     everywhere = set.intersection(*excluded)
     for i, j in sorted(everywhere):
         force.addExclusion(i, j)

@@ -58,13 +58,13 @@ class BeadSystem:
                      (("bonds", 2), ("angles", 3), ("dihedrals", 4))),
                    atoms.get_positions().astype(np.float64), np.asarray(atoms.cell, dtype=np.float64), velocities)
 
-    def excluded_pairs(self, exclude: int, intramolecular: bool) -> list[tuple[int, int]]:
+    def excluded_pairs(self, exclude: int, intramolecular: bool) -> set[tuple[int, int]]:
         """Pairs i<j an engine's pair table must skip: within ``exclude`` bonds, or any intramolecular pair."""
         if not intramolecular:
-            pairs = []
+            pairs = set()
             for mol in np.unique(self.molecule_ids):
                 idx = np.flatnonzero(self.molecule_ids == mol)
-                pairs += [(int(a), int(b)) for k, a in enumerate(idx) for b in idx[k + 1:]]
+                pairs |= {(int(a), int(b)) for k, a in enumerate(idx) for b in idx[k + 1:]}
             return pairs
         table = separation_table(self.n_beads, self.bonds, self.molecule_ids)
-        return sorted(pair for pair, sep in table.items() if sep <= exclude)
+        return {pair for pair, sep in table.items() if sep <= exclude}

@@ -133,22 +133,14 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     """
     model = copy.deepcopy(model).cpu().double().eval()
     type_names = list(model.type_names)
-    parts: dict[str, list[Prior]] = {kind: [] for kind in KINDS}
-    for member in members(model.prior):
-        kind = kind_of(member)
-        if kind is None:
-            raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
-                                   "cgzoo can tabulate")
-        parts[kind].append(member)
+    parts = additive_parts(model)
     network, offset = None, np.zeros(len(type_names))
     if model.net is not None:
         scale = float(model.energy_scale)
-        offset = scale * model.type_shift.double().numpy()
         if isinstance(model.net, PairMLP):
-            parts["pair"].append(NetworkPair(model.net, scale))
+            offset = scale * model.type_shift.double().numpy()
         else:  # the network with its scale and shifts, as a model of its own
             network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
-            offset = np.zeros(len(type_names))
     tables = {}
     for kind, chosen in parts.items():
         if kind != "pair" and chosen and keys.get(kind):
@@ -156,6 +148,23 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule)
              for rule, group in pair_groups(parts["pair"], excluded).items() if keys.get("pair")]
     return EngineModel(type_names, pairs, tables, network, offset)
+
+
+def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
+    """The pair-additive members of ``model`` by term kind: prior members, and a ``pair_mlp`` network as a pair term.
+
+    Raises :class:`NotRepresentable` naming a prior member of unknown kind.
+    """
+    parts: dict[str, list[Prior]] = {kind: [] for kind in KINDS}
+    for member in members(model.prior):
+        kind = kind_of(member)
+        if kind is None:
+            raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
+                                   "cgzoo can tabulate")
+        parts[kind].append(member)
+    if isinstance(model.net, PairMLP):
+        parts["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
+    return parts
 
 
 def pair_groups(chosen: list[Prior], excluded: Callable[[int, bool], set[tuple[int, int]]] | None
@@ -232,10 +241,7 @@ def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[s
                      excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> dict[str, dict[str, float]]:
     """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
     model's members at the grid midpoints, the points farthest from the tabulated values."""
-    model = copy.deepcopy(model).cpu().double().eval()
-    split = {kind: [m for m in members(model.prior) if kind_of(m) == kind] for kind in KINDS}
-    if model.net is not None and isinstance(model.net, PairMLP):
-        split["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
+    split = additive_parts(copy.deepcopy(model).cpu().double().eval())
     index = {n: i for i, n in enumerate(engine.type_names)}
     report: dict[str, dict[str, float]] = {}
     named = [(kind, table, split[kind]) for kind, table in engine.tables.items()]

@@ -45,7 +45,7 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
         "type_names": split.type_names,
         "pair_exclusions": [{"exclude": t.exclude, "intramolecular": t.intramolecular} for t in split.pairs],
         "energy_offset_kcal_mol": split.offset(system.bead_types),
-        "tabulation_error": tabulation_error(split, calc.model, keys, lambda *rule: set(system.excluded_pairs(*rule))),
+        "tabulation_error": tabulation_error(split, calc.model, keys, system.excluded_pairs),
         "frame_error": frame_force_error(split, calc.model, positions, boxes, system.bead_types, system.molecule_ids,
                                          system.terms),
         "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",

@@ -297,7 +297,7 @@ def prepare_engine(calc: CGCalculator, atoms: Atoms, topology: dict[str, np.ndar
     from cgzoo.engines.tables import split_model
 
     system = BeadSystem.from_atoms(atoms, calc.model.type_names, calc.bead_types(atoms).numpy(), topology)
-    return system, split_model(calc.model, system.keys(), lambda *rule: set(system.excluded_pairs(*rule)))
+    return system, split_model(calc.model, system.keys(), system.excluded_pairs)
 
 
 def run_ase(atoms: Atoms, calc: CGCalculator, s: SimulationSettings, out: Path, rng: np.random.Generator,
