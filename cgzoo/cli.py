@@ -137,7 +137,8 @@ def _cmd_export(args: argparse.Namespace) -> None:
         raise CGZooError(f"{args.start}: {exc}") from None
     worst = max(report["tabulation_error"].items(), key=lambda kv: kv[1]["max_dF"], default=None)
     if worst:
-        print(f"tabulation error: max |dF| {worst[1]['max_dF']:.3g} ({worst[0]}) on grid midpoints; on "
+        print(f"tabulation error: max |dF| {worst[1]['max_dF']:.3g} ({worst[0]}, at {worst[1]['at']:.3g}; relative "
+              f"{worst[1]['max_rel_dF']:.2g}) on grid midpoints; on "
               f"{report['frame_error']['frames']} frames max |dF| {report['frame_error']['max_dF']:.3g} kcal/mol/Å")
     print(f"wrote {args.out}: " + ", ".join(report["files"]) + ", export.json")
 

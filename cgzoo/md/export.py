@@ -10,6 +10,8 @@ model on up to ``frames`` frames of the start dataset, or on the start structure
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,8 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
                  frames: int = 10, overwrite: bool = False) -> dict:
     """Write the engine files for ``model`` on ``start`` into ``out``; returns the ``export.json`` content."""
     out = check_output_path(out, overwrite)
+    if frames < 1:
+        raise InputError(None, f"--frames must be at least 1, got {frames}")
     s = settings or SimulationSettings()
     module = engine_module(engine)
     atoms, topology = load_start(start)
@@ -50,10 +54,19 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
                                          system.terms),
         "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",
     }
-    out.mkdir(parents=True, exist_ok=True)
-    files = module.export(split, system, out, s)
-    report["files"] = [p.name for p in files]
-    (out / "export.json").write_text(json.dumps(report, indent=1))
+    # written into a directory of this process, moved to ``out`` when complete: a killed export leaves no partial ``out``
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        files = module.export(split, system, tmp, s)
+        report["files"] = [p.name for p in files]
+        (tmp / "export.json").write_text(json.dumps(report, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 

@@ -394,7 +394,6 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
         check_output_path(out, overwrite)
         atoms, topology = load_start(start)
         done = 0
-    out.mkdir(parents=True, exist_ok=True)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], device=device)
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
@@ -427,6 +426,7 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     if not restart and start_path.suffix.lower() in (".h5", ".hdf5"):
         s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
+    out.mkdir(parents=True, exist_ok=True)  # only once every input check has passed: a refused start leaves nothing
     _write_run_json(out, s, "running", done)
     recorder = Recorder(out, atoms, s, restart, done, progress)
     status, steps_done = "complete", done
