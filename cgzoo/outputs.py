@@ -1,0 +1,124 @@
+"""Safe outputs: one writer per output path, and outputs that appear under their final name only when complete.
+
+Every cgzoo command that writes a file or directory goes through this module:
+
+- :func:`output_lock` takes an exclusive OS lock (``filelock``; ``flock`` on POSIX, released by the
+  kernel when the process dies, so a killed run never leaves a stale lock) on a hidden sibling
+  ``.<name>.lock``; a second writer gets a one-line :class:`OutputLocked` instead of interleaving.
+- :func:`atomic_file` / :func:`atomic_dir` hand out a per-process temporary sibling
+  (``.<name>.tmp-<pid>-<random>``) and rename it onto the final name only after the body finished
+  without error; on error the temporary is removed. Temporaries left by a killed process are removed
+  by the next writer that holds the lock (no one else can be writing them then).
+
+Locks are re-entrant within a process (one ``FileLock`` per path), so a library function that locks
+its output can call another that locks the same path.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from cgzoo.errors import CGZooError, check_output_path
+
+_TMP_MARK = ".tmp-"
+
+
+class OutputLocked(CGZooError):
+    """Another process is writing the same output."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(f"{path}: another cgzoo process is writing this output; wait for it to finish "
+                         "or choose another output path")
+
+
+def lock_path(path: str | Path) -> Path:
+    """The hidden lock file that guards ``path``."""
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+@contextmanager
+def output_lock(path: str | Path) -> Iterator[Path]:
+    """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path(path), timeout=0, is_singleton=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputLocked(path) from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
+def temp_sibling(path: str | Path) -> Path:
+    """A fresh per-process temporary name next to ``path`` (same filesystem, so the final rename is atomic)."""
+    path = Path(path)
+    return path.parent / f".{path.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def remove_stale_temporaries(path: str | Path) -> None:
+    """Delete temporaries of ``path`` left by killed writers; call only while holding its lock."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}{_TMP_MARK}*"):
+        _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def replace_path(tmp: Path, final: Path) -> None:
+    """Move the finished ``tmp`` onto ``final``; a directory being replaced is moved aside first, then deleted."""
+    if final.is_dir() and not final.is_symlink():
+        old = temp_sibling(final)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+@contextmanager
+def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Lock ``path`` and yield a temporary file name to write; it becomes ``path`` only if the body succeeds."""
+    path = check_output_path(path, overwrite)
+    with output_lock(path):
+        check_output_path(path, overwrite)  # again under the lock: a writer may have finished just before
+        remove_stale_temporaries(path)
+        tmp = temp_sibling(path)
+        try:
+            yield tmp
+        except BaseException:
+            _remove(tmp)
+            raise
+        replace_path(tmp, path)
+
+
+@contextmanager
+def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Lock ``path`` and yield an empty temporary directory; it replaces ``path`` only if the body succeeds."""
+    path = check_output_path(path, overwrite)
+    with output_lock(path):
+        check_output_path(path, overwrite)
+        remove_stale_temporaries(path)
+        tmp = temp_sibling(path)
+        tmp.mkdir()
+        try:
+            yield tmp
+        except BaseException:
+            _remove(tmp)
+            raise
+        replace_path(tmp, path)
