@@ -144,7 +144,8 @@ def _dataset(tmp_path, system) -> str:
     return str(ds.save(tmp_path / "lj.h5"))
 
 
-def test_fit_prior_command_end_to_end_with_user_prior(lj_data, tmp_path, capsys):
+def test_fit_prior_command_end_to_end_with_user_prior(lj_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CGZOO_PLUGINS", "user_prior")  # a user's prior module loads only when enabled
     data = _dataset(tmp_path, lj_data)
     spec = {"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
             "terms": [{"class_path": "user_prior.GaussianPairBump", "init_args": {"height": 0.5, "cutoff": CUT}},

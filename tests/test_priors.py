@@ -154,7 +154,8 @@ def test_missing_parameters_named():
         prior.double()(graph_of(chain_system(), CUTOFF))
 
 
-def test_user_prior_by_import_path_alone_and_in_a_sum(system):
+def test_user_prior_by_import_path_alone_and_in_a_sum(system, monkeypatch):
+    monkeypatch.setenv("CGZOO_PLUGINS", "user_prior")  # a user's prior module loads only when enabled
     spec = {"class_path": "user_prior.GaussianPairBump", "init_args": {"height": 2.0}}
     user = build_prior(spec, type_names=TYPES).double()
     assert user.type_names == TYPES
@@ -169,5 +170,5 @@ def test_user_prior_by_import_path_alone_and_in_a_sum(system):
     with pytest.raises(ValueError, match="cannot import"):
         build_prior({"class_path": "user_prior.Nope"})
     with pytest.raises(ValueError, match="not a subclass"):
-        build_prior({"class_path": "math.sqrt"})
+        build_prior({"class_path": "user_prior.scatter_energy"})
     assert math.isfinite(float(e_user[0]))

@@ -1,15 +1,19 @@
 """Names → network classes (by import path, so an architecture's dependencies load only when it is used).
 
+A user's network is named by its dotted path and resolves only from an enabled plugin module
+(:mod:`cgzoo.plugins`); a checkpoint naming any other module never makes cgzoo import it.
+
 Adding an architecture is one file in ``cgzoo/models/`` plus one line here; the shared model
 suite (``tests/test_models.py``) then runs on it in every mode.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from cgzoo.models.base import Network
-from cgzoo.plugins import import_subclass
+from cgzoo.plugins import plugin_class
 
 NETWORKS: dict[str, str] = {
     "pair_mlp": "cgzoo.models.pair_mlp.PairMLP",
@@ -19,9 +23,12 @@ NETWORKS: dict[str, str] = {
 
 
 def network_class(name: str) -> type[Network]:
-    """The class registered as ``name``, or a dotted import path to a user's :class:`Network`."""
+    """The class registered as ``name`` (or a built-in's dotted path), or an enabled plugin's :class:`Network`."""
     path = NETWORKS.get(name, name)
-    return import_subclass(path, Network, "network", list(NETWORKS))
+    if path in NETWORKS.values():
+        module_name, _, attr = path.rpartition(".")
+        return getattr(importlib.import_module(module_name), attr)
+    return plugin_class(path, Network, "network", list(NETWORKS))
 
 
 def build_network(name: str, type_names: list[str], **hparams: Any) -> Network:

@@ -2,8 +2,10 @@
 
 A spec is ``None``/``"none"`` (no prior), a registered name or dotted import path with
 ``init_args``, or a list of specs (their sum). User classes are referenced by import path,
-e.g. ``{"class_path": "mypkg.priors.MyPrior", "init_args": {...}}``, and must subclass
-:class:`~cgzoo.priors.base.Prior`. Adding a prior family is one file plus a line here.
+e.g. ``{"class_path": "mypkg.priors.MyPrior", "init_args": {...}}``, must subclass
+:class:`~cgzoo.priors.base.Prior`, and resolve only from plugin modules the user enabled
+(:mod:`cgzoo.plugins`): a file naming a module never makes cgzoo import it. Adding a prior
+family is one file plus a line here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cgzoo.errors import InputError
-from cgzoo.plugins import import_subclass
+from cgzoo.plugins import plugin_class
 
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.dihedral import FourierDihedral
@@ -42,10 +44,13 @@ PRIORS: dict[str, type[Prior]] = {
 
 
 def resolve_class(class_path: str) -> type[Prior]:
-    """A registered name or a dotted import path → a :class:`Prior` subclass (clear error otherwise)."""
+    """A registered name (or a built-in's dotted path) or an enabled plugin's class → a :class:`Prior` subclass."""
     if class_path in PRIORS:
         return PRIORS[class_path]
-    return import_subclass(class_path, Prior, "prior class", list(PRIORS))
+    builtin = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in PRIORS.values()}
+    if class_path in builtin:
+        return builtin[class_path]
+    return plugin_class(class_path, Prior, "prior class", list(PRIORS))
 
 
 def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
