@@ -16,16 +16,21 @@ its output can call another that locks the same path.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from cgzoo.errors import CGZooError, check_output_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _TMP_MARK = ".tmp-"
 
@@ -89,6 +94,44 @@ def replace_path(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a per-process temporary and a rename, flushed to disk first.
+
+    A crash leaves the old file or the new one, never a torn one; the caller holds the output's lock
+    when other processes might write ``path`` too.
+    """
+    path = Path(path)
+    tmp = temp_sibling(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_figure(fig: "Figure", path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix of ``path``)."""
+    path = Path(path)
+    tmp = temp_sibling(path)
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically (non-JSON values as their ``str``)."""
+    return write_atomic(path, json.dumps(obj, indent=1, default=str) + "\n")
 
 
 @contextmanager

@@ -13,8 +13,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cgzoo import __version__
-from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, CGTopology, DatasetWriter
-from cgzoo.errors import check_output_path
+from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, CGTopology, DatasetWriter, dataset_output
+from cgzoo.errors import InputError
+from cgzoo.outputs import output_lock
 
 if TYPE_CHECKING:
     from cgzoo.io.base import AtomisticSource
@@ -68,19 +69,25 @@ def build_dataset(
     chunk_size: int = 128,
     progress: bool = True,
 ) -> Path:
-    """Map every frame of ``source`` with ``mapper`` and write the dataset to ``out`` (.h5 or .extxyz)."""
-    out = check_output_path(out, overwrite)
-    topology = mapper_topology(mapper)
-    meta = provenance(source, mapper)
-    chunks = tqdm(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
-                  desc="mapping", disable=not progress)
-    if out.suffix.lower() in EXTXYZ_SUFFIXES:
-        parts = [(*mapper.map_chunk(c), c.boxes, c.times) for c in chunks]
-        pos, frc, box, time = (np.concatenate(a) for a in zip(*parts))
-        dataset = CGDataset(pos, frc, box, time, topology, source.temperature, meta)
-        return dataset.save(out, overwrite=True)
-    with DatasetWriter(out, topology, source.temperature, meta, overwrite=True) as writer:
-        for chunk in chunks:
-            positions, forces = mapper.map_chunk(chunk)
-            writer.append(positions, forces, chunk.boxes, chunk.times)
+    """Map every frame of ``source`` with ``mapper`` and write the dataset to ``out`` (.h5 or .extxyz).
+
+    ``out`` is locked from the first frame to the last and appears only when complete.
+    """
+    if chunk_size < 1:
+        raise InputError(None, f"--chunk-size must be at least 1 frame (got {chunk_size})")
+    out = dataset_output(out, overwrite)
+    with output_lock(out):
+        topology = mapper_topology(mapper)
+        meta = provenance(source, mapper)
+        chunks = tqdm(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
+                      desc="mapping", disable=not progress)
+        if out.suffix.lower() in EXTXYZ_SUFFIXES:
+            parts = [(*mapper.map_chunk(c), c.boxes, c.times) for c in chunks]
+            pos, frc, box, time = (np.concatenate(a) for a in zip(*parts))
+            dataset = CGDataset(pos, frc, box, time, topology, source.temperature, meta)
+            return dataset.save(out, overwrite=overwrite)
+        with DatasetWriter(out, topology, source.temperature, meta, overwrite=overwrite) as writer:
+            for chunk in chunks:
+                positions, forces = mapper.map_chunk(chunk)
+                writer.append(positions, forces, chunk.boxes, chunk.times)
     return out

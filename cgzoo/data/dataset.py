@@ -20,15 +20,27 @@ name                   shape        meaning (cgzoo units, see :mod:`cgzoo.units`
 =====================  ===========  =========================================================
 
 File attributes: ``format`` (``"cgzoo-cg-dataset"``), ``format_version``, ``units`` (JSON),
-``temperature`` (K, NaN if unknown) and ``provenance`` (JSON: source files, mapping name and
-SHA-256, mapping text, command line, cgzoo version, creation time).
-Frames are appended by :class:`DatasetWriter` so a long trajectory is mapped in constant memory.
+``temperature`` (K, NaN if unknown), ``provenance`` (JSON: source files, mapping name and
+SHA-256, mapping text, command line, cgzoo version, creation time) and ``checksums`` (JSON:
+SHA-256 of every array's bytes in C order, written when the file is complete; files written before
+checksums existed have none and are read unverified).
+Frames are appended by :class:`DatasetWriter` so a long trajectory is mapped in constant memory;
+the file is written under a per-process temporary name, with the output locked, and renamed into
+place only when complete (:mod:`cgzoo.outputs`).
+
+Every read checks the schema, shapes, finiteness and physical sanity (positive masses, a cell of
+positive volume, bead indices inside the system) in :func:`check_dataset`; :meth:`CGDataset.load`
+also verifies the checksums, and :func:`verify_checksums` does so streaming for readers that keep
+frames on disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +49,7 @@ import h5py
 import numpy as np
 
 from cgzoo.errors import InputError, check_output_path
+from cgzoo.outputs import atomic_file
 from cgzoo.units import DATASET_UNITS
 
 FORMAT_NAME = "cgzoo-cg-dataset"
@@ -45,6 +58,7 @@ HDF5_SUFFIXES = (".h5", ".hdf5")
 EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
 _FRAME_KEYS = ("positions", "forces", "box", "time")
 _TOPOLOGY_KEYS = ("bead_types", "type_names", "bead_names", "masses", "molecule_ids", "bonds", "angles", "dihedrals")
+_VERIFY_CHUNK = 256  # frames hashed at a time when verifying a file on disk
 
 
 @dataclass
@@ -97,16 +111,16 @@ class CGDataset:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write to ``path``; the suffix chooses the format (``.h5``/``.hdf5`` or ``.extxyz``/``.xyz``)."""
-        path = check_output_path(path, overwrite)
+        path = dataset_output(path, overwrite)
         suffix = path.suffix.lower()
         if suffix in EXTXYZ_SUFFIXES:
             from cgzoo.data.export import write_extxyz
 
-            write_extxyz(self, path)
+            check_dataset(self, path)
+            with atomic_file(path, overwrite) as tmp:
+                write_extxyz(self, tmp)
             return path
-        if suffix not in HDF5_SUFFIXES:
-            raise InputError(path, f"unknown dataset suffix {suffix!r} (use .h5 or .extxyz)")
-        with DatasetWriter(path, self.topology, self.temperature, self.provenance, overwrite=True) as writer:
+        with DatasetWriter(path, self.topology, self.temperature, self.provenance, overwrite=overwrite) as writer:
             writer.append(self.positions, self.forces, self.box, self.time)
         return path
 
@@ -114,19 +128,13 @@ class CGDataset:
     def load(cls, path: str | Path) -> "CGDataset":
         """Read a cgzoo HDF5 dataset, checking its schema and that every frame is finite."""
         path = Path(path)
-        with _open_checked(path) as h5:
+        with _open_checked(path) as h5, _read_errors(path):
             topology = _read_topology(h5)
-            temperature = float(h5.attrs.get("temperature", math.nan))
-            dataset = cls(
-                positions=h5["positions"][()],
-                forces=h5["forces"][()],
-                box=h5["box"][()],
-                time=h5["time"][()],
-                topology=topology,
-                temperature=None if math.isnan(temperature) else temperature,
-                provenance=json.loads(h5.attrs.get("provenance", "{}")),
-            )
-        _check_consistent(dataset, path)
+            arrays = {key: h5[key][()] for key in _FRAME_KEYS}
+            _verify(path, _stored_checksums(h5, path), {key: [arr] for key, arr in arrays.items()}, topology_arrays(h5))
+            dataset = cls(**arrays, topology=topology, temperature=_temperature(h5),
+                          provenance=_json_attr(h5, "provenance", path))
+        check_dataset(dataset, path)
         return dataset
 
 
@@ -134,6 +142,8 @@ def _open_checked(path: Path) -> h5py.File:
     """Open a dataset file for reading, refusing missing, non-HDF5, foreign, newer or incomplete files."""
     if not path.exists():
         raise InputError(path, "dataset file does not exist")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a dataset file")
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
@@ -150,6 +160,101 @@ def _open_checked(path: Path) -> h5py.File:
         h5.close()
         raise InputError(path, problem)
     return h5
+
+
+def dataset_output(path: str | Path, overwrite: bool) -> Path:
+    """``path`` checked as a dataset output: a known suffix, not a directory, not existing unless ``overwrite``."""
+    path = Path(path)
+    if path.suffix.lower() not in (*HDF5_SUFFIXES, *EXTXYZ_SUFFIXES):
+        raise InputError(path, f"unknown dataset suffix {path.suffix!r} (use .h5 or .extxyz)")
+    if path.is_dir():
+        raise InputError(path, "is a directory; a dataset is one file (.h5 or .extxyz)")
+    return check_output_path(path, overwrite)
+
+
+@contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """Turn the errors h5py raises on damaged files into one-line :class:`InputError` naming the file."""
+    try:
+        yield
+    except (OSError, KeyError, ValueError, TypeError, UnicodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise InputError(path, f"damaged dataset file ({type(exc).__name__}: {detail})") from None
+
+
+def _temperature(h5: h5py.File) -> float | None:
+    """The file's temperature attribute, None when unknown."""
+    temperature = float(h5.attrs.get("temperature", math.nan))
+    return None if math.isnan(temperature) else temperature
+
+
+def _json_attr(h5: h5py.File, name: str, path: Path) -> Any:
+    """A JSON-valued file attribute (``{}`` when absent)."""
+    try:
+        return json.loads(h5.attrs.get(name, "{}"))
+    except (TypeError, ValueError):
+        raise InputError(path, f"damaged dataset file (attribute {name!r} is not JSON)") from None
+
+
+def topology_arrays(h5: h5py.File) -> dict[str, np.ndarray]:
+    """The stored topology arrays, as written (the checksummed form)."""
+    return {key: h5[key][()] for key in _TOPOLOGY_KEYS}
+
+
+def _digest(chunks: Iterable[np.ndarray]) -> str:
+    """SHA-256 of arrays' bytes in C order, fed chunk by chunk (chunks of one array along its first axis)."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        arr = np.asarray(chunk)
+        if arr.dtype == object:  # variable-length strings: hash their UTF-8 text, one NUL after each
+            for item in arr.reshape(-1):
+                digest.update(_str(item).encode() + b"\0")
+        else:
+            digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def _stored_checksums(h5: h5py.File, path: Path) -> dict[str, str]:
+    """The checksums written with the file (empty for files written before checksums existed)."""
+    return _json_attr(h5, "checksums", path)
+
+
+def _verify(path: Path, stored: dict[str, str], frames: dict[str, Iterable[np.ndarray]],
+            topology: dict[str, np.ndarray]) -> None:
+    """Compare the stored checksums with the arrays read; :class:`InputError` naming the first damaged array."""
+    if not stored:
+        return
+    for key, chunks in {**frames, **{k: [v] for k, v in topology.items()}}.items():
+        if key in stored and _digest(chunks) != stored[key]:
+            raise InputError(path, f"dataset is damaged: checksum of {key!r} does not match (file modified or "
+                                   "corrupted after it was written)")
+
+
+def has_checksums(path: str | Path) -> bool:
+    """Whether a dataset file carries checksums (written by a cgzoo that stores them)."""
+    path = Path(path)
+    with _open_checked(path) as h5:
+        return "checksums" in h5.attrs
+
+
+def verify_checksums(path: str | Path) -> bool:
+    """Verify every array of a dataset file against its stored checksums, streaming frames.
+
+    Returns False for a file written without checksums; raises :class:`InputError` on a mismatch.
+    """
+    path = Path(path)
+    with _open_checked(path) as h5, _read_errors(path):
+        stored = _stored_checksums(h5, path)
+        if stored:
+            n = h5["positions"].shape[0]
+            frames = {key: _chunked(h5[key], n) for key in _FRAME_KEYS}
+            _verify(path, stored, frames, topology_arrays(h5))
+    return bool(stored)
+
+
+def _chunked(dset: h5py.Dataset, n: int) -> Iterator[np.ndarray]:
+    """A stored array read ``_VERIFY_CHUNK`` frames at a time."""
+    return (dset[start:start + _VERIFY_CHUNK] for start in range(0, n, _VERIFY_CHUNK))
 
 
 def _read_topology(h5: h5py.File) -> CGTopology:
@@ -170,20 +275,60 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _check_consistent(ds: CGDataset, path: Path) -> None:
-    """Raise :class:`InputError` if shapes disagree or any frame holds NaN/inf."""
+def check_topology(top: CGTopology, path: str | Path | None) -> None:
+    """Raise :class:`InputError` unless the topology is physically sane: the one place these rules live.
+
+    Rules: at least one bead; one type index, name, mass and molecule id per bead; bead types index
+    ``type_names``, which are distinct, non-empty and free of whitespace (engine tables and extxyz
+    columns are whitespace-separated); masses finite and positive; bonds, angles and
+    dihedrals name distinct beads inside the system.
+    """
+    n = top.n_beads
+    if n == 0:
+        raise InputError(path, "dataset has no beads")
+    for name, arr in (("bead_names", top.bead_names), ("masses", top.masses), ("molecule_ids", top.molecule_ids)):
+        if len(arr) != n:
+            raise InputError(path, f"{name} has {len(arr)} entries for {n} beads")
+    if top.bead_types.min() < 0 or top.bead_types.max() >= len(top.type_names):
+        raise InputError(path, "bead_types index outside type_names")
+    if any(not name or len(name.split()) != 1 for name in top.type_names) \
+            or len(set(top.type_names)) != len(top.type_names):
+        raise InputError(path, f"type names must be distinct, non-empty and without spaces, got {top.type_names}")
+    bad_mass = ~(np.isfinite(top.masses) & (top.masses > 0))
+    if bad_mass.any():
+        k = int(np.flatnonzero(bad_mass)[0])
+        raise InputError(path, f"bead {k} has mass {top.masses[k]} (masses must be positive, amu)")
+    for name, arr in (("bonds", top.bonds), ("angles", top.angles), ("dihedrals", top.dihedrals)):
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise InputError(path, f"{name} name beads outside 0..{n - 1}")
+        if arr.size and any(len(set(row)) != len(row) for row in arr.tolist()):
+            raise InputError(path, f"{name} repeat a bead within one entry")
+
+
+def check_dataset(ds: CGDataset, path: str | Path | None) -> None:
+    """Raise :class:`InputError` if shapes disagree, a frame holds NaN/inf, or a cell has no volume."""
     n, f = ds.n_beads, ds.n_frames
+    check_topology(ds.topology, path)
     if ds.positions.shape != (f, n, 3) or ds.forces.shape != (f, n, 3):
         raise InputError(path, f"positions {ds.positions.shape} / forces {ds.forces.shape} do not match {n} beads")
     if ds.box.shape != (f, 3, 3) or ds.time.shape != (f,):
         raise InputError(path, f"box {ds.box.shape} / time {ds.time.shape} do not match {f} frames")
-    top = ds.topology
-    if top.bead_types.size and (top.bead_types.min() < 0 or top.bead_types.max() >= len(top.type_names)):
-        raise InputError(path, "bead_types index outside type_names")
     for name, arr in (("positions", ds.positions), ("forces", ds.forces), ("box", ds.box)):
         bad = ~np.isfinite(arr).reshape(f, -1).all(axis=1)
         if bad.any():
             raise InputError(path, f"frame {int(np.flatnonzero(bad)[0])} has NaN or infinite {name}")
+    _check_cells(ds.box, path, range(f))
+
+
+def _check_cells(box: np.ndarray, path: str | Path | None, frames: Iterable[int]) -> None:
+    """Every cell must span a volume (rows are lattice vectors; a zero or flat box cannot be periodic)."""
+    box = np.asarray(box, dtype=np.float64).reshape(-1, 3, 3)
+    scale = np.maximum(np.linalg.norm(box, axis=2).prod(axis=1), 1e-300)
+    flat = np.abs(np.linalg.det(box)) <= 1e-8 * scale
+    if flat.any():
+        frame = list(frames)[int(np.flatnonzero(flat)[0])]
+        raise InputError(path, f"frame {frame} has a cell of zero volume (all-zero or flat box); "
+                               "cgzoo needs periodic cells")
 
 
 class DatasetWriter:
@@ -198,12 +343,18 @@ class DatasetWriter:
         overwrite: bool = False,
         dtype: np.dtype = np.float32,
     ) -> None:
-        self.path = check_output_path(path, overwrite)
+        self.path = dataset_output(path, overwrite)
         if self.path.suffix.lower() not in HDF5_SUFFIXES:
             raise InputError(self.path, "streamed datasets are written as HDF5 (.h5)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".partial")
-        self._h5 = h5py.File(self._tmp, "w")
+        check_topology(topology, self.path)
+        self._output = atomic_file(self.path, overwrite)
+        self._tmp = self._output.__enter__()
+        try:
+            self._h5 = h5py.File(self._tmp, "w")
+        except BaseException as exc:
+            self._output.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._hashes = {key: hashlib.sha256() for key in _FRAME_KEYS}
         h5, n = self._h5, topology.n_beads
         h5.attrs["format"] = FORMAT_NAME
         h5.attrs["format_version"] = FORMAT_VERSION
@@ -226,23 +377,34 @@ class DatasetWriter:
         self.n_frames = 0
 
     def append(self, positions: np.ndarray, forces: np.ndarray, box: np.ndarray, time: np.ndarray) -> None:
-        """Append a run of frames (F,N,3), (F,N,3), (F,3,3), (F,)."""
+        """Append a run of frames (F,N,3), (F,N,3), (F,3,3), (F,), refusing non-finite values and flat cells."""
         f = len(positions)
         for key, arr in zip(_FRAME_KEYS, (positions, forces, box, time)):
+            if not np.isfinite(arr).all():
+                bad = int(np.flatnonzero(~np.isfinite(np.asarray(arr)).reshape(f, -1).all(axis=1))[0])
+                raise InputError(self.path, f"frame {self.n_frames + bad} has NaN or infinite {key}")
+        _check_cells(box, self.path, range(self.n_frames, self.n_frames + f))
+        for key, arr in zip(_FRAME_KEYS, (positions, forces, box, time)):
             dset = self._h5[key]
+            stored = np.ascontiguousarray(arr, dtype=dset.dtype)
             dset.resize(self.n_frames + f, axis=0)
-            dset[self.n_frames:] = arr
+            dset[self.n_frames:] = stored
+            self._hashes[key].update(stored.tobytes())
         self.n_frames += f
 
     def close(self) -> None:
-        """Finish the file and move it into place (a crash leaves only a ``.partial`` file)."""
+        """Write the checksums, finish the file and move it into place (a crash leaves only a temporary)."""
+        checksums = {key: h.hexdigest() for key, h in self._hashes.items()}
+        checksums.update({key: _digest([arr]) for key, arr in topology_arrays(self._h5).items()})
+        self._h5.attrs["checksums"] = json.dumps(checksums)
         self._h5.close()
-        self._tmp.replace(self.path)
+        self._output.__exit__(None, None, None)
 
-    def abort(self) -> None:
-        """Drop the partial file after an error."""
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the temporary file after an error (and release the output)."""
         self._h5.close()
-        self._tmp.unlink(missing_ok=True)
+        exc = exc or RuntimeError("dataset writing aborted")
+        self._output.__exit__(type(exc), exc, exc.__traceback__)
 
     def __enter__(self) -> "DatasetWriter":
         return self
@@ -251,16 +413,16 @@ class DatasetWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort()
+            self.abort(exc)
 
 
 def load_topology(path: str | Path) -> tuple[CGTopology, float | None, int]:
     """Only the topology, temperature and frame count of a dataset file (frames stay on disk)."""
     path = Path(path)
-    with _open_checked(path) as h5:
+    with _open_checked(path) as h5, _read_errors(path):
         topology = _read_topology(h5)
-        temperature = float(h5.attrs.get("temperature", math.nan))
-        return topology, None if math.isnan(temperature) else temperature, int(h5["positions"].shape[0])
+        check_topology(topology, path)
+        return topology, _temperature(h5), int(h5["positions"].shape[0])
 
 
 def iter_frames(path: str | Path, frames: np.ndarray, chunk: int = 32):
@@ -270,10 +432,11 @@ def iter_frames(path: str | Path, frames: np.ndarray, chunk: int = 32):
     """
     path = Path(path)
     frames = np.sort(np.asarray(frames, dtype=np.int64))
-    with h5py.File(path, "r") as h5:
+    with _open_checked(path) as h5, _read_errors(path):
         for start in range(0, len(frames), chunk):
             sel = frames[start:start + chunk]
             pos, frc, box = h5["positions"][sel], h5["forces"][sel], h5["box"][sel]
+            _check_cells(box, path, sel.tolist())
             for k, f in enumerate(sel):
                 if not (np.isfinite(pos[k]).all() and np.isfinite(frc[k]).all() and np.isfinite(box[k]).all()):
                     raise InputError(path, f"frame {int(f)} has NaN or infinite values")

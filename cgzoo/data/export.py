@@ -33,8 +33,8 @@ def frame_to_atoms(dataset: "CGDataset", index: int):
         pbc=True,
     )
     atoms.set_masses(top.masses)
-    atoms.new_array("bead_type", np.array([top.type_names[t] for t in top.bead_types], dtype="U16"))
-    atoms.new_array("bead_name", np.asarray(top.bead_names, dtype="U16"))
+    atoms.new_array("bead_type", np.array([top.type_names[t] for t in top.bead_types], dtype=str))
+    atoms.new_array("bead_name", np.array([str(name) for name in top.bead_names], dtype=str))
     atoms.new_array("molecule_id", top.molecule_ids.astype(int))
     atoms.info["time"] = float(dataset.time[index])
     forces = dataset.forces[index].astype(np.float64) * KCAL_MOL_A_TO_EV_A

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cgzoo.data.dataset import CGDataset
+from cgzoo.data.dataset import CGDataset, has_checksums
 from cgzoo.units import density_g_cm3
 
 
@@ -53,6 +54,13 @@ def summarize(ds: CGDataset) -> dict[str, Any]:
     }
 
 
+def summarize_file(path: str | Path) -> dict[str, Any]:
+    """:func:`summarize` of a dataset file, after verifying it (checksums, schema, sanity) as every load does."""
+    info = summarize(CGDataset.load(path))
+    info["checksums"] = "verified" if has_checksums(path) else "none stored (file from an older cgzoo)"
+    return info
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """Render :func:`summarize` output as aligned text lines, units in the labels."""
     lines = [
@@ -76,4 +84,6 @@ def format_summary(info: dict[str, Any]) -> str:
     lines.append(f"mapping           {info['mapping']} (sha256 {str(info['mapping_sha256'])[:12]})")
     lines.append(f"source            {info['source']}")
     lines.append(f"command           {info['command']}")
+    if "checksums" in info:
+        lines.append(f"checksums         {info['checksums']}")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgzoo.generate.files import write_json_atomic
+from cgzoo.outputs import write_json_atomic
 
 #: Fraction of the equilibration series discarded as relaxation before averaging.
 DISCARD_FRACTION = 0.25

@@ -1,25 +1,9 @@
-"""Crash-safe file operations the generator relies on to resume: atomic writes, appends and truncation."""
+"""Crash-safe appends and truncation the generator relies on to resume (atomic writes: :mod:`cgzoo.outputs`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename, so a crash leaves the old or the new file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, obj: object) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def append_file(target: Path, source: Path) -> int:

@@ -13,7 +13,7 @@ from openmm import app
 
 import cgzoo
 from cgzoo.generate.build import build_topology
-from cgzoo.generate.files import write_bytes_atomic, write_json_atomic
+from cgzoo.outputs import write_atomic, write_json_atomic
 from cgzoo.generate.spec import SystemSpec
 from cgzoo.units import DATASET_UNITS, NM_TO_ANGSTROM
 
@@ -85,4 +85,4 @@ def write_topology_pdb(
     topology.setPeriodicBoxVectors(box_nm)
     buffer = io.StringIO()
     app.PDBFile.writeFile(topology, positions_nm * NM_TO_ANGSTROM * openmm.unit.angstrom, buffer)
-    write_bytes_atomic(path, buffer.getvalue().encode())
+    write_atomic(path, buffer.getvalue().encode())

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cgzoo.errors import InputError
-from cgzoo.generate.files import write_json_atomic
+from cgzoo.outputs import write_json_atomic
 
 PROGRESS_FILE = "progress.json"
 

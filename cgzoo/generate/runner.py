@@ -50,12 +50,13 @@ from tqdm import tqdm
 from cgzoo.errors import InputError, OutputExistsError
 from cgzoo.generate.build import build_system, effective_cutoff, liquid_box_edge
 from cgzoo.generate.density import write_density_json
-from cgzoo.generate.files import append_text, truncate_to, write_bytes_atomic
+from cgzoo.generate.files import append_text, truncate_to
 from cgzoo.generate.outputs import topology_record, write_topology_json, write_topology_pdb
 from cgzoo.generate.packing import lattice_edge, pack_lattice, scale_molecule_centres
 from cgzoo.generate.progress import PROGRESS_FILE, Progress
 from cgzoo.generate.registry import get_system
 from cgzoo.generate.trajectory import TrrSegments
+from cgzoo.outputs import output_lock, write_atomic
 from cgzoo.units import (
     ANGSTROM_TO_NM,
     ATM_TO_BAR,
@@ -181,9 +182,10 @@ def run_generate(
     )
     options.validate()
     out = Path(out)
-    resume = _prepare_output(out, overwrite)
-    run = _Run(options, out, progress, max(1, int(checkpoint_every)), stop_after_frames)
-    run.execute(resume)
+    with output_lock(out):  # one generator per directory; DONE is written last
+        resume = _prepare_output(out, overwrite)
+        run = _Run(options, out, progress, max(1, int(checkpoint_every)), stop_after_frames)
+        run.execute(resume)
     return out
 
 
@@ -215,7 +217,7 @@ def _remove_owned_files(out: Path) -> None:
         return
     for name in OWNED_FILES:
         (out / name).unlink(missing_ok=True)
-    for pattern in ("checkpoint_*.chk", "*.tmp"):
+    for pattern in ("checkpoint_*.chk", ".*.tmp-*"):
         for path in out.glob(pattern):
             path.unlink()
 
@@ -487,7 +489,7 @@ class _Run:
             self.log_rows.clear()
         progress.n_frames = self.frames_done
         name = f"checkpoint_{stage}_{block:07d}.chk"
-        write_bytes_atomic(self.out / name, context.createCheckpoint())
+        write_atomic(self.out / name, context.createCheckpoint())
         previous = progress.checkpoint
         progress.stage, progress.block, progress.checkpoint = stage, block, name
         progress.save(self.out)
@@ -497,7 +499,7 @@ class _Run:
     def _finish(self, context: openmm.Context) -> None:
         """Write the final state, mark topology.json complete and drop the DONE marker."""
         state = context.getState(getPositions=True, getVelocities=True, getParameters=True)
-        write_bytes_atomic(self.out / "state.xml", openmm.XmlSerializer.serialize(state).encode())
+        write_atomic(self.out / "state.xml", openmm.XmlSerializer.serialize(state).encode())
         record = topology_record(self.spec, self.options.n_molecules, self.cutoff, asdict(self.options))
         record.update(status="complete", n_frames=self.frames_done)
         write_topology_json(self.out / "topology.json", record)

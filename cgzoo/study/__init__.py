@@ -9,14 +9,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import shlex
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
+from cgzoo.outputs import output_lock, write_json_atomic
 from cgzoo.study.config import Study, load_study
 from cgzoo.study.plan import build_plan
 from cgzoo.study.results import write_results
@@ -38,6 +39,16 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
               log=print) -> tuple[Study, dict[str, dict]]:
     """Run (or, with ``report_only``, only tabulate) preset ``preset`` of ``config``; return the study and every task's state."""
     study = load_study(config, preset)
+    with ExitStack() as locks:  # one study process per work and results directory
+        if not report_only:
+            locks.enter_context(output_lock(study.work_dir))
+        locks.enter_context(output_lock(study.results_dir))
+        return study, _run_locked(study, config, preset, workers, report_only, log)
+
+
+def _run_locked(study: Study, config: str | Path, preset: str, workers: int | None, report_only: bool,
+                log) -> dict[str, dict]:
+    """The body of :func:`run_study`, run while holding its directories."""
     tasks = build_plan(study)
     started = time.perf_counter()
     if report_only:
@@ -59,12 +70,12 @@ def run_study(config: str | Path, preset: str, workers: int | None = None, repor
               + ("" if report_only else f", this invocation's wall time {wall / 60:.1f} min"),
               f"- resolved settings: `{study.results_dir / 'study_settings.json'}`"]
     study.results_dir.mkdir(parents=True, exist_ok=True)
-    (study.results_dir / "study_settings.json").write_text(json.dumps(
-        {"config": str(study.config_path), "preset": preset, "settings": study.raw,
-         "mappings": [m.name for m in study.mappings], "architectures": study.architectures, "modes": study.modes,
-         "seeds": study.seeds}, indent=1, default=str) + "\n")
+    write_json_atomic(study.results_dir / "study_settings.json",
+                      {"config": str(study.config_path), "preset": preset, "settings": study.raw,
+                       "mappings": [m.name for m in study.mappings], "architectures": study.architectures,
+                       "modes": study.modes, "seeds": study.seeds})
     write_results(tasks, states, study.results_dir, header, margin=float(study.raw.get("report", {}).get("margin", 0.05)))
-    return study, states
+    return states
 
 
 __all__ = ["build_plan", "load_study", "run_study"]

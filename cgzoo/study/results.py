@@ -11,6 +11,7 @@ the force-matched prior, calling differences within a relative margin ties.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import defaultdict
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from cgzoo.outputs import save_figure, write_atomic
 from cgzoo.study.plan import ENSEMBLES, Task
 
 KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed")
@@ -93,12 +95,13 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """``results.csv``: :data:`COLUMNS`, empty cells where a value does not exist."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for row in rows:
-            writer.writerow(["" if row.get(c) is None else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c])
-                             for c in COLUMNS])
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c])
+                         for c in COLUMNS])
+    write_atomic(path, handle.getvalue())
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
@@ -207,7 +210,7 @@ def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Pat
             lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in METRICS)
                          + f" | {a['stability'][0]}/{a['stability'][1]} |")
         lines.append("")
-    path.write_text("\n".join(lines))
+    write_atomic(path, "\n".join(lines))
 
 
 def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, path: Path) -> Path | None:
@@ -263,7 +266,7 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     if labels:
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=4, fontsize=8, frameon=False)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -314,7 +317,7 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=len(handles), fontsize=8,
                frameon=False, title="Δ vs ML only, same network and data: below the diagonal Δ is better", title_fontsize=9)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

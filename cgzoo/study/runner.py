@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cgzoo.outputs import write_json_atomic
 from cgzoo.study.plan import From, Task
 
 STATE_FILE = "task.json"
@@ -88,7 +89,7 @@ def _prepare(task: Task, key: str) -> None:
     if task.clear_on_change and state is not None and state.get("key") != key and task.out.exists():
         shutil.rmtree(task.out)
     task.out.mkdir(parents=True, exist_ok=True)
-    (task.out / STATE_FILE).write_text(json.dumps({"key": key, "task": task.name, "status": "running"}, indent=1))
+    write_json_atomic(task.out / STATE_FILE, {"key": key, "task": task.name, "status": "running"})
 
 
 def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
@@ -141,6 +142,6 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str]
                     state.update(status="done", result=result, seconds=seconds)
                     results[task.name] = result
                     log(f"done   {task.name} ({seconds:.0f} s)")
-                (task.out / STATE_FILE).write_text(json.dumps(state, indent=1, default=str))
+                write_json_atomic(task.out / STATE_FILE, state)
                 states[task.name] = state
     return states
