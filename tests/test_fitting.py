@@ -169,7 +169,7 @@ def test_fit_prior_command_end_to_end_with_user_prior(lj_data, tmp_path, capsys,
     bad = tmp_path / "bad.yaml"
     bad.write_text("terms: [{fit: magic}]")
     assert main(["fit-prior", "--data", data, "--prior", str(bad), "--out", str(tmp_path / "x"), "--quiet"]) == 2
-    assert "bad.yaml: term 0: unknown fit 'magic'" in capsys.readouterr().err
+    assert "bad.yaml: terms[0].fit: must be 'force_matching', 'boltzmann_inversion' or 'least_squares' (got 'magic')" in capsys.readouterr().err
 
 
 def test_prior_fitted_on_training_frames_only(lj_data, tmp_path):

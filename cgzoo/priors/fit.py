@@ -30,22 +30,24 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from cgzoo.data.dataset import iter_frames, load_topology
 from cgzoo.data.splits import block_split
-from cgzoo.errors import FitError, InputError, read_yaml
+from cgzoo.errors import FitError, InputError
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.boltzmann import fit_boltzmann
 from cgzoo.priors.force_matching import FMSettings, canonical_key, fit_force_matching
 from cgzoo.priors.registry import build_prior, resolve_class
 from cgzoo.priors.terms import PairPrior
+from cgzoo.schema import Strict, read_yaml_file, validate
 from cgzoo.units import kT
 
 FIT_METHODS = ("force_matching", "boltzmann_inversion", "least_squares")
@@ -105,6 +107,8 @@ def _data_initial_params(prior_cls: type[PairPrior], stream: FrameStream, temper
         distances.append(r[graph.edge_sep == 0].numpy())
         if k >= 4:
             break
+    if not sum(len(d) for d in distances):
+        raise FitError(f"least squares: no bead pairs within the cutoff {stream.cutoff:g} Å to start {prior_cls.__name__} from")
     sigma = float(np.percentile(np.concatenate(distances), 1.0))
     guesses = {"sigma": sigma, "epsilon": kT(temperature) / 2, "n": 12.0, "m": 6.0,
                "D": kT(temperature) / 2, "alpha": 2.0 / sigma, "r0": 1.12 * sigma}
@@ -172,20 +176,129 @@ def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
     }
 
 
+class _InitArgs(BaseModel):
+    """A term's ``init_args``: the prior class checks its own arguments; the shared pair-prior ones are checked here."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    cutoff: float | None = Field(None, gt=0)
+    r_switch: float | None = Field(None, ge=0)
+    exclude: int | None = Field(None, ge=0)
+    smoothing: str | None = None
+
+
+class _SplitSpec(Strict):
+    """``split``: the time-block split (:func:`cgzoo.data.splits.block_split` checks that it works for the data)."""
+
+    fractions: list[Annotated[float, Field(gt=0)]] = Field([0.8, 0.1, 0.1], min_length=3, max_length=3)
+    blocks: int = Field(10, ge=3)
+    gap: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0)
+
+
+class _ForceMatchingTerm(Strict):
+    """``fit: force_matching``: the options of :class:`~cgzoo.priors.force_matching.FMSettings`."""
+
+    fit: Literal["force_matching"]
+    pair: bool = FMSettings.pair
+    bonds: bool = FMSettings.bonds
+    angles: bool = FMSettings.angles
+    dihedrals: bool = FMSettings.dihedrals
+    cutoff: float = Field(FMSettings.cutoff, gt=0)
+    pair_spacing: float = Field(FMSettings.pair_spacing, gt=0)
+    bond_spacing: float = Field(FMSettings.bond_spacing, gt=0)
+    angle_spacing_deg: float = Field(FMSettings.angle_spacing_deg, gt=0)
+    dihedral_spacing_deg: float = Field(FMSettings.dihedral_spacing_deg, gt=0)
+    exclude: int = Field(FMSettings.exclude, ge=0)
+    intramolecular: bool = FMSettings.intramolecular
+    smoothing: float = Field(FMSettings.smoothing, ge=0)
+    ridge: float = Field(FMSettings.ridge, ge=0)
+    r_min: float = Field(FMSettings.r_min, ge=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> "_ForceMatchingTerm":
+        """The pair range r_min…cutoff must hold at least one knot interval."""
+        if self.pair and self.r_min + self.pair_spacing > self.cutoff:
+            raise ValueError(f"r_min + pair_spacing ({self.r_min:g} + {self.pair_spacing:g}) exceeds cutoff {self.cutoff:g}")
+        return self
+
+
+class _BoltzmannTerm(Strict):
+    """``fit: boltzmann_inversion``: how each bonded kind is inverted, and the histogram bins."""
+
+    fit: Literal["boltzmann_inversion"]
+    bonds: Literal["harmonic", "table", "none"] = "harmonic"
+    angles: Literal["harmonic", "table", "none"] = "table"
+    dihedrals: Literal["table", "none"] = "none"
+    bins: int = Field(100, ge=2)
+
+
+class _LeastSquaresTerm(Strict):
+    """``fit: least_squares``: an analytic prior fitted to the residual forces with L-BFGS."""
+
+    fit: Literal["least_squares"]
+    class_path: str = Field(min_length=1)
+    init_args: _InitArgs | None = None
+    frames: int = Field(20, gt=0)
+    max_iter: int = Field(100, gt=0)
+
+
+class _FixedTerm(Strict):
+    """No ``fit``: a prior included as given."""
+
+    class_path: str = Field(min_length=1)
+    init_args: _InitArgs | None = None
+
+
+class _UnknownFitTerm(BaseModel):
+    """A term whose ``fit`` is none of the methods; validating it reports the allowed ones."""
+
+    fit: Literal[FIT_METHODS]
+
+
+def _term_kind(term: Any) -> str | None:
+    """The union tag of a term: its ``fit`` method, ``fixed`` without one, ``unknown`` otherwise."""
+    if isinstance(term, BaseModel):  # serialising a validated spec
+        term = dict(term)
+    if not isinstance(term, dict):
+        return None
+    fit = term.get("fit")
+    return "fixed" if fit is None else fit if fit in FIT_METHODS else "unknown"
+
+
+_Term = Annotated[
+    Annotated[_ForceMatchingTerm, Tag("force_matching")] | Annotated[_BoltzmannTerm, Tag("boltzmann_inversion")]
+    | Annotated[_LeastSquaresTerm, Tag("least_squares")] | Annotated[_FixedTerm, Tag("fixed")]
+    | Annotated[_UnknownFitTerm, Tag("unknown")],
+    Discriminator(_term_kind, custom_error_type="term_type", custom_error_message="a term must be a mapping of keys to values"),
+]
+
+
+class PriorSpecFile(Strict):
+    """A fit-prior spec file (see the module docstring)."""
+
+    split: _SplitSpec | None = None
+    max_frames: int | None = Field(None, gt=0)
+    temperature: float | None = Field(None, gt=0)
+    terms: list[_Term] = Field(min_length=1)
+
+
+class SpecError(InputError, ValueError):
+    """A spec term the prior class rejects when it is built; the message names the term."""
+
+
 def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read and check a fit-prior spec file (clear one-line errors naming the file)."""
-    path = Path(path)
-    spec = read_yaml(path, "prior spec")
-    if not isinstance(spec, dict) or not isinstance(spec.get("terms"), list) or not spec["terms"]:
-        raise InputError(path, "a prior spec needs a non-empty 'terms' list")
-    for k, term in enumerate(spec["terms"]):
-        if not isinstance(term, dict):
-            raise InputError(path, f"term {k} is not a mapping")
-        if term.get("fit") not in (None, *FIT_METHODS):
-            raise InputError(path, f"term {k}: unknown fit {term.get('fit')!r} (one of {', '.join(FIT_METHODS)})")
-        if term.get("fit") in (None, "least_squares") and "class_path" not in term:
-            raise InputError(path, f"term {k}: needs a class_path")
-    return spec
+    """Read and check a fit-prior spec file against :class:`PriorSpecFile`; the keys it gives, as plain data."""
+    spec = validate(PriorSpecFile, read_yaml_file(path, "prior spec"), path)
+    return spec.model_dump(exclude_unset=True)
+
+
+def _build_term(k: int, term: dict[str, Any], args: dict[str, Any], type_names: list[str]) -> Prior:
+    """Build term ``k``'s prior; the class's own argument checks become one line naming the term."""
+    try:
+        return build_prior({"class_path": term["class_path"], "init_args": args}, type_names)
+    except (ValueError, TypeError, KeyError) as exc:
+        problem = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise SpecError(None, f"terms[{k}] ({term['class_path']}): {problem}") from None
 
 
 def _term_cutoff(term: dict[str, Any]) -> float:
@@ -223,10 +336,6 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
         progress(f"term {k}: {method or 'fixed ' + term['class_path']}")
         frames = residual_stream(stream, fitted)
         if method == "force_matching":
-            options = {f.name for f in fields(FMSettings)}
-            unknown = set(term) - options - {"fit"}
-            if unknown:
-                raise FitError(f"force matching: unknown options {sorted(unknown)}")
             prior, report = fit_force_matching(type_names, frames, FMSettings(**{k2: v for k2, v in term.items() if k2 != "fit"}))
             fitted.extend(prior.priors)
         elif method == "boltzmann_inversion":
@@ -240,7 +349,7 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
             cls = resolve_class(term["class_path"])
             if method == "least_squares" and issubclass(cls, PairPrior) and "params" not in args and "default" not in args:
                 args.update(params={}, default=_data_initial_params(cls, stream, temperature))
-            prior = build_prior({"class_path": term["class_path"], "init_args": args}, type_names)
+            prior = _build_term(k, term, args, type_names)
             if method == "least_squares":
                 stride = max(1, len(train) // int(term.get("frames", 20)))
                 subset = list(itertools.islice(frames(), 0, None, stride))
