@@ -39,7 +39,8 @@ def test_shipped_presets_expand_to_the_documented_grid():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["grid"].update(architectures=["pair_mlp", "transformer"]), "unknown ['transformer']"),
-    (lambda d: d["grid"].update(modes=["delta", "prior_plus"]), "unknown ['prior_plus']"),
+    (lambda d: d["grid"].update(modes=["delta", "prior_plus"]),
+     "grid.modes[1]: must be 'prior_only', 'ml_only' or 'delta'"),
     (lambda d: d["grid"]["systems"].update({"argon": ["1bead_com"]}), "does not exist"),
     (lambda d: d["grid"]["systems"].update({"argon": ["one_bead"]}), "is not '<n>bead_<operator>'"),
     (lambda d: d["presets"]["cpu"]["networks"].pop("schnet"), "no network settings for ['schnet']"),

@@ -13,13 +13,110 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from cgzoo.errors import InputError, read_yaml
+from pydantic import Field
+
+from cgzoo.errors import InputError
+from cgzoo.schema import Strict, read_yaml_file, validate
 
 MODES = ("prior_only", "ml_only", "delta")
 #: ``<system>_<n>bead_<operator>``: the shipped mapping file stem that names a grid point.
 MAPPING_NAME = re.compile(r"^(?P<system>[\w-]+?)_(?P<beads>\d+)bead_(?P<operator>\w+)$")
+
+
+class _Priors(Strict):
+    """``grid.priors``: the prior specs for one-bead (pairs only) and bonded CG molecules."""
+
+    pairs: str
+    bonded: str
+
+
+class _Grid(Strict):
+    """``grid``: what the study compares."""
+
+    mappings_dir: str = "datasets/mappings"
+    zoo_dir: str = "models"
+    systems: dict[str, list[str]] = Field(min_length=1)
+    architectures: list[str] = Field(min_length=1)
+    modes: list[Literal[MODES]] = Field(min_length=1)
+    priors: _Priors
+
+
+class _Atomistic(Strict):
+    """Options of ``cgzoo generate`` for one system, or ``path``/``top`` of existing data."""
+
+    n_molecules: int = Field(None, gt=0)
+    temperature: float = Field(None, gt=0)
+    pressure_bar: float = Field(None, gt=0)
+    equil_ps: float = Field(None, ge=0)
+    prod_ps: float = Field(None, gt=0)
+    save_every_fs: float = Field(None, gt=0)
+    timestep_fs: float = Field(None, gt=0)
+    seed: int = Field(None, ge=0)
+    platform: str = None
+    path: str = None
+    top: str = None
+
+
+class _MD(Strict):
+    """``md``: ``cgzoo simulate`` settings shared by every run, plus the steps per ensemble."""
+
+    nvt_steps: int = Field(None, ge=0)
+    npt_steps: int = Field(None, ge=0)
+    start_frame: int = None
+    device: str = None
+    engine: str = None
+    timestep_fs: float = Field(None, gt=0)
+    temperature_K: float = Field(None, gt=0)
+    pressure_bar: float = Field(None, gt=0)
+    friction_per_ps: float = Field(None, gt=0)
+    barostat: Literal["mtk", "berendsen"] = None
+    tdamp_fs: float = Field(None, gt=0)
+    pdamp_fs: float = Field(None, gt=0)
+    save_every: int = Field(None, gt=0)
+    max_force: float = Field(None, gt=0)
+    max_temperature_factor: float = Field(None, gt=1)
+    mts: int = Field(None, ge=1)
+
+
+class _Evaluate(Strict):
+    """``evaluate``: equilibration dropped from the start of each run before measuring."""
+
+    nvt_equil_ps: float = Field(None, ge=0)
+    npt_equil_ps: float = Field(None, ge=0)
+
+
+class _Report(Strict):
+    """``report``: relative differences below ``margin`` are ties."""
+
+    margin: float = Field(None, ge=0)
+
+
+class _Settings(Strict):
+    """``defaults`` or one preset (merged over ``defaults``); keys left out are absent (``None`` defaults are never dumped)."""
+
+    work_dir: str = None
+    results_dir: str = None
+    workers: int = Field(None, gt=0)
+    threads_per_worker: int = Field(None, gt=0)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(None, min_length=1)
+    skip: list[str] = None
+    atomistic: dict[str, _Atomistic] = None
+    networks: dict[str, dict[str, Any]] = None
+    training: dict[str, Any] = None
+    md: _MD = None
+    evaluate: _Evaluate = None
+    report: _Report = None
+
+
+class StudyFile(Strict):
+    """A study file: ``name``, ``grid``, ``defaults`` and named ``presets``."""
+
+    name: str | None = None
+    grid: _Grid
+    defaults: _Settings | None = None
+    presets: dict[str, _Settings | None] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -73,13 +170,11 @@ def _require(block: dict[str, Any], key: str, path: Path, where: str) -> Any:
 
 
 def load_study(path: str | Path, preset: str) -> Study:
-    """Read a study YAML and expand preset ``preset``; one-line :class:`InputError` on anything malformed."""
+    """Read a study YAML (checked against :class:`StudyFile`) and expand preset ``preset``; one-line :class:`InputError` on anything malformed."""
     path = Path(path)
-    raw = read_yaml(path, "study file")
-    if not isinstance(raw, dict):
-        raise InputError(path, "a study file is a mapping with 'grid', 'defaults' and 'presets'")
-    grid = _require(raw, "grid", path, "top level")
-    presets = _require(raw, "presets", path, "top level")
+    raw = validate(StudyFile, read_yaml_file(path, "study file"), path).model_dump(exclude_unset=True)
+    grid = raw["grid"]
+    presets = raw["presets"]
     if preset not in presets:
         raise InputError(path, f"no preset {preset!r} (have {', '.join(presets)})")
     settings = _merge(raw.get("defaults") or {}, presets[preset] or {})
@@ -87,7 +182,7 @@ def load_study(path: str | Path, preset: str) -> Study:
     mappings_dir = Path(grid.get("mappings_dir", "datasets/mappings"))
     skip = list(settings.get("skip") or [])
     cells = []
-    for system, names in _require(grid, "systems", path, "grid").items():
+    for system, names in grid["systems"].items():
         for stem in names:
             full = f"{system}_{stem}"
             match = MAPPING_NAME.match(full)
@@ -101,11 +196,8 @@ def load_study(path: str | Path, preset: str) -> Study:
             mapping_path = found[0]
             cells.append(MappingCell(full, system, int(match["beads"]), match["operator"], mapping_path))
 
-    modes = list(_require(grid, "modes", path, "grid"))
-    bad = [m for m in modes if m not in MODES]
-    if bad:
-        raise InputError(path, f"grid.modes: unknown {bad} (known: {', '.join(MODES)})")
-    architectures = list(_require(grid, "architectures", path, "grid"))
+    modes = list(grid["modes"])
+    architectures = list(grid["architectures"])
     from cgzoo.models.registry import NETWORKS
 
     unknown = [a for a in architectures if a not in NETWORKS]
@@ -116,9 +208,9 @@ def load_study(path: str | Path, preset: str) -> Study:
     for config in zoo_configs.values():
         if not config.exists():
             raise InputError(config, f"zoo config needed by {path} does not exist (grid.zoo_dir)")
-    priors = dict(_require(grid, "priors", path, "grid"))
+    priors = dict(grid["priors"])
     for key in ("pairs", "bonded"):
-        spec = Path(_require(priors, key, path, "grid.priors"))
+        spec = Path(priors[key])
         if not spec.exists():
             raise InputError(spec, f"prior spec named in {path} (grid.priors.{key}) does not exist")
 
@@ -131,11 +223,8 @@ def load_study(path: str | Path, preset: str) -> Study:
         raise InputError(path, f"preset {preset!r}: no network settings for {missing}")
     md = dict(settings.get("md") or {})
     for key in ("nvt_steps", "npt_steps"):
-        if not isinstance(md.get(key), int) or md[key] < 0:
-            raise InputError(path, f"preset {preset!r}: md.{key} must be a non-negative integer")
-    seeds = [int(s) for s in settings.get("seeds", [0])]
-    if not seeds:
-        raise InputError(path, f"preset {preset!r}: seeds is empty")
+        _require(md, key, path, f"preset {preset!r}: md")
+    seeds = list(settings.get("seeds", [0]))
     return Study(
         name=str(raw.get("name", path.stem)),
         preset=preset,
@@ -152,8 +241,8 @@ def load_study(path: str | Path, preset: str) -> Study:
         evaluate=dict(settings.get("evaluate") or {}),
         work_dir=Path(_require(settings, "work_dir", path, f"preset {preset!r}")),
         results_dir=Path(_require(settings, "results_dir", path, f"preset {preset!r}")),
-        workers=int(settings.get("workers", 1)),
-        threads_per_worker=int(settings.get("threads_per_worker", 1)),
+        workers=settings.get("workers", 1),
+        threads_per_worker=settings.get("threads_per_worker", 1),
         config_path=path,
         raw=settings,
     )
