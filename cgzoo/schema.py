@@ -79,13 +79,17 @@ def read_yaml_file(path: str | Path, what: str, error: type[InputError] = InputE
 
 
 def validate(model: type[M], data: Any, path: str | Path, error: type[InputError] = InputError) -> M:
-    """``data`` validated as ``model``; the first problem becomes one ``error`` naming ``path`` and the key."""
+    """``data`` validated as ``model``; its most specific problem becomes one ``error`` naming ``path`` and the key."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = exc.errors(include_url=False)
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise error(path, describe(problems[0], data) + more) from None
+        first = max(problems, key=lambda p: len(p["loc"]))  # the most specific (a union reports every branch)
+        where = key_path(first["loc"], data)
+        others = {key_path(p["loc"], data) for p in problems}
+        others = {k for k in others if not where.startswith(k)}  # a union's other branches are no more problems
+        more = f" (and {len(others)} more problem(s))" if others else ""
+        raise error(path, describe(first, data) + more) from None
 
 
 def describe(problem: dict[str, Any], data: Any) -> str:

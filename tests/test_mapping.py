@@ -382,12 +382,12 @@ def test_unknown_atom_is_an_error(tmp_path):
             "atoms: [C4, C5, C6]",
             r"atom 1:HEX:C4 is in beads B, C; an atom shared by beads needs explicit weights",
         ),
-        ("weights: [14.027, 15.035]", "weights: [1.0, -1.0]", r"bead C: weights sum to 0"),
-        ("weights: [14.027, 15.035]", "weights: [1.0]", r"bead C: 1 weights for 2 atoms"),
+        ("weights: [14.027, 15.035]", "weights: [1.0, -1.0]", r"beads\[C\]\.weights\[1\]: must be >= 0 \(got -1\.0\)$"),
+        ("weights: [14.027, 15.035]", "weights: [1.0]", r"molecules\[HEX\]\.beads\[C\]: 1 weights for 2 atoms"),
         (
             "weights: [14.027, 15.035]",
             "weights: heavy",
-            r"bead C: weights must be 'mass', 'geometry' or a list",
+            r"beads\[C\]: weights must be 'mass', 'geometry' or a list",
         ),
         (
             "angles: [[A, B, C]]",
@@ -395,9 +395,9 @@ def test_unknown_atom_is_an_error(tmp_path):
             r"molecule HEX: angles entry \['A', 'B', 'D'\] names unknown bead D",
         ),
         ("{name: C, type: E,", "{name: B, type: E,", r"molecule HEX: bead name B is used twice"),
-        ("atoms: [C1, C2], weights", "atoms: [], weights", r"bead A: 'atoms' must be a non-empty list"),
+        ("atoms: [C1, C2], weights", "atoms: [], weights", r"beads\[A\]\.atoms: must have at least 1 item"),
         ('"1:HEX:C3"', '"2:HEX:C3"', r"names residue 2, but the molecule has 1 residue"),
-        ("    bonds:", "    bond:", r"molecule HEX: unknown key\(s\) bond"),
+        ("    bonds:", "    bond:", r"molecules\[HEX\]: unknown key\(s\) bond \(allowed: name, residues, beads"),
     ],
 )
 def test_bad_mapping_files_are_one_line_errors(tmp_path, old, new, message):

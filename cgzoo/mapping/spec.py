@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from cgzoo.errors import MappingError
+from cgzoo.schema import Strict, parse_yaml as parse_yaml_text, read_text, validate
 
 WEIGHT_KEYWORDS = ("mass", "geometry")
 BONDED_ARITY = {"bonds": 2, "angles": 3, "dihedrals": 4}
@@ -134,10 +135,7 @@ def load_mapping(path: str | Path) -> MappingSpec:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".xml"):
         raise MappingError(path, f"unknown mapping format '{suffix}' (expected .yaml, .yml or VOTCA .xml)")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(path, f"cannot read mapping file: {exc}") from None
+    text = read_text(path, "mapping file", MappingError)
     if suffix == ".xml":
         from cgzoo.mapping.votca import parse_votca
 
@@ -155,73 +153,82 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+def _number_as_name(raw: Any) -> Any:
+    """YAML reads a name such as ``1`` as an integer; take its decimal text."""
+    return str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+
+
+#: A non-empty name without spaces (bead, type, residue, atom or molecule).
+Name = Annotated[str, BeforeValidator(_number_as_name), StringConstraints(pattern=r"^\S+$")]
+
+
+class BeadFile(Strict):
+    """One ``beads`` entry: its atoms and how their positions are weighted (a keyword or one weight per atom)."""
+
+    name: Name
+    type: Name
+    atoms: list[Name] = Field(min_length=1)
+    weights: str | list[Annotated[float, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> "BeadFile":
+        """A keyword from :data:`WEIGHT_KEYWORDS`, or one non-negative weight per atom with a positive sum."""
+        w = self.weights
+        if isinstance(w, str) and w not in WEIGHT_KEYWORDS:
+            raise ValueError(f"weights must be 'mass', 'geometry' or a list, not {w!r}")
+        if isinstance(w, list) and len(w) != len(self.atoms):
+            raise ValueError(f"{len(w)} weights for {len(self.atoms)} atoms")
+        if isinstance(w, list) and sum(w) <= 0:
+            raise ValueError(f"weights sum to {sum(w):g}; they must sum to a positive number")
+        return self
+
+
+class MoleculeFile(Strict):
+    """One ``molecules`` entry: the residue-name sequence that recognises it, its beads and bonded terms."""
+
+    name: Name
+    residues: list[Name] = Field(min_length=1)
+    beads: list[BeadFile] = Field(min_length=1)
+    bonds: list[Annotated[list[Name], Field(min_length=2, max_length=2)]] | None = None
+    angles: list[Annotated[list[Name], Field(min_length=3, max_length=3)]] | None = None
+    dihedrals: list[Annotated[list[Name], Field(min_length=4, max_length=4)]] | None = None
+
+
+class MappingFile(Strict):
+    """A cgzoo YAML mapping (see the module docstring); VOTCA files are read into the same model."""
+
+    name: Name
+    weights: Literal[WEIGHT_KEYWORDS] = "mass"
+    molecules: list[MoleculeFile] = Field(min_length=1)
+
+
 def parse_yaml(text: str, path: str | Path) -> MappingSpec:
     """Build a validated :class:`MappingSpec` from the text of a cgzoo YAML mapping."""
-    try:
-        doc = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise MappingError(path, f"not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
-    doc = _require_mapping(doc, path, "the file")
-    _check_keys(doc, {"name", "weights", "molecules"}, path, "the top level")
-    default = doc.get("weights", "mass")
-    if default not in WEIGHT_KEYWORDS:
-        raise MappingError(path, f"top-level weights must be 'mass' or 'geometry', not {default!r}")
-    molecules = doc.get("molecules")
-    if not isinstance(molecules, list) or not molecules:
-        raise MappingError(path, "'molecules' must be a non-empty list")
-    mols = [_parse_molecule(m, default, path) for m in molecules]
-    spec = MappingSpec(
-        name=_name(doc.get("name"), path, "mapping name"), molecules=mols, source=str(path), text=text
-    )
+    return spec_from_doc(parse_yaml_text(text, path, _Loader, MappingError), path, text)
+
+
+def spec_from_doc(doc: Any, path: str | Path, text: str) -> MappingSpec:
+    """Check a parsed mapping document against :class:`MappingFile`, resolve its atoms and validate the whole."""
+    checked = validate(MappingFile, doc, path, MappingError)
+    molecules = [_molecule(m, checked.weights, path) for m in checked.molecules]
+    spec = MappingSpec(name=checked.name, molecules=molecules, source=str(path), text=text)
     validate_spec(spec)
     return spec
 
 
-def _parse_molecule(raw: Any, default_weights: str, path: str | Path) -> MoleculeMapping:
-    """Turn one ``molecules`` entry into a :class:`MoleculeMapping` (validated later as a whole)."""
-    raw = _require_mapping(raw, path, "each molecules entry")
-    name = _name(raw.get("name"), path, "molecule name")
-    where = f"molecule {name}"
-    _check_keys(raw, {"name", "residues", "beads", *BONDED_ARITY}, path, where)
-    residues = raw.get("residues")
-    if not isinstance(residues, list) or not residues:
-        raise MappingError(path, f"{where}: 'residues' must be a non-empty list of residue names")
-    residues = [_name(r, path, f"{where}: residue name") for r in residues]
-    beads_raw = raw.get("beads")
-    if not isinstance(beads_raw, list) or not beads_raw:
-        raise MappingError(path, f"{where}: 'beads' must be a non-empty list")
-    beads = [_parse_bead(b, residues, default_weights, path, where) for b in beads_raw]
-    bonded = {}
-    for key, arity in BONDED_ARITY.items():
-        terms = raw.get(key) or []
-        if not isinstance(terms, list):
-            raise MappingError(path, f"{where}: '{key}' must be a list of lists of {arity} bead names")
-        bonded[key] = [_bonded_term(t, arity, path, f"{where}: {key}") for t in terms]
-    return MoleculeMapping(name=name, residues=residues, beads=beads, **bonded)
-
-
-def _parse_bead(
-    raw: Any, residues: list[str], default_weights: str, path: str | Path, where: str
-) -> BeadSpec:
-    """Turn one ``beads`` entry into a :class:`BeadSpec`, resolving atom specs against ``residues``."""
-    raw = _require_mapping(raw, path, f"{where}: each bead")
-    name = _name(raw.get("name"), path, f"{where}: bead name")
-    here = f"{where}, bead {name}"
-    _check_keys(raw, {"name", "type", "atoms", "weights"}, path, here)
-    atoms = raw.get("atoms")
-    if not isinstance(atoms, list) or not atoms:
-        raise MappingError(path, f"{here}: 'atoms' must be a non-empty list")
-    refs = [parse_atom_ref(_name(a, path, f"{here}: atom"), residues, path, here) for a in atoms]
-    weights = raw.get("weights", default_weights)
-    if isinstance(weights, list):
-        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
-            raise MappingError(path, f"{here}: weights must be numbers")
-        weights = [float(w) for w in weights]
-    return BeadSpec(
-        name=name, type=_name(raw.get("type"), path, f"{here}: type"), atoms=refs, weights=weights
-    )
+def _molecule(mol: MoleculeFile, default_weights: str, path: str | Path) -> MoleculeMapping:
+    """A :class:`MoleculeMapping` from a checked ``molecules`` entry, atoms resolved against its residues."""
+    beads = [
+        BeadSpec(
+            name=b.name,
+            type=b.type,
+            atoms=[parse_atom_ref(a, mol.residues, path, f"molecule {mol.name}, bead {b.name}") for a in b.atoms],
+            weights=default_weights if b.weights is None else b.weights,
+        )
+        for b in mol.beads
+    ]
+    bonded = {key: [tuple(t) for t in getattr(mol, key) or []] for key in BONDED_ARITY}
+    return MoleculeMapping(name=mol.name, residues=list(mol.residues), beads=beads, **bonded)
 
 
 def parse_atom_ref(text: str, residues: list[str], path: str | Path, where: str) -> AtomRef:
@@ -249,7 +256,7 @@ def parse_atom_ref(text: str, residues: list[str], path: str | Path, where: str)
 
 
 def validate_spec(spec: MappingSpec) -> None:
-    """Raise :class:`MappingError` for anything that makes the mapping ambiguous or ill-defined."""
+    """Raise :class:`MappingError` for cross-references the schema cannot check: duplicate names, shared atoms, bonded bead names."""
     path = spec.source
     seen_names: set[str] = set()
     seen_residues: dict[tuple[str, ...], str] = {}
@@ -267,10 +274,8 @@ def validate_spec(spec: MappingSpec) -> None:
 
 
 def _validate_molecule(mol: MoleculeMapping, path: str) -> None:
-    """Check one molecule's beads (names, weights, shared atoms) and bonded terms."""
+    """Check one molecule's bead names, atoms shared between beads, and the beads its bonded terms name."""
     where = f"molecule {mol.name}"
-    if not mol.beads:
-        raise MappingError(path, f"{where}: has no beads")
     names: set[str] = set()
     owners: dict[tuple[int, str], list[BeadSpec]] = {}
     for bead in mol.beads:
@@ -278,9 +283,6 @@ def _validate_molecule(mol: MoleculeMapping, path: str) -> None:
         if bead.name in names:
             raise MappingError(path, f"{where}: bead name {bead.name} is used twice")
         names.add(bead.name)
-        if not bead.atoms:
-            raise MappingError(path, f"{here}: has no atoms")
-        _validate_weights(bead, path, here)
         local: set[tuple[int, str]] = set()
         for atom in bead.atoms:
             key = (atom.residue, atom.name)
@@ -299,8 +301,6 @@ def _validate_molecule(mol: MoleculeMapping, path: str) -> None:
             )
     for key, arity in BONDED_ARITY.items():
         for term in getattr(mol, key):
-            if len(term) != arity:
-                raise MappingError(path, f"{where}: {key} entry {list(term)} needs {arity} bead names")
             for bead_name in term:
                 if bead_name not in names:
                     raise MappingError(
@@ -308,52 +308,3 @@ def _validate_molecule(mol: MoleculeMapping, path: str) -> None:
                     )
             if len(set(term)) != arity:
                 raise MappingError(path, f"{where}: {key} entry {list(term)} repeats a bead")
-
-
-def _validate_weights(bead: BeadSpec, path: str, here: str) -> None:
-    """Check a bead's weights keyword, or its list: length, finite, positive sum, none negative."""
-    if isinstance(bead.weights, str):
-        if bead.weights not in WEIGHT_KEYWORDS:
-            raise MappingError(
-                path, f"{here}: weights must be 'mass', 'geometry' or a list, not '{bead.weights}'"
-            )
-        return
-    w = bead.weights
-    if len(w) != len(bead.atoms):
-        raise MappingError(path, f"{here}: {len(w)} weights for {len(bead.atoms)} atoms")
-    if not all(math.isfinite(x) for x in w):
-        raise MappingError(path, f"{here}: weights must be finite numbers")
-    if sum(w) <= 0:
-        raise MappingError(path, f"{here}: weights sum to {sum(w):g}; they must sum to a positive number")
-    if min(w) < 0:
-        raise MappingError(path, f"{here}: weights must not be negative")
-
-
-def _bonded_term(raw: Any, arity: int, path: str | Path, where: str) -> tuple[str, ...]:
-    """Read one bonded term as a tuple of bead names; :func:`validate_spec` checks arity and names."""
-    if not isinstance(raw, list):
-        raise MappingError(path, f"{where}: entry {raw!r} must be a list of {arity} bead names")
-    return tuple(_name(x, path, where) for x in raw)
-
-
-def _require_mapping(raw: Any, path: str | Path, what: str) -> dict:
-    if not isinstance(raw, dict):
-        raise MappingError(path, f"{what} must be a mapping of keys to values")
-    return raw
-
-
-def _check_keys(raw: dict, allowed: set[str], path: str | Path, where: str) -> None:
-    unknown = sorted(str(k) for k in raw if k not in allowed)
-    if unknown:
-        raise MappingError(
-            path, f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _name(raw: Any, path: str | Path, what: str) -> str:
-    """A non-empty name; integers are accepted as their decimal text (YAML reads ``1`` as a number)."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        raw = str(raw)
-    if not isinstance(raw, str) or not raw.strip() or raw != raw.strip() or any(c.isspace() for c in raw):
-        raise MappingError(path, f"{what} must be a non-empty name without spaces, not {raw!r}")
-    return raw

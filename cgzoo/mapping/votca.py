@@ -38,20 +38,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from cgzoo.errors import MappingError
-from cgzoo.mapping.spec import (
-    BONDED_ARITY,
-    BeadSpec,
-    MappingSpec,
-    MoleculeMapping,
-    parse_atom_ref,
-    validate_spec,
-)
+from cgzoo.mapping.spec import BONDED_ARITY, MappingSpec, spec_from_doc
 
 _VOTCA_BONDED = {"bond": "bonds", "angle": "angles", "dihedral": "dihedrals"}
 
 
 def parse_votca(text: str, path: str | Path) -> MappingSpec:
-    """Build a validated :class:`MappingSpec` (named after the file) from a VOTCA mapping XML."""
+    """Build a validated :class:`MappingSpec` (named after the file) from a VOTCA mapping XML.
+
+    The XML is read into the document a cgzoo YAML mapping would give, so both formats pass the
+    same schema (:class:`~cgzoo.mapping.spec.MappingFile`) and checks.
+    """
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
@@ -66,20 +63,9 @@ def parse_votca(text: str, path: str | Path) -> MappingSpec:
     maps = _read_maps(root, path, where)
     raw_beads = [_read_bead(elem, maps, path, where) for elem in bead_elems]
     residues = _residue_sequence(raw_beads, path, where)
-    beads = [
-        BeadSpec(
-            name=name,
-            type=btype,
-            atoms=[parse_atom_ref(a, residues, path, f"{where}, bead {name}") for a in atoms],
-            weights=weights,
-        )
-        for name, btype, atoms, weights in raw_beads
-    ]
-    bonded = _read_bonded(root, path, where)
-    molecule = MoleculeMapping(name=mol_name, residues=residues, beads=beads, **bonded)
-    spec = MappingSpec(name=Path(path).stem, molecules=[molecule], source=str(path), text=text)
-    validate_spec(spec)
-    return spec
+    beads = [{"name": name, "type": btype, "atoms": atoms, "weights": weights} for name, btype, atoms, weights in raw_beads]
+    molecule = {"name": mol_name, "residues": residues, "beads": beads, **_read_bonded(root, path, where)}
+    return spec_from_doc({"name": Path(path).stem, "molecules": [molecule]}, path, text)
 
 
 def _read_maps(root: ET.Element, path: str | Path, where: str) -> dict[str, list[float]]:
@@ -156,9 +142,9 @@ def _residue_sequence(
     return [names[r] for r in range(1, max(names) + 1)]
 
 
-def _read_bonded(root: ET.Element, path: str | Path, where: str) -> dict[str, list[tuple[str, ...]]]:
+def _read_bonded(root: ET.Element, path: str | Path, where: str) -> dict[str, list[list[str]]]:
     """Read every ``<cg_bonded>`` group, splitting its ``<beads>`` into consecutive 2/3/4-tuples."""
-    bonded: dict[str, list[tuple[str, ...]]] = {key: [] for key in BONDED_ARITY}
+    bonded: dict[str, list[list[str]]] = {key: [] for key in BONDED_ARITY}
     for group in root.findall("topology/cg_bonded/*"):
         if group.tag not in _VOTCA_BONDED:
             raise MappingError(
@@ -173,7 +159,7 @@ def _read_bonded(root: ET.Element, path: str | Path, where: str) -> dict[str, li
                 path,
                 f"{where}: <{group.tag}> {label} lists {len(names)} bead names, not a multiple of {arity}",
             )
-        bonded[key].extend(tuple(names[i : i + arity]) for i in range(0, len(names), arity))
+        bonded[key].extend(names[i : i + arity] for i in range(0, len(names), arity))
     return bonded
 
 
