@@ -104,7 +104,7 @@ def describe(problem: dict[str, Any], data: Any) -> str:
     message = message.replace("Input should be", "must be").replace("greater than or equal to", ">=")
     message = message.replace("greater than", ">").replace("less than or equal to", "<=").replace("less than", "<")
     got = problem.get("input")
-    if not isinstance(got, dict) and kind not in ("value_error", "assertion_error"):
+    if not isinstance(got, dict):  # a whole mapping is no help in one line
         text = repr(got)
         message += f" (got {text if len(text) <= 40 else text[:37] + '...'})"
     return f"{where}: {message}" if where else message

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from cgzoo.errors import MappingError
 from cgzoo.schema import Strict, parse_yaml as parse_yaml_text, read_text, validate
@@ -158,8 +158,15 @@ def _number_as_name(raw: Any) -> Any:
     return str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
 
 
-#: A non-empty name without spaces (bead, type, residue, atom or molecule).
-Name = Annotated[str, BeforeValidator(_number_as_name), StringConstraints(pattern=r"^\S+$")]
+def _check_name(name: str) -> str:
+    """A name must be non-empty and without spaces (it becomes a column in tables and a token in files)."""
+    if not name or any(c.isspace() for c in name):
+        raise ValueError("must be a non-empty name without spaces")
+    return name
+
+
+#: A bead, type, residue, atom or molecule name.
+Name = Annotated[str, BeforeValidator(_number_as_name), AfterValidator(_check_name)]
 
 
 class BeadFile(Strict):
