@@ -50,7 +50,7 @@ def _import_plugin(module_name: str) -> ModuleType:
     """Import an enabled plugin module; a one-line :class:`PluginError` if it cannot be imported."""
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # the user's own code: any failure is reported in one line
+    except Exception as exc:  # noqa: BLE001 - the user's own code: any failure is reported in one line
         raise PluginError(f"plugin module {module_name!r} (enabled by {PLUGINS_ENV} or register_plugin) cannot be "
                           f"imported: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
@@ -71,7 +71,7 @@ def _entry_point_classes(base: type, kind: str) -> dict[str, type]:
     for point in entry_points(group=ENTRY_POINT_GROUPS[kind]):
         try:
             cls = point.load()
-        except Exception as exc:  # an installed plugin's own code
+        except Exception as exc:  # noqa: BLE001 - an installed plugin's own code
             raise PluginError(f"entry point {point.name!r} ({point.value}) in group {point.group!r} cannot be loaded: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         if not (inspect.isclass(cls) and issubclass(cls, base)):

@@ -17,7 +17,6 @@ from typing import Any
 
 from cgzoo.errors import InputError
 from cgzoo.plugins import plugin_class
-
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.dihedral import FourierDihedral
 from cgzoo.priors.harmonic import CosineHarmonicAngle, HarmonicAngle, HarmonicBond

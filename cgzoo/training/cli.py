@@ -5,21 +5,38 @@ Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never wa
 network) next to a CSV logger, and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
 ``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
 ``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress.
+
+Safety: a run holds the exclusive lock of its ``default_root_dir`` from parsing to exit (a
+second run into the same directory is refused in one line), checkpoints are written by rename
+and read with ``weights_only=True`` only (:class:`~cgzoo.training.checkpoint.SafeCheckpointIO`,
+also for Lightning's own ``--ckpt_path``), and every bad option or checkpoint is a one-line
+:class:`~cgzoo.errors.InputError`.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
+import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter")  # cgzoo's main passes sys.argv[1:] as args
 
-from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
-from pytorch_lightning.cli import LightningCLI  # noqa: E402
+from jsonargparse import ArgumentError
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from cgzoo.training.data import CGDataModule  # noqa: E402
-from cgzoo.training.module import CGLightningModule  # noqa: E402
+from cgzoo.errors import InputError
+from cgzoo.models import network_class
+from cgzoo.outputs import output_lock
+from cgzoo.training.checkpoint import SafeCheckpointIO, checkpoint_block, read_checkpoint
+from cgzoo.training.data import CGDataModule
+from cgzoo.training.module import CGLightningModule
 
 DEFAULT_ROOT = "runs/train"
 
@@ -36,14 +53,66 @@ def default_loggers(save_dir: str = DEFAULT_ROOT) -> list[dict[str, Any]]:
              "init_args": {"project": "cgzoo", "save_dir": save_dir, "offline": offline}}] + loggers
 
 
+#: ``--ckpt_path`` values Lightning resolves itself (to files it then reads through SafeCheckpointIO)
+CKPT_KEYWORDS = ("last", "best", "hpc", "registry")
+
+
+def is_rank_zero_launcher() -> bool:
+    """False in the worker processes Lightning's DDP launcher starts by re-running the command (they write nothing)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def check_network(network: str, network_args: dict[str, Any] | None) -> None:
+    """Fail before any work when ``network`` is unknown (or a plugin not enabled) or ``network_args`` do not fit it."""
+    cls = network_class(network)
+    try:
+        inspect.signature(cls).bind(type_names=[], **(network_args or {}))
+    except TypeError as exc:
+        raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {exc}") from None
+
+
+def check_options(config: Any) -> None:
+    """One-line :class:`InputError` for options Lightning would only trip over after loading data and fitting a prior."""
+    if config.get("weights_only") is False:
+        raise InputError(None, "--weights_only false: cgzoo reads checkpoints with weights_only=True only (no pickled code)")
+    check_network(config.model.network, config.model.network_args)
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path and str(ckpt_path) not in CKPT_KEYWORDS:
+        checkpoint_block(read_checkpoint(ckpt_path), ckpt_path)  # before Lightning takes hyperparameters from it
+
+
 class CGZooCLI(LightningCLI):
-    """LightningCLI with cgzoo's defaults and a fixed checkpoint directory (so ``--ckpt_path last`` finds it)."""
+    """LightningCLI with cgzoo's defaults, a fixed checkpoint directory (so ``--ckpt_path last`` finds it), the run
+    directory's writer lock, safe checkpoint I/O and options checked before any work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._held = ExitStack()  # the run directory's lock, held until the subcommand has finished
+        with self._held:
+            super().__init__(*args, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        """Parsers raise :class:`ArgumentError` instead of printing usage and exiting, so the error is one line."""
+        return super().init_parser(**{**kwargs, "exit_on_error": False})
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, check the options that would fail late (network, ``--ckpt_path``), then take the run directory's lock."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        check_options(config)
+        if subcommand and is_rank_zero_launcher():
+            self._held.enter_context(output_lock(config.trainer.default_root_dir or DEFAULT_ROOT))
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        root = config.trainer.default_root_dir or DEFAULT_ROOT
         if config.trainer.logger is None or config.trainer.logger is True:
-            config.trainer.logger = default_loggers(root)
+            config.trainer.logger = default_loggers(config.trainer.default_root_dir or DEFAULT_ROOT)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The trainer, with :class:`SafeCheckpointIO` added to the configured plugins."""
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        return super().instantiate_trainer(plugins=[*plugins, SafeCheckpointIO()], **kwargs)
 
     def _checkpoint_dir(self) -> Path:
         return Path(self.trainer.default_root_dir) / "checkpoints"
@@ -53,6 +122,12 @@ class CGZooCLI(LightningCLI):
             if callback.dirpath is None:
                 callback.dirpath = str(self._checkpoint_dir())
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        finally:
+            self._finish_wandb()
+
     def _finish_wandb(self) -> None:
         """Close the wandb run so the next run in this process (a sweep, a test) gets its own directory."""
         from pytorch_lightning.loggers import WandbLogger
@@ -60,18 +135,6 @@ class CGZooCLI(LightningCLI):
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
                 logger.experiment.finish()
-
-    def after_fit(self) -> None:
-        self._finish_wandb()
-
-    def after_validate(self) -> None:
-        self._finish_wandb()
-
-    def after_test(self) -> None:
-        self._finish_wandb()
-
-    def after_predict(self) -> None:
-        self._finish_wandb()
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -91,7 +154,24 @@ def trainer_defaults() -> dict[str, Any]:
     }
 
 
+def argument_error_line(exc: ArgumentError) -> str:
+    """jsonargparse's multi-line message as one line: the option, the value given and what was expected."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    key = re.match(r'Parser key "([^"]+)":', lines[0]) if lines else None
+    if not key:
+        return " ".join(lines)
+    given = next((re.split(r"(?:Given|Got) value:", line, maxsplit=1)[1].strip() for line in lines
+                  if re.search(r"(?:Given|Got) value:", line)), None)
+    expected = [line.lstrip("- ").split(". Got value")[0] for line in lines[1:]
+                if line.lstrip("- ").startswith(("Expected", "Not of type", "Problem with"))]
+    value = f" {given}" if given is not None else ""
+    return f"--{key.group(1)}{value}: {'; or '.join(expected) or ' '.join(lines[1:])}"
+
+
 def run_lightning(argv: list[str]) -> None:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``) with ``argv`` after it."""
-    CGZooCLI(CGLightningModule, CGDataModule, args=argv, trainer_defaults=trainer_defaults(), seed_everything_default=0,
-             save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
+    try:
+        CGZooCLI(CGLightningModule, CGDataModule, args=argv, trainer_defaults=trainer_defaults(),
+                 seed_everything_default=0, save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
+    except ArgumentError as exc:
+        raise InputError(None, argument_error_line(exc)) from None

@@ -11,19 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch_geometric.loader import DataLoader
 
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.pyg import frame_to_data
-from cgzoo.data.splits import block_split
+from cgzoo.data.splits import SplitError, block_split
 from cgzoo.errors import InputError
 from cgzoo.neighbors import TopologyCache
+from cgzoo.outputs import temp_sibling
 from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, prior_spec, save_prior
 
 
@@ -62,12 +65,12 @@ class CGDataModule(pl.LightningDataModule):
         data: str = "datasets/default/spce-water_1bead_com.h5",
         prior: str = "datasets/priors/fm_pair.yaml",
         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-        blocks: int = 10,
-        gap: int = 2,
+        blocks: PositiveInt = 10,
+        gap: NonNegativeInt = 2,
         split_seed: int = 0,
-        batch_size: int = 4,
-        max_train_frames: int | None = None,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 4,
+        max_train_frames: PositiveInt | None = None,
+        num_workers: NonNegativeInt = 0,
         cache_dir: str = "runs/prior_cache",
     ) -> None:
         super().__init__()
@@ -90,14 +93,22 @@ class CGDataModule(pl.LightningDataModule):
             return
         self.dataset = CGDataset.load(self.data_path)
         hp = self.hparams
-        self.splits = block_split(self.dataset.n_frames, tuple(hp.fractions), n_blocks=hp.blocks, gap=hp.gap,
-                                  seed=hp.split_seed)
+        self.splits = self._split()
         if hp.max_train_frames and len(self.splits["train"]) > hp.max_train_frames:
             train = self.splits["train"]
             self.splits["train"] = train[np.linspace(0, len(train) - 1, hp.max_train_frames).round().astype(int)]
         self.prior = self._obtain_prior()
         top = self.dataset.topology
         self.topology_cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+
+    def _split(self) -> dict[str, np.ndarray]:
+        """The block split of the dataset; a one-line :class:`InputError` naming the file and the ``--data`` options."""
+        hp = self.hparams
+        try:
+            return block_split(self.dataset.n_frames, tuple(hp.fractions), n_blocks=hp.blocks, gap=hp.gap, seed=hp.split_seed)
+        except SplitError as exc:
+            raise InputError(self.data_path, f"{exc.problem} (--data.fractions {list(hp.fractions)}, --data.blocks "
+                                             f"{hp.blocks}, --data.gap {hp.gap})") from None
 
     def _obtain_prior(self) -> Prior:
         source = self.prior_source
@@ -126,7 +137,9 @@ class CGDataModule(pl.LightningDataModule):
             return build_prior(payload["prior"])
         prior, report = fit_prior(self.data_path, spec, progress=lambda msg: None)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        save_prior(prior, cached, {"report": report})
+        tmp = temp_sibling(cached)  # per process, renamed when complete: parallel runs may fit the same prior
+        save_prior(prior, tmp, {"report": report})
+        os.replace(tmp, cached)
         self.prior_report = report
         return prior
 
@@ -145,8 +158,8 @@ class CGDataModule(pl.LightningDataModule):
     def residual_force_rms(self, max_frames: int = 50, subtract_prior: bool = True) -> float:
         """RMS of the force components the network must learn on training frames (reference − prior, or the
         reference itself for ML-only models): the network's force scale, kcal/mol/Å."""
-        from cgzoo.priors.fit import prior_forces
         from cgzoo.neighbors import batch_graph
+        from cgzoo.priors.fit import prior_forces
 
         top = self.dataset.topology
         frames = self.splits["train"][:: max(1, len(self.splits["train"]) // max_frames)]

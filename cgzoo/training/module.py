@@ -11,12 +11,14 @@ units) so :func:`cgzoo.training.checkpoint.load_model` rebuilds the model withou
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from jsonargparse.typing import restricted_string_type
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from cgzoo.errors import CGZooError, InputError
 from cgzoo.models import CGModel, build_network, network_spec
 from cgzoo.neighbors import build_graph
 from cgzoo.priors import prior_spec
@@ -24,6 +26,12 @@ from cgzoo.training.data import batch_tensors
 from cgzoo.units import DATASET_UNITS
 
 SPLITS = ("train", "val", "test")
+
+#: A user network's dotted class path (``mypkg.nets.MyNet``), accepted when its plugin module is enabled.
+PluginClassPath = restricted_string_type("PluginClassPath", r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+#: The network choices ``cgzoo fit --help`` shows (kept equal to ``cgzoo.models.NETWORKS`` by a test).
+NetworkName = Literal["pair_mlp", "schnet", "equivariant"] | PluginClassPath
+ModeName = Literal["delta", "ml_only", "prior_only"]
 
 
 class ForceMetrics:
@@ -74,16 +82,16 @@ class CGLightningModule(pl.LightningModule):
 
     def __init__(
         self,
-        network: str = "schnet",
+        network: NetworkName = "schnet",
         network_args: dict[str, Any] | None = None,
-        mode: str = "delta",
+        mode: ModeName = "delta",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        scheduler: str = "plateau",
+        scheduler: Literal["plateau", "cosine", "none"] = "plateau",
         scheduler_patience: int = 5,
         type_weights: dict[str, float] | None = None,
         ema_decay: float | None = None,
-        dtype: str = "float32",
+        dtype: Literal["float32", "float64"] = "float32",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -98,7 +106,7 @@ class CGLightningModule(pl.LightningModule):
     def build(self, type_names: list[str], prior: Any, energy_scale: float, topology_cache: Any) -> None:
         """Create the CG model (and its EMA copy) for these bead types and this prior."""
         hp = self.hparams
-        net = None if hp.mode == "prior_only" else build_network(hp.network, type_names, **(hp.network_args or {}))
+        net = None if hp.mode == "prior_only" else self._build_network(type_names)
         dtype = getattr(torch, hp.dtype)
         self.model = CGModel(prior, net, mode=hp.mode, energy_scale=energy_scale).to(dtype)
         self.model.prior.requires_grad_(False)  # the prior was fitted on its own; only the network learns
@@ -107,6 +115,17 @@ class CGLightningModule(pl.LightningModule):
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=False)
         self.topology_cache = topology_cache
         self.metrics = {s: ForceMetrics(type_names) for s in SPLITS}
+
+    def _build_network(self, type_names: list[str]) -> Any:
+        """The network the hyperparameters name; one-line :class:`InputError` when its arguments do not fit it."""
+        hp = self.hparams
+        try:
+            return build_network(hp.network, type_names, **(hp.network_args or {}))
+        except CGZooError:
+            raise
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(None, f"--model.network {hp.network} with --model.network_args {hp.network_args}: "
+                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
     def setup(self, stage: str) -> None:
         if self.model is not None:
@@ -200,9 +219,7 @@ class CGLightningModule(pl.LightningModule):
         if self.hparams.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=self.hparams.scheduler_patience)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/force_rmse"}}
-        if self.hparams.scheduler == "none":
-            return optimizer
-        raise ValueError(f"scheduler must be plateau, cosine or none, got {self.hparams.scheduler!r}")
+        return optimizer
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -222,15 +239,28 @@ class CGLightningModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.model is None:
-            block = checkpoint["cgzoo"]
-            from cgzoo.training.checkpoint import model_from_block
+        from cgzoo.training.checkpoint import checkpoint_block, model_from_block
 
-            model = model_from_block(block)
+        source = getattr(self._trainer, "ckpt_path", None) or "checkpoint"
+        block = checkpoint_block(checkpoint, source)
+        if self.model is None:
+            try:
+                model = model_from_block(block)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(source, f"cannot rebuild the model: {exc}") from None
             self.model = model.to(getattr(torch, self.hparams.dtype))
             self.model.prior.requires_grad_(False)
             if self.hparams.ema_decay:
                 self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.hparams.ema_decay),
                                          use_buffers=False)
             self.metrics = {s: ForceMetrics(model.type_names) for s in SPLITS}
+        self._check_weights_fit(checkpoint.get("state_dict"), source)
 
+    def _check_weights_fit(self, state: Any, source: Any) -> None:
+        """One-line :class:`InputError` when a checkpoint's weights are not those of the configured model."""
+        ours = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+        theirs = {k: tuple(getattr(v, "shape", (-1,))) for k, v in state.items()} if isinstance(state, dict) else {}
+        if ours != theirs:
+            differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+            raise InputError(source, f"its weights do not fit the configured model (--model.* differs from the run "
+                                     f"that wrote it; first differing: {differ[:3]})")
