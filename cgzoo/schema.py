@@ -39,7 +39,7 @@ class Strict(BaseModel):
     def _known_keys(cls, data: Any) -> Any:
         """Reject unknown keys up front so the message can list the allowed ones (typos are common)."""
         if isinstance(data, dict):
-            unknown = [str(k) for k in data if k not in cls.model_fields]
+            unknown = [shown(k) for k in data if k not in cls.model_fields]
             if unknown:
                 raise ValueError(f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(cls.model_fields)})")
         return data
@@ -66,7 +66,8 @@ def parse_yaml(text: str, path: str | Path, loader: type = yaml.SafeLoader,
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise error(path, f"not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(path, f"not valid YAML{line}: {detail}") from None
     except (ValueError, OverflowError) as exc:  # e.g. an impossible date such as 2001-13-45
         raise error(path, f"not valid YAML: {exc}") from None
     except RecursionError:
@@ -119,8 +120,14 @@ def key_path(loc: tuple[Any, ...], data: Any) -> str:
         if isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
             node = node[item]
             name = node.get("name") if isinstance(node, dict) else None
-            parts.append(f"[{name}]" if isinstance(name, (str, int)) and not isinstance(name, bool) else f"[{item}]")
+            parts.append(f"[{shown(name)}]" if isinstance(name, (str, int)) and not isinstance(name, bool) else f"[{item}]")
         elif isinstance(node, dict) and item in node:
             node = node[item]
-            parts.append(f".{item}" if parts else str(item))
+            parts.append(f".{shown(item)}" if parts else shown(item))
     return "".join(parts)
+
+
+def shown(key: Any) -> str:
+    """A key or name from a file as message text: itself, or its ``repr`` if it holds line breaks or control characters."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
