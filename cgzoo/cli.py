@@ -12,6 +12,7 @@ from cgzoo import __version__
 from cgzoo.errors import CGZooError
 from cgzoo.evaluate import add_evaluate_parser
 from cgzoo.runtime import tune_allocator
+from cgzoo.units import LAMMPS_UNIT_STYLES
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -48,7 +49,8 @@ def _cmd_map(args: argparse.Namespace) -> None:
     if args.traj is None and args.top is None:
         raise CGZooError("give --top and --traj, or --top with a cgzoo generate directory")
     traj, top = (args.top, None) if args.traj is None else (args.traj, args.top)
-    source = read_atomistic(traj, top=top, format=args.format)
+    source = read_atomistic(traj, top=top, format=args.format, lammps_units=args.lammps_units,
+                            timestep_fs=args.timestep_fs)
     mapper = CGMapper(load_mapping(args.mapping), source.topology,
                       allow_constrained_crossing=args.allow_constrained_crossing)
     out = build_dataset(source, mapper, args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
@@ -108,13 +110,19 @@ def _cmd_fit_prior(args: argparse.Namespace) -> None:
           (", tables/" if args.export else ""))
 
 
+#: ``cgzoo simulate`` options that are simulation settings (field: option dest); an option left out (None) takes
+#: the settings' default in a new run and the run's recorded value on ``--restart``
+SIMULATE_SETTINGS = {"ensemble": "ensemble", "temperature_K": "temperature", "pressure_bar": "pressure",
+                     "timestep_fs": "timestep_fs", "steps": "steps", "save_every": "save_every",
+                     "friction_per_ps": "friction", "barostat": "barostat", "seed": "seed", "max_force": "max_force",
+                     "engine": "engine", "mts": "mts"}
+
+
 def _cmd_simulate(args: argparse.Namespace) -> None:
     from cgzoo.md import SimulationSettings, simulate
 
-    settings = SimulationSettings(ensemble=args.ensemble, temperature_K=args.temperature, pressure_bar=args.pressure,
-                                  timestep_fs=args.timestep_fs, steps=args.steps, save_every=args.save_every,
-                                  friction_per_ps=args.friction, barostat=args.barostat, seed=args.seed,
-                                  max_force=args.max_force, engine=args.engine, mts=args.mts)
+    given = {name: getattr(args, dest) for name, dest in SIMULATE_SETTINGS.items() if getattr(args, dest) is not None}
+    settings = SimulationSettings(**given)
     try:
         out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
                        device=args.device, progress=not args.quiet, threads=args.threads)
@@ -189,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--mapping", required=True, type=Path, help="mapping: YAML or VOTCA XML")
     mp.add_argument("--out", required=True, type=Path, help="dataset: .h5, or .extxyz for interop")
     mp.add_argument("--format", default=None, help="force the trajectory format (MDAnalysis format name)")
+    mp.add_argument("--lammps-units", choices=list(LAMMPS_UNIT_STYLES), default=None,
+                    help="LAMMPS dump: the 'units' style of the run that wrote it (required: a dump does not record it)")
+    mp.add_argument("--timestep-fs", type=float, default=None,
+                    help="LAMMPS dump: the run's time step in fs (required: a dump records steps, not times)")
     mp.add_argument("--chunk-size", type=int, default=128, help="frames mapped at a time")
     mp.add_argument("--allow-constrained-crossing", action="store_true",
                     help="map even if a constrained bond crosses two beads (forces will be biased)")
@@ -224,26 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset), a simulate run directory (its last frame "
                                      "and bonds), or any ASE-readable file")
     sim.add_argument("--out", required=True, type=Path, help="run directory")
-    sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
-    sim.add_argument("--steps", type=int, default=10000)
-    sim.add_argument("--timestep-fs", type=float, default=2.0)
-    sim.add_argument("--temperature", type=float, default=298.15, help="K")
-    sim.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
-    sim.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
-    sim.add_argument("--barostat", choices=["mtk", "berendsen", "montecarlo"], default="mtk",
-                     help="NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM)")
-    sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default="auto",
-                     help="auto: the fastest engine that runs the model exactly (LAMMPS, then OpenMM, for pair models; "
-                          "ASE for graph networks and user priors)")
-    sim.add_argument("--mts", type=int, default=1, metavar="K",
-                     help="Δ-models: evaluate the network every K steps, the prior every step (r-RESPA)")
+    keep = "; on --restart the run's own"
+    sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default=None, help=f"default nvt{keep}")
+    sim.add_argument("--steps", type=int, default=None,
+                     help="total run length in steps (default 10000; on --restart the run's recorded target)")
+    sim.add_argument("--timestep-fs", type=float, default=None, help=f"default 2.0{keep}")
+    sim.add_argument("--temperature", type=float, default=None, help=f"K (default 298.15{keep})")
+    sim.add_argument("--pressure", type=float, default=None, help=f"bar, NPT (default 1.01325{keep})")
+    sim.add_argument("--friction", type=float, default=None, help=f"Langevin friction, 1/ps (default 1.0{keep})")
+    sim.add_argument("--barostat", choices=["mtk", "berendsen", "montecarlo"], default=None,
+                     help=f"NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM) (default mtk{keep})")
+    sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default=None,
+                     help="auto (default): the fastest engine that runs the model exactly (LAMMPS, then OpenMM, for pair "
+                          f"models; ASE for graph networks and user priors){keep}")
+    sim.add_argument("--mts", type=int, default=None, metavar="K",
+                     help=f"Δ-models: evaluate the network every K steps, the prior every step (r-RESPA) (default 1{keep})")
     sim.add_argument("--threads", type=int, default=None, help="CPU threads of OpenMM/LAMMPS (engine default if omitted)")
-    sim.add_argument("--save-every", type=int, default=50, help="steps between saved frames")
-    sim.add_argument("--max-force", type=float, default=1000.0, help="stability guard, kcal/mol/Å")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--device", default="cpu")
-    sim.add_argument("--restart", action="store_true", help="continue the run in --out up to --steps")
-    sim.add_argument("--overwrite", action="store_true")
+    sim.add_argument("--save-every", type=int, default=None, help=f"steps between saved frames (default 50{keep})")
+    sim.add_argument("--max-force", type=float, default=None,
+                     help="stability guard, kcal/mol/Å (default 1000; may change on --restart)")
+    sim.add_argument("--seed", type=int, default=None, help=f"default 0{keep}")
+    sim.add_argument("--device", default="cpu", help="torch device of the model: cpu (default), cuda, cuda:N, mps")
+    sim.add_argument("--restart", action="store_true",
+                     help="continue the run in --out (to --steps, else its own target); other physics is refused")
+    sim.add_argument("--overwrite", action="store_true", help="delete the run in --out and start a new one")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
 

@@ -54,7 +54,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                        equil_fs=args.equil_ps * PS_TO_FS, reference_pressure_bar=args.reference_pressure,
                        overwrite=args.overwrite)
     for label, m in metrics["runs"].items():
-        print(f"{label:<16} {'stable' if m['stable'] else 'UNSTABLE':<8} frames {m['n_frames']:>5}  "
+        print(f"{label:<16} {m['outcome'] if m['stable'] else m['outcome'].upper():<10} frames {m['n_frames']:>5}  "
               f"g(r) RMS err {_fmt(m['rdf_error'])}  density rel err {_fmt(m['density_rel_error'])}  "
               f"D rel err {_fmt(m['diffusion_rel_error'])}")
     print(f"wrote {args.out}/report.md, metrics.json, metrics.csv, plots/")

@@ -132,7 +132,7 @@ LAMMPS_FILES = Path(__file__).parent / "data" / "lammps"
 
 def test_real_lammps_data_and_dump() -> None:
     """A dump written by LAMMPS itself (units real; see tests/data/lammps/README.md)."""
-    src = read_atomistic(LAMMPS_FILES / "traj.dump", LAMMPS_FILES / "data.lmp", lammps_timestep=1.0)
+    src = read_atomistic(LAMMPS_FILES / "traj.dump", LAMMPS_FILES / "data.lmp", lammps_units="real", timestep_fs=1.0)
     np.testing.assert_array_equal(src.topology.molecule_ids, [0, 0, 0, 1, 1, 1])
     np.testing.assert_allclose(src.topology.masses, [12.011, 15.999, 12.011, 12.011, 15.999, 12.011])
     (chunk,) = list(src.iter_chunks(10))
@@ -202,11 +202,11 @@ def write_dump(path: Path, steps: list[int], atoms: dict[int, tuple[float, ...]]
 
 @pytest.mark.parametrize(("units", "force_factor"), [("real", 1.0), ("metal", EV_A_TO_KCAL_MOL_A)])
 def test_lammps_units(tmp_path: Path, units: str, force_factor: float) -> None:
-    """Forces in the style's units; both styles' default timestep is 1 fs (real: 1 fs, metal: 0.001 ps)."""
+    """Forces in the style's units, times from the given time step."""
     data, dump = tmp_path / "system.data", tmp_path / "traj.lammpstrj"
     data.write_text(LAMMPS_DATA)
     write_dump(dump, [0, 10, 20])
-    src = read_atomistic(dump, data, lammps_units=units)
+    src = read_atomistic(dump, data, lammps_units=units, timestep_fs=1.0)
     top = src.topology
     np.testing.assert_array_equal(top.molecule_ids, [0, 0, 0, 1, 1, 1])
     np.testing.assert_allclose(top.masses, [12.011, 15.999, 12.011, 12.011, 15.999, 12.011])
@@ -225,10 +225,10 @@ def test_lammps_timestep_and_bad_units(tmp_path: Path) -> None:
     data, dump = tmp_path / "system.data", tmp_path / "traj.dump"
     data.write_text(LAMMPS_DATA)
     write_dump(dump, [0, 10])
-    times = next(read_atomistic(dump, data, lammps_units="metal", lammps_timestep=0.002).iter_chunks()).times
+    times = next(read_atomistic(dump, data, lammps_units="metal", timestep_fs=2.0).iter_chunks()).times
     np.testing.assert_allclose(times, [0.0, 20.0])
     with pytest.raises(InputError, match="traj.dump.*units 'lj'"):
-        read_atomistic(dump, data, lammps_units="lj")
+        read_atomistic(dump, data, lammps_units="lj", timestep_fs=1.0)
 
 
 # --- extxyz ------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_nan_frame(tmp_path: Path) -> None:
     text = dump.read_text()
     write_dump(dump, [10], bad)
     dump.write_text(text + dump.read_text())
-    src = read_atomistic(dump, data)
+    src = read_atomistic(dump, data, lammps_units="real", timestep_fs=1.0)
     with pytest.raises(InputError, match=r"nan\.lammpstrj.*frame 1 has NaN"):
         list(src.iter_chunks())
 

@@ -75,13 +75,17 @@ def read_atomistic(
     traj: PathLike | Sequence[PathLike],
     top: PathLike | None = None,
     format: str | None = None,
+    lammps_units: str | None = None,
+    timestep_fs: float | None = None,
     **kw: Any,
 ) -> AtomisticSource:
     """Open an atomistic trajectory with forces, choosing the reader from ``format`` or the file suffixes.
 
     ``traj`` may be an extxyz file, a directory (or its ``topology.json``) written by cgzoo's
     generator, a GROMACS ``.trr`` (or a list of them) with a ``top`` of ``.tpr/.gro/.pdb/...``,
-    or a LAMMPS dump with a ``.data/.lmp`` ``top``. ``kw`` goes to the chosen reader.
+    or a LAMMPS dump with a ``.data/.lmp`` ``top``. A LAMMPS dump records neither its ``units``
+    style nor its time step, so it needs both ``lammps_units`` (``real``, ``metal``) and
+    ``timestep_fs``; other inputs refuse them. ``kw`` goes to the chosen reader.
     """
     trajs = [require_exists(p) for p in ([traj] if isinstance(traj, (str, Path)) else traj)]
     if not trajs:
@@ -92,6 +96,10 @@ def read_atomistic(
     if kind not in FORMATS:
         raise InputError(first, f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
 
+    lammps_options = {"lammps_units": lammps_units, "timestep_fs": timestep_fs}
+    if kind not in ("lammps", "mdanalysis") and lammps_options != {"lammps_units": None, "timestep_fs": None}:
+        raise InputError(first, f"--lammps-units and --timestep-fs apply to LAMMPS dumps only, not {kind} input "
+                                "(which records its own units and times)")
     if kind in ("native", "extxyz") and (top_path is not None or len(trajs) > 1):
         raise InputError(first, f"{kind} input carries its own topology: give one path and no topology")
     if kind == "native":
@@ -108,7 +116,7 @@ def read_atomistic(
 
     if kind == "lammps":
         kw = {"topology_format": "DATA", "format": "LAMMPSDUMP", **kw}
-    return read_mdanalysis(top_path, trajs if len(trajs) > 1 else first, **kw)
+    return read_mdanalysis(top_path, trajs if len(trajs) > 1 else first, **lammps_options, **kw)
 
 
 def _guess_kind(traj: Path, top: Path | None) -> str:

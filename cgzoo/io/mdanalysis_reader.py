@@ -3,8 +3,11 @@
 Units. MDAnalysis converts what it reads to its base units: Å, ps and kJ/(mol·Å) for forces
 (a TRR force of 1 kJ/(mol·nm) comes back as 0.1), so forces are scaled by
 ``KJ_MOL_A_TO_KCAL_MOL_A`` and times by ``PS_TO_FS``. Its LAMMPS dump reader converts nothing:
-columns come back in the file's ``units`` style, named by ``lammps_units`` ("real" or "metal"),
-and its time is step × ``dt``, so cgzoo hands it ``dt`` = ``lammps_timestep`` in ps. The dump
+columns come back in the file's ``units`` style, which the dump does not record, so the caller
+names it (``lammps_units``: a key of :data:`cgzoo.units.LAMMPS_UNIT_STYLES`, "real" or "metal");
+its time is step × ``dt``, and the step is not recorded either, so the caller gives ``timestep_fs``
+and cgzoo hands the reader ``dt`` in ps. Guessing either would give silently wrong forces
+(a ``metal`` dump read as ``real``: 23× too small) or times. The dump
 reader sorts atoms by ``id``, shifts positions so the box starts at the origin, and turns scaled
 (``xs``) coordinates into Cartesian ones; it prefers wrapped ``x y z`` over unwrapped ``xu yu zu``.
 MDAnalysis keeps coordinates, forces and box lengths in float32, so values carry ~1e-7 relative error.
@@ -23,6 +26,7 @@ constraints are invisible. Other formats give no constraints.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +39,7 @@ import numpy as np
 from cgzoo.errors import InputError
 from cgzoo.io import UNKNOWN_RESNAME, chunk_frames, dense_labels, require_exists
 from cgzoo.io.base import AtomisticSource, AtomTopology, FrameChunk
-from cgzoo.units import KJ_MOL_A_TO_KCAL_MOL_A, LAMMPS_UNIT_STYLES, PS_TO_FS
+from cgzoo.units import KJ_MOL_A_TO_KCAL_MOL_A, LAMMPS_UNIT_STYLES, PS_TO_FS, LammpsUnits
 
 #: MDAnalysis format names inferred from suffixes MDAnalysis does not know itself.
 _TOPOLOGY_FORMATS = {".data": "DATA", ".lmp": "DATA", ".top": "ITP"}
@@ -57,16 +61,16 @@ def read_mdanalysis(
     trajectory: str | Path | Sequence[str | Path],
     topology_format: str | None = None,
     format: str | None = None,
-    lammps_units: str = "real",
+    lammps_units: str | None = None,
     atom_style: str | None = None,
-    lammps_timestep: float | None = None,
+    timestep_fs: float | None = None,
 ) -> AtomisticSource:
     """Open ``topology`` with ``trajectory`` (a file or a list read in order) as an :class:`AtomisticSource`.
 
     ``atom_style`` is a LAMMPS style name (``full``, ``molecular``, ...) or MDAnalysis column
     names such as ``"id resid type charge x y z"``; if omitted it is taken from the data file's
-    ``Atoms # style`` comment. ``lammps_timestep`` is in the ``lammps_units`` time unit and
-    defaults to LAMMPS' default for that style.
+    ``Atoms # style`` comment. A LAMMPS dump needs ``lammps_units`` and ``timestep_fs`` (its MD
+    time step in fs), which it does not record.
     """
     top_path = require_exists(topology)
     trajs = [trajectory] if isinstance(trajectory, (str, Path)) else list(trajectory)
@@ -81,13 +85,11 @@ def read_mdanalysis(
     traj_kwargs: dict[str, Any] = {}
     length, force = 1.0, KJ_MOL_A_TO_KCAL_MOL_A
     if (traj_fmt or "").upper() == "LAMMPSDUMP":
-        if lammps_units not in LAMMPS_UNIT_STYLES:
-            raise InputError(traj_label, f"LAMMPS units {lammps_units!r} are not supported "
-                                         f"(use one of {', '.join(LAMMPS_UNIT_STYLES)})")
-        style = LAMMPS_UNIT_STYLES[lammps_units]
+        style = _lammps_style(lammps_units, timestep_fs, traj_label)
         length, force = style.length, style.force
-        timestep = style.default_timestep if lammps_timestep is None else lammps_timestep
-        traj_kwargs["dt"] = timestep * style.time / PS_TO_FS  # the dump reader's time is step × dt
+        traj_kwargs["dt"] = timestep_fs / PS_TO_FS  # the dump reader's time is step × dt
+    elif (lammps_units, timestep_fs) != (None, None):
+        raise InputError(traj_label, "--lammps-units and --timestep-fs apply to LAMMPS dumps only")
 
     top_kwargs: dict[str, Any] = {}
     has_molecule_column = False
@@ -120,6 +122,22 @@ def read_mdanalysis(
         paths=[str(top_path), *map(str, traj_paths)],
         read_chunks=read_chunks,
     )
+
+
+def _lammps_style(units: str | None, timestep_fs: float | None, label: str) -> LammpsUnits:
+    """The unit style of a LAMMPS dump, or a one-line :class:`InputError` naming the missing or bad option."""
+    styles = ", ".join(LAMMPS_UNIT_STYLES)
+    if units is None:
+        raise InputError(label, f"a LAMMPS dump does not record its units style: give --lammps-units ({styles}), "
+                                "the 'units' line of the LAMMPS input")
+    if units not in LAMMPS_UNIT_STYLES:
+        raise InputError(label, f"LAMMPS units {units!r} are not supported (use one of {styles})")
+    if timestep_fs is None:
+        raise InputError(label, "a LAMMPS dump does not record its time step: give --timestep-fs (the 'timestep' "
+                                f"of the LAMMPS input, in fs: 1 for 'timestep 1' in real units, 1000 × it in metal)")
+    if not math.isfinite(timestep_fs) or timestep_fs <= 0:
+        raise InputError(label, f"--timestep-fs must be a positive number of fs, got {timestep_fs}")
+    return LAMMPS_UNIT_STYLES[units]
 
 
 def _frames(reader: Any, length: float, force: float, label: str) -> Iterator[tuple[np.ndarray, ...]]:

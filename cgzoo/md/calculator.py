@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
+from cgzoo.errors import InputError
 from cgzoo.models import CGModel
 from cgzoo.neighbors import TopologyCache, VerletList
 from cgzoo.units import KCAL_MOL_TO_EV
@@ -31,6 +32,24 @@ def load_any_model(path: str | Path) -> CGModel:
     from cgzoo.training.checkpoint import load_model
 
     return load_model(path)
+
+
+def check_device(device: str | torch.device) -> str:
+    """``device`` as a torch device name, or a one-line :class:`InputError` if torch cannot use it on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(None, f"--device {device!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(None, f"--device {device}: torch sees no CUDA GPU here (use --device cpu)")
+        if (dev.index or 0) >= torch.cuda.device_count():
+            raise InputError(None, f"--device {device}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(None, f"--device {device}: MPS is not available here (use --device cpu)")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(None, f"--device {device}: cgzoo runs on cpu, cuda or mps, not {dev.type}")
+    return str(dev)
 
 
 class CGCalculator(Calculator):
@@ -50,9 +69,9 @@ class CGCalculator(Calculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.device, self.dtype = torch.device(check_device(device)), dtype
         if not isinstance(model, CGModel):
             model = load_any_model(model)
-        self.device, self.dtype = torch.device(device), dtype
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.skin = float(skin)
         self.bonded = [torch.as_tensor(np.asarray(a if a is not None else np.zeros((0, k)), dtype=np.int64)).reshape(-1, k).T

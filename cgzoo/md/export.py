@@ -10,8 +10,6 @@ model on up to ``frames`` frames of the start dataset, or on the start structure
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.md.simulate import SimulationSettings, load_start, prepare_engine
+from cgzoo.outputs import atomic_dir
 
 
 def export_model(model: str | Path, start: str, engine: str, out: str | Path, settings: SimulationSettings | None = None,
@@ -29,7 +28,8 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
     out = check_output_path(out, overwrite)
     if frames < 1:
         raise InputError(None, f"--frames must be at least 1, got {frames}")
-    s = settings or SimulationSettings()
+    s = (settings or SimulationSettings()).model_copy()
+    s.steps = s.target_steps()
     module = engine_module(engine)
     atoms, topology = load_start(start)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
@@ -54,19 +54,10 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
                                          system.terms),
         "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",
     }
-    # written into a directory of this process, moved to ``out`` when complete: a killed export leaves no partial ``out``
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out, overwrite) as tmp:  # a killed or failed export leaves no partial ``out``
         files = module.export(split, system, tmp, s)
         report["files"] = [p.name for p in files]
         (tmp / "export.json").write_text(json.dumps(report, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 

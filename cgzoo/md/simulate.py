@@ -3,42 +3,67 @@
 A run directory holds ``traj.traj`` (ASE trajectory: unwrapped positions in Å, velocities, cell,
 ``info["time_fs"]``), ``traj.extxyz`` (the same frames with ``bead_type``/``molecule_id`` arrays),
 ``log.csv`` (step, time_fs, temperature_K, pressure_bar, density_g_cm3, epot/ekin/etot in
-kcal/mol), ``run.json`` (settings, engine, bonded topology, per-bead types and molecule ids, status) and, if
-the stability guard stopped the run, ``last_good.extxyz``, whichever engine integrated. The
-guard checks every step in ASE and every saved frame in OpenMM and LAMMPS (which stop on NaN
-themselves): non-finite or runaway forces (``max_force`` kcal/mol/Å) or a temperature above
-``max_temperature_factor`` × target stop the run at once with a one-line reason, and the last good
-frame is kept. ``restart=True`` continues a finished or stopped run from its last saved frame
-(positions and velocities) in the engine it ran on. The logged thermodynamics of saved frames
-come from the torch model in every engine, so logs mean the same whatever integrated them.
+kcal/mol; one row per saved frame), ``run.json`` (settings, the model file's sha256, engine, bonded
+topology, per-bead types and molecule ids, status) and, if the stability guard stopped the run,
+``last_good.extxyz``, whichever engine integrated. The guard checks every step in ASE and every saved
+frame in OpenMM and LAMMPS (which stop on NaN themselves): non-finite or runaway forces (``max_force``
+kcal/mol/Å) or a temperature above ``max_temperature_factor`` × target stop the run at once with a
+one-line reason, and the last good frame is kept. The logged thermodynamics of saved frames come from
+the torch model in every engine, so logs mean the same whatever integrated them.
+
+Reliability: one process at a time writes a run directory (:func:`cgzoo.outputs.output_lock`, held for
+the whole run); a frame's log row is written before the frame, and ``run.json`` with status
+"complete" is written last. ``restart=True`` continues a finished, stopped or killed run from its last
+complete saved frame (positions and velocities) in the engine it ran on, to its recorded target unless
+``steps`` is given; it refuses another model or other physics (see :data:`RESTART_MAY_CHANGE`),
+rebuilds a torn ``traj.traj`` from its complete frames and cuts ``log.csv`` back to the saved frames.
+``overwrite=True`` deletes every file of the previous run before the new one starts.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import shutil
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from ase import Atoms, units
 from ase.io import Trajectory, read, write
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tqdm.auto import tqdm
 
 from cgzoo.errors import CGZooError, InputError, check_output_path
-from cgzoo.md.calculator import CGCalculator
+from cgzoo.md.calculator import CGCalculator, check_device
 from cgzoo.models import CGModel
 from cgzoo.neighbors import CellTooSmall
+from cgzoo.outputs import output_lock, remove_stale_temporaries, replace_path, temp_sibling
 from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, WATER_COMPRESSIBILITY_PER_BAR, density_g_cm3
 
 LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol", "ekin_kcal_mol",
               "etot_kcal_mol"]
 ENSEMBLES = ("nvt", "npt", "nve")
+#: run length of a new run that names none
+DEFAULT_STEPS = 10_000
+#: settings a restart may change: the run's length and the guard's thresholds (they change no physics)
+RESTART_MAY_CHANGE = frozenset({"steps", "max_force", "max_temperature_factor"})
+#: settings simulate fills in itself from the model and the start structure, never compared on a restart
+RECORDED = frozenset({"model", "model_sha256", "start", "bonds", "angles", "dihedrals", "type_names", "bead_types",
+                      "molecule_ids", "force_rmse_test", "force_rmse_frames"})
+#: the command-line flag of each setting, for error messages
+FLAGS = {"temperature_K": "--temperature", "pressure_bar": "--pressure", "timestep_fs": "--timestep-fs",
+         "steps": "--steps", "save_every": "--save-every", "friction_per_ps": "--friction", "max_force": "--max-force",
+         "ensemble": "--ensemble", "barostat": "--barostat", "engine": "--engine", "mts": "--mts", "seed": "--seed"}
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class UnstableSimulation(CGZooError):
@@ -49,35 +74,70 @@ class UnstableSimulation(CGZooError):
         self.step = step
 
 
-@dataclass
-class SimulationSettings:
-    """Everything that defines a run (written to ``run.json``)."""
+class SimulationSettings(BaseModel):
+    """Everything that defines a run (written to ``run.json``), checked when built: a bad value is a one-line :class:`InputError`.
 
-    ensemble: str = "nvt"
-    temperature_K: float = 298.15
-    pressure_bar: float = ATM_TO_BAR
-    timestep_fs: float = 2.0
-    steps: int = 1000
-    save_every: int = 50
-    friction_per_ps: float = 1.0
-    barostat: str = "mtk"
-    tdamp_fs: float = 100.0
-    pdamp_fs: float = 1000.0
-    seed: int = 0
-    max_force: float = 1000.0
-    max_temperature_factor: float = 5.0
+    ``steps`` None means :data:`DEFAULT_STEPS` for a new run and the recorded target on a restart
+    (:meth:`target_steps`); ``model_fields_set`` tells a restart which settings were asked for.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ensemble: Literal["nvt", "npt", "nve"] = "nvt"
+    temperature_K: Positive = 298.15
+    pressure_bar: Finite = ATM_TO_BAR
+    timestep_fs: Positive = 2.0
+    steps: Annotated[int, Field(ge=1)] | None = None
+    save_every: Annotated[int, Field(ge=1)] = 50
+    friction_per_ps: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    barostat: Literal["mtk", "berendsen", "montecarlo"] = "mtk"
+    tdamp_fs: Positive = 100.0
+    pdamp_fs: Positive = 1000.0
+    seed: Annotated[int, Field(ge=0)] = 0
+    max_force: Positive = 1000.0
+    max_temperature_factor: Annotated[float, Field(gt=1, allow_inf_nan=False)] = 5.0
     model: str = ""
+    model_sha256: str = ""
     start: str = ""
-    bonds: list[list[int]] = field(default_factory=list)
-    angles: list[list[int]] = field(default_factory=list)
-    dihedrals: list[list[int]] = field(default_factory=list)
-    type_names: list[str] = field(default_factory=list)
-    bead_types: list[str] = field(default_factory=list)
-    molecule_ids: list[int] = field(default_factory=list)
-    engine: str = "auto"
-    mts: int = 1
+    bonds: list[list[int]] = Field(default_factory=list)
+    angles: list[list[int]] = Field(default_factory=list)
+    dihedrals: list[list[int]] = Field(default_factory=list)
+    type_names: list[str] = Field(default_factory=list)
+    bead_types: list[str] = Field(default_factory=list)
+    molecule_ids: list[int] = Field(default_factory=list)
+    engine: Literal["auto", "ase", "openmm", "lammps"] = "auto"
+    mts: Annotated[int, Field(ge=1)] = 1
     force_rmse_test: float | None = None
     force_rmse_frames: int = 0
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InputError(None, f"bad simulation settings: {settings_problems(exc)}") from None
+
+    @model_validator(mode="after")
+    def _mts_divides_save_every(self) -> SimulationSettings:
+        if self.save_every % self.mts:
+            raise ValueError(f"--mts must divide --save-every ({self.save_every}), got {self.mts}")
+        return self
+
+    def target_steps(self, recorded: int | None = None) -> int:
+        """The run's length: the steps asked for, else a restarted run's recorded target, else :data:`DEFAULT_STEPS`."""
+        if self.steps is not None:
+            return self.steps
+        return DEFAULT_STEPS if recorded is None else recorded
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Pydantic's errors on one line, each naming the setting and its flag."""
+    problems = []
+    for err in exc.errors():
+        name = ".".join(map(str, err["loc"]))
+        flag = f" ({FLAGS[name]})" if name in FLAGS else ""
+        got = f", got {err['input']!r}" if err["loc"] else ""
+        problems.append(f"{name}{flag}: {err['msg'].removeprefix('Value error, ')}{got}")
+    return "; ".join(problems)
 
 
 def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[str, np.ndarray]]:
@@ -224,7 +284,7 @@ class Guard:
 
 
 class Recorder:
-    """Writes saved frames to ``traj.traj`` and their thermodynamics to ``log.csv``, whichever engine integrates."""
+    """Writes saved frames to ``traj.traj`` and their thermodynamics to ``log.csv`` (one row per frame), whichever engine integrates."""
 
     def __init__(self, out: Path, atoms: Atoms, s: SimulationSettings, restart: bool, done: int, progress: bool) -> None:
         self.s, self.done = s, done
@@ -240,9 +300,9 @@ class Recorder:
         """Save ``atoms`` as the frame of ``step`` (thermo from the calculator attached to ``atoms``)."""
         atoms.info["time_fs"] = step * self.s.timestep_fs
         row = thermo_row(atoms, step, step * self.s.timestep_fs)
-        self.traj.write(atoms)
-        self.writer.writerow(row)
+        self.writer.writerow(row)  # the row before its frame: a kill between leaves a row a restart drops, never a gap
         self.log_fh.flush()
+        self.traj.write(atoms)
         self.bar.update(step - self.last)
         self.last = step
         elapsed = time.perf_counter() - self.started
@@ -381,19 +441,42 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
 
     ``settings.engine``: ``ase``, ``openmm``, ``lammps`` or ``auto`` (:func:`choose_engine`); ``settings.mts``:
     the network every k-th step (Δ-models). ``threads``: CPU threads of OpenMM/LAMMPS (their default if None).
+    On a restart, only the settings given explicitly are compared with the run's (``start`` is not used).
     """
     out = Path(out)
-    s = settings or SimulationSettings()
-    if s.ensemble not in ENSEMBLES:
-        raise InputError(None, f"ensemble must be one of {ENSEMBLES}, got {s.ensemble!r}")
-    if s.mts < 1 or s.save_every % s.mts:
-        raise InputError(None, f"--mts must be ≥ 1 and divide --save-every ({s.save_every}), got {s.mts}")
-    if restart:
-        atoms, topology, done, s = _restart_state(out, s)
-    else:
-        check_output_path(out, overwrite)
-        atoms, topology = load_start(start)
-        done = 0
+    requested = settings if settings is not None else SimulationSettings()
+    device = check_device(device)
+    if threads is not None and threads < 1:
+        raise InputError(None, f"--threads must be at least 1, got {threads}")
+    with output_lock(out):
+        if restart:
+            atoms, topology, done, s = _restart_state(out, requested)
+        else:
+            _check_new_run_dir(out, overwrite)
+            if not start:
+                raise InputError(None, "a new run needs a start structure (--start)")
+            atoms, topology = load_start(start)
+            s, done = requested.model_copy(deep=True), 0
+            s.steps = s.target_steps()
+        calc, prepared = _prepare_model(model, atoms, topology, s, device)
+        sha256 = model_sha256(model, calc.model)
+        if restart and s.model_sha256 and s.model_sha256 != sha256:
+            raise InputError(out, f"--restart with another model: the run used {s.model} (sha256 {s.model_sha256[:12]}…), "
+                                  f"not {_model_label(model, calc.model)} (sha256 {sha256[:12]}…); "
+                                  "start a new run (another --out, or --overwrite)")
+        rng = np.random.default_rng(s.seed + done)
+        if not restart:
+            MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
+            Stationary(atoms)
+            _record_inputs(s, model, sha256, start, calc, atoms, topology)
+            _new_run_dir(out)  # only once every input check has passed: a refused start leaves nothing
+        _write_run_json(out, s, "running", done)
+        return _run(atoms, calc, prepared, s, out, rng, done, restart, progress, threads, device)
+
+
+def _prepare_model(model: str | Path | CGModel, atoms: Atoms, topology: dict[str, np.ndarray], s: SimulationSettings,
+                   device: str) -> tuple[CGCalculator, Any]:
+    """The calculator on ``atoms`` and the engine view of the run, with every model/settings check done; sets ``s.engine``."""
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], device=device)
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
@@ -413,21 +496,26 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     s.engine = choose_engine(s, calc.model, prepared is not None)
     if s.engine == "ase" and s.mts > 1 and s.ensemble == "npt":
         raise InputError(None, "multiple time stepping in ASE runs NVT or NVE, not NPT (OpenMM's runs NPT too)")
-    rng = np.random.default_rng(s.seed + done)
-    if not restart:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
-        Stationary(atoms)
-    s.model = str(model) if isinstance(model, (str, Path)) else type(calc.model.net).__name__ if calc.model.net else "prior"
+    return calc, prepared
+
+
+def _record_inputs(s: SimulationSettings, model: str | Path | CGModel, sha256: str, start: str, calc: CGCalculator,
+                   atoms: Atoms, topology: dict[str, np.ndarray]) -> None:
+    """Fill the settings a new run records about its model and start structure (``run.json``)."""
+    s.model, s.model_sha256 = _model_label(model, calc.model), sha256
     s.start = s.start or str(start)
     s.bonds, s.angles, s.dihedrals = (np.asarray(topology[k]).tolist() for k in ("bonds", "angles", "dihedrals"))
     s.type_names = list(calc.model.type_names)
     s.bead_types = [s.type_names[int(t)] for t in calc.bead_types(atoms)]
     start_path = Path(str(start).partition("@")[0])
-    if not restart and start_path.suffix.lower() in (".h5", ".hdf5"):
+    if start_path.suffix.lower() in (".h5", ".hdf5"):
         s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
-    out.mkdir(parents=True, exist_ok=True)  # only once every input check has passed: a refused start leaves nothing
-    _write_run_json(out, s, "running", done)
+
+
+def _run(atoms: Atoms, calc: CGCalculator, prepared: Any, s: SimulationSettings, out: Path, rng: np.random.Generator,
+         done: int, restart: bool, progress: bool, threads: int | None, device: str) -> Path:
+    """Integrate from step ``done`` to ``s.steps``, then write ``traj.extxyz`` and, last, the final ``run.json``."""
     recorder = Recorder(out, atoms, s, restart, done, progress)
     status, steps_done = "complete", done
     try:
@@ -442,23 +530,86 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
         recorder.close()
         if status != "unstable":  # stopped from outside: the last saved frame is where a restart continues
             steps_done = max(steps_done, recorder.last)
+        _write_extxyz(out, s)
         _write_run_json(out, s, status if status != "complete" or steps_done >= s.steps else "stopped", steps_done)
-        frames = read(str(out / "traj.traj"), index=":")
-        for frame in frames:  # ASE's .traj keeps no custom per-atom arrays: restore the bead-type convention
-            label_beads(frame, s)
-        write(str(out / "traj.extxyz"), frames, format="extxyz")
     return out
 
 
+def model_sha256(model: str | Path | CGModel, loaded: CGModel) -> str:
+    """What a restart must match: the sha256 of the model file (a prior directory's ``prior.json``), or of the weights of an in-memory model."""
+    if isinstance(model, CGModel):
+        digest = hashlib.sha256()
+        for name, tensor in loaded.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().double().cpu().numpy().tobytes())
+        return digest.hexdigest()
+    path = Path(model)
+    return _file_sha256(path / "prior.json" if path.is_dir() else path)
+
+
+def _file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_label(model: str | Path | CGModel, loaded: CGModel) -> str:
+    """How ``run.json`` names the model: its file, or the network class (``prior`` for a prior alone)."""
+    if isinstance(model, (str, Path)):
+        return str(model)
+    return type(loaded.net).__name__ if loaded.net is not None else "prior"
+
+
 def label_beads(atoms: Atoms, s: SimulationSettings) -> None:
-    """Attach ``bead_type`` and ``molecule_id`` arrays (kept in run.json, since ASE's .traj drops them)."""
-    atoms.set_array("bead_type", np.array(s.bead_types, dtype="U16"))
-    atoms.set_array("molecule_id", np.array(s.molecule_ids, dtype=int))
+    """Attach ``bead_type`` (exactly as wide as the longest name: none is cut) and ``molecule_id`` arrays (kept in run.json, since ASE's .traj drops them)."""
+    for name, values in (("bead_type", np.array(s.bead_types, dtype=str)), ("molecule_id", np.array(s.molecule_ids, dtype=int))):
+        atoms.set_array(name, None)  # ASE copies into an existing array, which would cut longer names to its width
+        atoms.new_array(name, values)
+
+
+#: files of a run directory (a restart removes temporaries of them left by a killed run)
+RUN_FILES = ("run.json", "traj.extxyz", "log.csv", "traj.traj", "last_good.extxyz")
+
+
+def _replace_file(path: Path, write_to: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write_to`` on a temporary sibling renamed onto it when complete."""
+    tmp = temp_sibling(path)
+    try:
+        write_to(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replace_path(tmp, path)
 
 
 def _write_run_json(out: Path, s: SimulationSettings, status: str, steps_done: int) -> None:
-    payload: dict[str, Any] = {**asdict(s), "status": status, "steps_done": steps_done}
-    (out / "run.json").write_text(json.dumps(payload, indent=1))
+    payload: dict[str, Any] = {**s.model_dump(), "status": status, "steps_done": steps_done}
+    _replace_file(out / "run.json", lambda tmp: tmp.write_text(json.dumps(payload, indent=1)))
+
+
+def _write_extxyz(out: Path, s: SimulationSettings) -> None:
+    """``traj.extxyz``: every frame of ``traj.traj`` with its bead types (ASE's .traj keeps no custom per-atom arrays)."""
+    frames = read(str(out / "traj.traj"), index=":")
+    for frame in frames:
+        label_beads(frame, s)
+    _replace_file(out / "traj.extxyz", lambda tmp: write(str(tmp), frames, format="extxyz"))
+
+
+def _check_new_run_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an existing ``out`` unless ``overwrite``, and then anything but a run directory or an empty one."""
+    check_output_path(out, overwrite)
+    if out.exists() and not (out.is_dir() and ((out / "run.json").exists() or not any(out.iterdir()))):
+        raise InputError(out, "is not a cgzoo simulate run directory, so --overwrite will not delete it; choose another --out")
+
+
+def _new_run_dir(out: Path) -> None:
+    """An empty ``out``: every file of a previous run (``last_good.extxyz``, the engine's work files, …) deleted."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
 
 
 #: frame files of a run directory, whose bead types and bonds are in its run.json
@@ -467,38 +618,108 @@ RUN_FRAME_FILES = ("traj.traj", "traj.extxyz", "last_good.extxyz")
 
 def _run_record(info: Path) -> tuple[SimulationSettings, dict[str, np.ndarray]]:
     """A run's settings and bonded topology from its ``run.json``."""
-    saved = json.loads(info.read_text())
-    s = SimulationSettings(**{k: saved[k] for k in SimulationSettings.__dataclass_fields__ if k in saved})
+    try:
+        saved = json.loads(info.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(info, f"not valid JSON ({exc}); the run cannot be continued") from None
+    if not isinstance(saved, dict):
+        raise InputError(info, "does not hold a JSON object; the run cannot be continued")
+    s = SimulationSettings(**{k: saved[k] for k in SimulationSettings.model_fields if k in saved})
     topology = {k: np.asarray(saved.get(k) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
                 for k, n in (("bonds", 2), ("angles", 3), ("dihedrals", 4))}
     return s, topology
 
 
 def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dict[str, np.ndarray], int, SimulationSettings]:
-    """Last saved frame (positions, velocities, cell) and settings of an existing run, extended to ``requested.steps``."""
+    """Last complete saved frame (positions, velocities, cell) and settings of an existing run, to its new target."""
     info = out / "run.json"
     if not info.exists() or not (out / "traj.traj").exists():
         raise InputError(out, "nothing to restart (no run.json / traj.traj)")
     s, topology = _run_record(info)
-    s.steps = max(requested.steps, s.steps)
-    atoms = read(str(out / "traj.traj"), index=-1)
+    _check_restart_settings(s, requested, info)
+    for name in (RESTART_MAY_CHANGE - {"steps"}) & requested.model_fields_set:
+        setattr(s, name, getattr(requested, name))
+    s.steps = requested.target_steps(s.steps)
+    for name in RUN_FILES:
+        remove_stale_temporaries(out / name)
+    frames = recover_trajectory(out / "traj.traj")
+    atoms = frames[-1]
     if len(s.bead_types) != len(atoms):
         raise InputError(info, "run.json lacks the bead types of its trajectory; cannot restart")
     label_beads(atoms, s)
-    done = int(round(atoms.info.get("time_fs", 0.0) / s.timestep_fs))
-    if done >= s.steps:
-        raise InputError(out, f"run already has {done} steps; ask for more with --steps")
-    _truncate_log(out / "log.csv", done)
-    return atoms, topology, done, s
+    steps = [int(round(f.info.get("time_fs", 0.0) / s.timestep_fs)) for f in frames]
+    if steps[-1] >= s.steps:
+        raise InputError(out, f"run already has {steps[-1]} of its {s.steps} steps; ask for more with --steps")
+    _truncate_log(out / "log.csv", steps)
+    return atoms, topology, steps[-1], s
 
 
-def _truncate_log(path: Path, last_step: int) -> None:
-    """Drop log rows written after the last saved frame (a run killed between a log row and its frame)."""
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    keep = [r for r in rows if int(float(r["step"])) <= last_step]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(keep)
+def _check_restart_settings(recorded: SimulationSettings, requested: SimulationSettings, info: Path) -> None:
+    """Refuse a restart asking for other physics than the run's (settings given explicitly only; see :data:`RESTART_MAY_CHANGE`)."""
+    differ = [f"{FLAGS.get(name, name)} {getattr(recorded, name)!r} → {getattr(requested, name)!r}"
+              for name in sorted(requested.model_fields_set - RESTART_MAY_CHANGE - RECORDED)
+              if getattr(requested, name) != getattr(recorded, name) and not (name == "engine" and requested.engine == "auto")]
+    if differ:
+        raise InputError(info, "--restart continues a run with its own settings, and these differ: " + ", ".join(differ)
+                         + "; start a new run (another --out, or --overwrite) to change them")
 
+
+def recover_trajectory(path: Path) -> list[Atoms]:
+    """The complete frames of a run's ``traj.traj``; a torn file (cut mid-frame) is rewritten with them, with a warning naming it."""
+    try:
+        traj = Trajectory(str(path), "r")
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for a damaged file
+        raise InputError(path, f"torn or unreadable ({type(exc).__name__}), no frame to continue from; "
+                               "start again with --overwrite") from None
+    with traj:
+        total, frames = len(traj), []
+        for i in range(total):
+            try:
+                frames.append(traj[i])
+            except Exception:  # noqa: BLE001 - the first damaged frame ends what can be recovered
+                break
+    if not frames:
+        raise InputError(path, "torn: no complete frame to continue from; start again with --overwrite")
+    if len(frames) < total:
+        warnings.warn(f"{path}: torn after {len(frames)} of {total} frames; continuing from the last complete frame "
+                      f"(t = {frames[-1].info.get('time_fs', 0.0):g} fs)", stacklevel=2)
+        _replace_file(path, lambda tmp: _write_traj(tmp, frames))
+    return frames
+
+
+def _write_traj(path: Path, frames: list[Atoms]) -> None:
+    """An ASE trajectory holding ``frames``."""
+    with Trajectory(str(path), "w") as traj:
+        for frame in frames:
+            traj.write(frame)
+
+
+def _truncate_log(path: Path, frame_steps: list[int]) -> None:
+    """Keep exactly one log row per saved frame, in order: rows after the last frame and torn, NUL or repeated lines go."""
+    rows: dict[int, dict[str, str]] = {}
+    if path.exists():
+        lines = [line for line in path.read_text(errors="replace").splitlines() if "\0" not in line]
+        for row in csv.DictReader(lines):
+            step = _row_step(row)
+            if step is not None:
+                rows.setdefault(step, row)
+    keep = [rows[step] for step in frame_steps if step in rows]
+
+    def write_rows(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(keep)
+
+    _replace_file(path, write_rows)
+
+
+def _row_step(row: dict[str | None, Any]) -> int | None:
+    """The step of a complete, numeric log row, or None for a torn or foreign line."""
+    if None in row or any(row.get(name) in (None, "") for name in LOG_FIELDS):
+        return None
+    try:
+        values = [float(row[name]) for name in LOG_FIELDS]
+    except ValueError:
+        return None
+    return int(values[0]) if values[0].is_integer() else None

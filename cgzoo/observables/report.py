@@ -6,7 +6,7 @@ trajectories), the reference's first-shell radii for triplet angles and the refe
 edges for bonded distributions. g(r) is intermolecular (see :mod:`cgzoo.observables.structure`).
 D is each trajectory's own long-time estimate (MSD fitted over 20–80 % of its longest lag, see
 :mod:`cgzoo.observables.dynamics`). Runs lose their first ``equil_fs`` fs and every frame from
-the first non-finite one on (such a run is reported unstable).
+the first non-finite one on (such a run is reported unstable; a run killed or stopped early, incomplete).
 
 ``split="test"`` keeps the reference's held-out frames under the training defaults (fractions
 0.8/0.1/0.1, 10 blocks, gap 2, seed 0, as :class:`cgzoo.training.data.CGDataModule`); the
@@ -38,7 +38,7 @@ from cgzoo.units import FS_TO_PS
 TRAINING_SPLIT = DEFAULT_SPLIT
 BONDED_KINDS = tuple(bonded.KINDS)
 #: metrics.csv columns, one row per run.
-CSV_COLUMNS = ("label", "stable", "status", "n_frames", "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
+CSV_COLUMNS = ("label", "stable", "outcome", "status", "n_frames", "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
                "density_g_cm3", "density_rel_error", "pressure_bar", "pressure_rel_error", "temperature_K",
                "D_msd_1e-5_cm2_s", "diffusion_rel_error", "D_gk_1e-5_cm2_s")
 
@@ -106,6 +106,7 @@ def evaluate(
         "settings": {"r_max_A": r_max, "rdf_bins": bins, "rdf": "intermolecular", "shell_radii_A": settings.shell_radii,
                      "msd_fit_window_fraction": dynamics.FIT_WINDOW, "equil_fs": equil_fs},
         "runs": {label: {"run_dir": str(runs[label]), "status": traj.status, "stable": is_stable(traj),
+                         "outcome": run_outcome(traj),
                          "force_rmse_test": _recorded_force_rmse(runs[label]),
                          **compare_observables(obs[REFERENCE], obs.get(label), traj.n_frames)}
                  for label, traj in trajs.items()},
@@ -141,6 +142,16 @@ def load_run(run_dir: str | Path, type_names: list[str], equil_fs: float = 0.0) 
     analysed = finite.select(finite.times >= start)
     analysed.status = traj.status if finite.n_frames == traj.n_frames else f"{traj.status} (non-finite frames)"
     return analysed
+
+
+def run_outcome(traj: CGTrajectory) -> str:
+    """"stable" (complete, every frame finite), "unstable" (the guard stopped it, or frames went non-finite) or
+    "incomplete" (killed, stopped early or still running: its frames are fine, there are just fewer of them)."""
+    if is_stable(traj):
+        return "stable"
+    if traj.status.startswith("unstable") or traj.status.endswith("(non-finite frames)"):
+        return "unstable"
+    return "incomplete"
 
 
 def observe(traj: CGTrajectory, settings: Settings,
@@ -244,7 +255,7 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
              f"T = {format_number(ref['temperature_K'])} K). g(r) is intermolecular, up to {settings['r_max_A']:.2f} Å; "
              f"triplet neighbours lie within the reference's first shell ({shells}); D is fitted to MSD = 6Dt + b "
              f"over 20–80 % of each trajectory's longest lag; runs skip their first {settings['equil_fs'] * FS_TO_PS:g} ps.")
-    header = ["run", "stable", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
+    header = ["run", "outcome", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
               "ρ (g/cm³)", "Δρ/ρ", "P (bar)", "ΔP/P", "T (K)", "D (10⁻⁵ cm²/s)", "ΔD/D"]
     legend = ("force RMSE (test) is the model's held-out force error on the reference's test frames (kcal/mol/Å, "
               "per component, recorded by `cgzoo simulate`); RMS Δg is the root-mean-square difference of g(r) over r, averaged over type pairs; JS is the "
@@ -253,16 +264,17 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
               "Smaller magnitudes are better.")
     lines = ["# CG model evaluation", "", intro, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header), _row(REFERENCE, "–", ref),
-             *[_row(label, "yes" if m["stable"] else f"**no** ({m['status']})", m) for label, m in metrics["runs"].items()],
+             *[_row(label, m["outcome"] if m["stable"] else f"**{m['outcome']}** ({m['status']})", m)
+               for label, m in metrics["runs"].items()],
              "", legend, ""]
     for section, files in plots.items():
         lines += [f"## {section}", "", *[f"![{f.stem}](plots/{f.name})" for f in files], ""]
     (out / "report.md").write_text("\n".join(lines))
 
 
-def _row(label: str, stable: str, m: dict[str, Any]) -> str:
+def _row(label: str, outcome: str, m: dict[str, Any]) -> str:
     """One markdown table row of the summary."""
-    cells = [label, stable, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
+    cells = [label, outcome, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
         "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js", "density_g_cm3", "density_rel_error",
         "pressure_bar", "pressure_rel_error", "temperature_K", "D_msd_1e-5_cm2_s", "diffusion_rel_error"))]
     return "| " + " | ".join(cells) + " |"
