@@ -255,7 +255,7 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
              f"T = {format_number(ref['temperature_K'])} K). g(r) is intermolecular, up to {settings['r_max_A']:.2f} Å; "
              f"triplet neighbours lie within the reference's first shell ({shells}); D is fitted to MSD = 6Dt + b "
              f"over 20–80 % of each trajectory's longest lag; runs skip their first {settings['equil_fs'] * FS_TO_PS:g} ps.")
-    header = ["run", "outcome", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
+    header = ["run", "stable", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
               "ρ (g/cm³)", "Δρ/ρ", "P (bar)", "ΔP/P", "T (K)", "D (10⁻⁵ cm²/s)", "ΔD/D"]
     legend = ("force RMSE (test) is the model's held-out force error on the reference's test frames (kcal/mol/Å, "
               "per component, recorded by `cgzoo simulate`); RMS Δg is the root-mean-square difference of g(r) over r, averaged over type pairs; JS is the "
@@ -264,7 +264,7 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
               "Smaller magnitudes are better.")
     lines = ["# CG model evaluation", "", intro, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header), _row(REFERENCE, "–", ref),
-             *[_row(label, m["outcome"] if m["stable"] else f"**{m['outcome']}** ({m['status']})", m)
+             *[_row(label, "yes" if m["stable"] else f"**no**: {m['outcome']} ({m['status']})", m)
                for label, m in metrics["runs"].items()],
              "", legend, ""]
     for section, files in plots.items():
@@ -272,9 +272,9 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
     (out / "report.md").write_text("\n".join(lines))
 
 
-def _row(label: str, outcome: str, m: dict[str, Any]) -> str:
+def _row(label: str, stable: str, m: dict[str, Any]) -> str:
     """One markdown table row of the summary."""
-    cells = [label, outcome, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
+    cells = [label, stable, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
         "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js", "density_g_cm3", "density_rel_error",
         "pressure_bar", "pressure_rel_error", "temperature_K", "D_msd_1e-5_cm2_s", "diffusion_rel_error"))]
     return "| " + " | ".join(cells) + " |"
