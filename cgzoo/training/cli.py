@@ -15,7 +15,6 @@ also for Lightning's own ``--ckpt_path``), and every bad option or checkpoint is
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import warnings
@@ -34,7 +33,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from cgzoo.errors import InputError
 from cgzoo.models import network_class
 from cgzoo.outputs import output_lock
-from cgzoo.training.checkpoint import SafeCheckpointIO, checkpoint_block, read_checkpoint
+from cgzoo.training.checkpoint import SafeCheckpointIO, load_model
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 
@@ -63,12 +62,13 @@ def is_rank_zero_launcher() -> bool:
 
 
 def check_network(network: str, network_args: dict[str, Any] | None) -> None:
-    """Fail before any work when ``network`` is unknown (or a plugin not enabled) or ``network_args`` do not fit it."""
+    """Fail before any work when ``network`` is unknown (or a plugin not enabled) or ``network_args`` do not build it."""
     cls = network_class(network)
     try:
-        inspect.signature(cls).bind(type_names=[], **(network_args or {}))
-    except TypeError as exc:
-        raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {exc}") from None
+        cls(type_names=["A"], **(network_args or {}))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {problem}") from None
 
 
 def check_options(config: Any) -> None:
@@ -78,7 +78,7 @@ def check_options(config: Any) -> None:
     check_network(config.model.network, config.model.network_args)
     ckpt_path = config.get("ckpt_path")
     if ckpt_path and str(ckpt_path) not in CKPT_KEYWORDS:
-        checkpoint_block(read_checkpoint(ckpt_path), ckpt_path)  # before Lightning takes hyperparameters from it
+        load_model(ckpt_path)  # a cgzoo model of built-in or enabled classes, before Lightning takes hyperparameters from it
 
 
 class CGZooCLI(LightningCLI):
@@ -123,7 +123,9 @@ class CGZooCLI(LightningCLI):
                 callback.dirpath = str(self._checkpoint_dir())
 
     def _run_subcommand(self, subcommand: str) -> None:
+        """Set up the data (and its prior) first, so a bad dataset fails before the loggers start; then run."""
         try:
+            self.datamodule.setup(subcommand)
             super()._run_subcommand(subcommand)
         finally:
             self._finish_wandb()
