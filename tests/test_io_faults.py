@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_io_readers import DUMP_ATOMS, LAMMPS_DATA, make_frames, write_dump
 
 from cgzoo.cli import main
 from cgzoo.errors import InputError
 from cgzoo.io import read_atomistic
 from cgzoo.units import EV_A_TO_KCAL_MOL_A
-from test_io_readers import DUMP_ATOMS, LAMMPS_DATA, make_frames, write_dump
 
 pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::UserWarning")]
 

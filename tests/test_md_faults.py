@@ -16,6 +16,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.io import read
+from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
 
 from cgzoo.cli import main
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
@@ -24,7 +25,6 @@ from cgzoo.models import CGModel
 from cgzoo.observables.report import run_outcome
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.priors import build_prior, save_prior
-from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
 
 pytestmark = pytest.mark.faults
 
@@ -202,7 +202,8 @@ def test_long_and_non_ascii_type_names_keep_their_physics(tmp_path, engine):
     model = CGModel(lj_prior(LONG_TYPES, params), None, mode="prior_only")
     start = write_start(tmp_path / "start.extxyz", LONG_TYPES)
     out = tmp_path / "run"
-    settings = dict(steps=20, save_every=10, timestep_fs=1.0, temperature_K=300.0, engine=engine, max_temperature_factor=100.0)
+    settings = {"steps": 20, "save_every": 10, "timestep_fs": 1.0, "temperature_K": 300.0, "engine": engine,
+                "max_temperature_factor": 100.0}
     simulate(model, str(start), out, SimulationSettings(**settings), progress=False)
     simulate(model, str(start), out, SimulationSettings(steps=30), restart=True, progress=False)
     expected = [LONG_TYPES[i % 3] for i in range(64)]

@@ -134,7 +134,7 @@ def _lammps_style(units: str | None, timestep_fs: float | None, label: str) -> L
         raise InputError(label, f"LAMMPS units {units!r} are not supported (use one of {styles})")
     if timestep_fs is None:
         raise InputError(label, "a LAMMPS dump does not record its time step: give --timestep-fs (the 'timestep' "
-                                f"of the LAMMPS input, in fs: 1 for 'timestep 1' in real units, 1000 × it in metal)")
+                                "of the LAMMPS input, in fs: 1 for 'timestep 1' in real units, 1000 × it in metal)")
     if not math.isfinite(timestep_fs) or timestep_fs <= 0:
         raise InputError(label, f"--timestep-fs must be a positive number of fs, got {timestep_fs}")
     return LAMMPS_UNIT_STYLES[units]

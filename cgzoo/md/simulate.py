@@ -22,6 +22,7 @@ rebuilds a torn ``traj.traj`` from its complete frames and cuts ``log.csv`` back
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -49,7 +50,6 @@ from cgzoo.units import ATM_TO_BAR, EV_TO_KCAL_MOL, WATER_COMPRESSIBILITY_PER_BA
 
 LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol", "ekin_kcal_mol",
               "etot_kcal_mol"]
-ENSEMBLES = ("nvt", "npt", "nve")
 #: run length of a new run that names none
 DEFAULT_STEPS = 10_000
 #: settings a restart may change: the run's length and the guard's thresholds (they change no physics)
@@ -200,6 +200,8 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
     test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology
     cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+    if model.energy_scale.device.type != "cpu":  # the graphs below are built on the CPU
+        model = copy.deepcopy(model).cpu()
     dtype = model.energy_scale.dtype
     sq, n = 0.0, 0
     for f in test:
@@ -278,7 +280,7 @@ class Guard:
         path = self.out / "last_good.extxyz"
         good = self.last_good.copy()
         good.calc = None
-        write(str(path), good, format="extxyz")
+        _replace_file(path, lambda tmp: write(str(tmp), good, format="extxyz"))
         raise UnstableSimulation(f"{self.out}: unstable at step {self.step_of()}: {reason}; last good frame in {path}",
                                  step=self.step_of())
 
@@ -647,7 +649,7 @@ def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dic
     if len(s.bead_types) != len(atoms):
         raise InputError(info, "run.json lacks the bead types of its trajectory; cannot restart")
     label_beads(atoms, s)
-    steps = [int(round(f.info.get("time_fs", 0.0) / s.timestep_fs)) for f in frames]
+    steps = [round(f.info.get("time_fs", 0.0) / s.timestep_fs) for f in frames]
     if steps[-1] >= s.steps:
         raise InputError(out, f"run already has {steps[-1]} of its {s.steps} steps; ask for more with --steps")
     _truncate_log(out / "log.csv", steps)
