@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import config, tiny  # noqa: F401 - the tiny dataset fixture
 
 from cgzoo import plugins
 from cgzoo.cli import main
 from cgzoo.errors import InputError
 from cgzoo.priors import build_prior, load_prior
 from cgzoo.training.checkpoint import load_model
-from test_training import config, tiny  # noqa: F401 - the tiny dataset fixture
 
 pytestmark = pytest.mark.faults
 

@@ -15,6 +15,7 @@ also for Lightning's own ``--ckpt_path``), and every bad option or checkpoint is
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import warnings
@@ -62,13 +63,11 @@ def is_rank_zero_launcher() -> bool:
 
 
 def check_network(network: str, network_args: dict[str, Any] | None) -> None:
-    """Fail before any work when ``network`` is unknown (or a plugin not enabled) or ``network_args`` do not build it."""
-    cls = network_class(network)
+    """Fail before any work when ``network`` is unknown (or a plugin not enabled) or takes other ``network_args``."""
     try:
-        cls(type_names=["A"], **(network_args or {}))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {problem}") from None
+        inspect.signature(network_class(network)).bind(type_names=[], **(network_args or {}))
+    except TypeError as exc:
+        raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {exc}") from None
 
 
 def check_options(config: Any) -> None:
@@ -123,9 +122,9 @@ class CGZooCLI(LightningCLI):
                 callback.dirpath = str(self._checkpoint_dir())
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Set up the data (and its prior) first, so a bad dataset fails before the loggers start; then run."""
+        """Build the data, prior and model first, so bad data or network arguments fail before the loggers start."""
         try:
-            self.datamodule.setup(subcommand)
+            self.model.build_for(self.datamodule, subcommand)
             super()._run_subcommand(subcommand)
         finally:
             self._finish_wandb()

@@ -128,9 +128,12 @@ class CGLightningModule(pl.LightningModule):
                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
     def setup(self, stage: str) -> None:
+        self.build_for(self.trainer.datamodule, stage)
+
+    def build_for(self, dm: Any, stage: str) -> None:
+        """Set up the data module and build the model for its types and prior (once; the CLI calls it before training)."""
         if self.model is not None:
             return
-        dm = self.trainer.datamodule
         dm.setup(stage)
         mode = self.hparams.mode
         scale = 1.0 if mode == "prior_only" else dm.residual_force_rms(subtract_prior=mode == "delta")
