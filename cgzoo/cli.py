@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cgzoo import __version__
@@ -61,10 +61,9 @@ def _cmd_map(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from cgzoo.data.dataset import CGDataset
-    from cgzoo.data.summary import format_summary, summarize
+    from cgzoo.data.summary import format_summary, summarize_file
 
-    info = summarize(CGDataset.load(args.dataset))
+    info = summarize_file(args.dataset)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
 
 
@@ -310,19 +309,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in LIGHTNING_VERBS:
         from cgzoo.training.cli import run_lightning
 
-        try:
-            run_lightning(argv)
-        except CGZooError as exc:
-            print(f"cgzoo {argv[0]}: error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return _report_errors(argv[0], lambda: run_lightning(argv))
     args = build_parser().parse_args(argv)
+    return _report_errors(args.command, lambda: args.func(args))
+
+
+def _report_errors(command: str, run: Callable[[], object]) -> int:
+    """Run a verb; cgzoo's own errors and the operating system's file errors become one line and exit 2.
+
+    Any other exception is a bug in cgzoo and keeps its traceback.
+    """
     try:
-        args.func(args)
+        run()
     except CGZooError as exc:
-        print(f"cgzoo {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        message = str(exc)
+    except OSError as exc:  # a path that cannot be read or written: name it, say why
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+    else:
+        return 0
+    print(f"cgzoo {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -7,7 +7,23 @@ from typing import Any
 
 
 class CGZooError(Exception):
-    """Base class for every error cgzoo reports to the user as a one-line message."""
+    """Base class for every error cgzoo reports to the user as a one-line message.
+
+    Every subclass pickles whatever its constructor (the study raises them in worker processes, and
+    an error that cannot be unpickled kills the whole pool): the message and attributes are restored
+    without calling ``__init__`` again.
+    """
+
+    def __reduce__(self) -> tuple[Any, tuple[type, tuple[Any, ...], dict[str, Any]]]:
+        return _rebuild_error, (type(self), self.args, self.__dict__)
+
+
+def _rebuild_error(cls: type[CGZooError], args: tuple[Any, ...], state: dict[str, Any]) -> CGZooError:
+    """Unpickle a :class:`CGZooError` subclass from its message arguments and attributes."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(CGZooError):

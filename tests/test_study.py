@@ -123,7 +123,7 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     run_study(config, "test", log=log.append)
     started = {line.split()[1] for line in log if line.startswith("queued")}
     assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
-    nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run.json").read_text())
+    nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run" / "run.json").read_text())
     assert nvt["steps"] == 80
 
 

@@ -401,37 +401,54 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, export: list[str] | None = None,
                   plots: bool = True, overwrite: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """``cgzoo fit-prior``: fit, then write prior.json, report.json/.md, plots/ and tables/<format>/ into ``out``."""
+    """``cgzoo fit-prior``: fit, then write prior.json, report.json/.md, plots/ and tables/<format>/ into ``out``.
+
+    ``out`` is locked for the whole fit and written as a temporary directory renamed into place when
+    every file is written, so a killed fit leaves no prior behind and a retry starts clean.
+    """
+    from cgzoo.data.dataset import verify_checksums
+    from cgzoo.errors import check_output_path
+    from cgzoo.outputs import atomic_dir
+
+    out = check_output_path(out, overwrite)
+    spec = load_spec(spec_path)
+    verify_checksums(data)
+    with atomic_dir(out, overwrite) as tmp:
+        try:
+            prior, report = fit_prior(data, spec, progress)
+        except FitError:
+            raise
+        except ValueError as exc:  # a prior rejected its arguments or the data's types
+            raise InputError(spec_path, str(exc)) from None
+        report["spec"] = spec
+        _write_fit_outputs(prior, report, spec, Path(data), tmp, out, export, plots)
+    return report
+
+
+def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any], data: Path, tmp: Path, out: Path,
+                       export: list[str] | None, plots: bool) -> None:
+    """Write prior.json, tables, plots and the reports into ``tmp``, naming files by their final place in ``out``."""
     import json
 
-    from cgzoo.errors import check_output_path
     from cgzoo.priors.export import export_tables, unexportable
     from cgzoo.priors.plots import pair_distributions, plot_terms, sampled_ranges
     from cgzoo.priors.registry import save_prior
 
-    out = check_output_path(out, overwrite)
-    spec = load_spec(spec_path)
-    try:
-        prior, report = fit_prior(data, spec, progress)
-    except FitError:
-        raise
-    except ValueError as exc:  # a prior rejected its arguments or the data's types
-        raise InputError(spec_path, str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    report["spec"] = spec
-    save_prior(prior, out / "prior.json", {"report": report})
-    stream = FrameStream(Path(data), np.arange(0), report["cutoff"])
+    def final(paths: list[Path]) -> list[str]:
+        return [str(out / Path(p).relative_to(tmp)) for p in paths]
+
+    stream = FrameStream(data, np.arange(0), report["cutoff"])
     keys = term_keys(stream)
     if export:
-        report["exported"] = [str(p) for p in export_tables(prior, out / "tables", export, keys, stream.topology.type_names,
-                                                              overwrite=True)]
+        report["exported"] = final(export_tables(prior, tmp / "tables", export, keys, stream.topology.type_names,
+                                                 overwrite=True))
         report["not_exported"] = unexportable(prior)
     if plots:
         train = spec_splits(spec, stream.n_frames)["train"][:: 10][:20]  # training frames only
-        rdf_stream = FrameStream(Path(data), train, max(report["cutoff"], 1.0))
+        rdf_stream = FrameStream(data, train, max(report["cutoff"], 1.0))
         rdfs = pair_distributions((g for g, _ in rdf_stream()), stream.topology.type_names, rdf_stream.cutoff) if report["cutoff"] else {}
-        report["plots"] = [str(p) for p in plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
-                                                      out / "plots", rdfs)]
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    (out / "report.md").write_text(markdown_report(report))
-    return report
+        report["plots"] = final(plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
+                                           tmp / "plots", rdfs))
+    (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (tmp / "report.md").write_text(markdown_report(report))
+    save_prior(prior, tmp / "prior.json", {"report": report})

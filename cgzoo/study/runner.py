@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import traceback
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,18 +93,29 @@ def _prepare(task: Task, key: str) -> None:
     write_json_atomic(task.out / STATE_FILE, {"key": key, "task": task.name, "status": "running"})
 
 
+def _new_pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes, each pinned to ``threads`` threads."""
+    from cgzoo.study.tasks import init_worker
+
+    return cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=init_worker, initargs=(threads,))
+
+
 def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Run (or skip) every task; return the state of each by name. Raises nothing for failed tasks: see ``status``."""
+    """Run (or skip) every task; return the state of each by name. Raises nothing for failed tasks: see ``status``.
+
+    A worker process that dies (killed, out of memory, a crash in native code) takes the pool with it:
+    the pool is replaced, the tasks that were running are run once more, and a task that kills its
+    worker a second time is recorded as failed.
+    """
     keys: dict[str, str] = {}
     results: dict[str, dict[str, Any]] = {}
     states: dict[str, dict[str, Any]] = {}
     pending = list(tasks)
     running: dict[cf.Future, Task] = {}
-    context = multiprocessing.get_context("spawn")
-    from cgzoo.study.tasks import init_worker
-
-    with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=init_worker,
-                                initargs=(threads,)) as pool:
+    worker_deaths: dict[str, int] = {}
+    pool = _new_pool(workers, threads)
+    try:
         while pending or running:
             before = len(pending)
             for task in list(pending):
@@ -129,19 +141,33 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str]
                     raise RuntimeError(f"task graph has unmet dependencies: {[t.name for t in pending][:3]}")
                 continue
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            broken = False
             for future in done:
                 task = running.pop(future)
                 state = {"key": keys[task.name], "task": task.name, "meta": task.meta}
                 try:
                     result, seconds = future.result()
+                except BrokenProcessPool as exc:
+                    broken = True
+                    worker_deaths[task.name] = worker_deaths.get(task.name, 0) + 1
+                    if worker_deaths[task.name] < 2:
+                        pending.append(task)  # run again in the new pool
+                        log(f"retry  {task.name}: its worker process died")
+                        continue
+                    state.update(status="failed", error=f"worker process died twice running this task ({exc})")
                 except Exception as exc:  # noqa: BLE001 - a failed cell is recorded; independent cells go on
                     state.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                                  traceback="".join(traceback.format_exception(exc))[-4000:])
-                    log(f"FAILED {task.name}: {state['error']}")
                 else:
                     state.update(status="done", result=result, seconds=seconds)
                     results[task.name] = result
-                    log(f"done   {task.name} ({seconds:.0f} s)")
-                write_json_atomic(task.out / STATE_FILE, state)
+                write_json_atomic(task.out / STATE_FILE, state)  # recorded before it is reported
                 states[task.name] = state
+                log(f"done   {task.name} ({state['seconds']:.0f} s)" if state["status"] == "done"
+                    else f"FAILED {task.name}: {state['error']}")
+            if broken:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _new_pool(workers, threads)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return states

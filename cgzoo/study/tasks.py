@@ -83,15 +83,16 @@ def _test_rmse(model, data: str) -> float:
 
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> dict[str, Any]:
     """Fit the prior spec ``specs["bonded"]`` (CG molecules with bonds) or ``specs["pairs"]`` on the training split
-    (``cgzoo fit-prior``) and measure it on the test split."""
+    (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete) and measure it on the test split."""
     from cgzoo.md.calculator import load_any_model
     from cgzoo.priors.fit import run_fit_prior
 
     started = time.perf_counter()
     spec = specs["bonded" if has_bonds else "pairs"]
-    report = run_fit_prior(data, spec, out, overwrite=True, progress=lambda msg: None)
+    fit = out / "fit"
+    report = run_fit_prior(data, spec, fit, overwrite=True, progress=lambda msg: None)
     seconds = time.perf_counter() - started
-    return {"prior": str(out / "prior.json"), "force_rmse": _test_rmse(load_any_model(out), data),
+    return {"prior": str(fit / "prior.json"), "force_rmse": _test_rmse(load_any_model(fit), data),
             "reference_force_rms": report["errors"].get("test", {}).get("reference_force_rms"), "spec": spec,
             "fit_seconds": seconds}
 
@@ -139,19 +140,20 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    run = out / "run"  # the run directory is the simulate command's own; task.json and task.log stay beside it
     started = time.perf_counter()
     try:
-        run_md(model, f"{data}@{start_frame}", out, SimulationSettings(**settings), overwrite=True, progress=False,
+        run_md(model, f"{data}@{start_frame}", run, SimulationSettings(**settings), overwrite=True, progress=False,
                device=device)
     except UnstableSimulation as exc:
         message = str(exc)
     else:
         message = ""
     seconds = time.perf_counter() - started
-    info = json.loads((out / "run.json").read_text())
+    info = json.loads((run / "run.json").read_text())
     steps = int(info.get("steps_done", 0))
     ns_per_day = steps * settings["timestep_fs"] * 1e-6 / (seconds / 86400) if seconds > 0 else math.nan
-    return {"run": str(out), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"],
+    return {"run": str(run), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"],
             "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day, "engine": info.get("engine")}
 
 
