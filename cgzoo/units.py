@@ -67,19 +67,19 @@ FS_TO_PS = 1e-3
 
 # --- LAMMPS unit styles -----------------------------------------------------------------------
 class LammpsUnits(NamedTuple):
-    """Factors from one LAMMPS ``units`` style to cgzoo units, and that style's default timestep."""
+    """Factors from one LAMMPS ``units`` style's lengths and forces to cgzoo units.
+
+    A dump records neither its style nor its time step, so readers take both from the user.
+    """
 
     length: float
     force: float
-    time: float
-    #: LAMMPS' default ``timestep`` for the style, in the style's own time unit.
-    default_timestep: float
 
 
 #: The LAMMPS ``units`` styles cgzoo can read (masses are g/mol = amu in both).
 LAMMPS_UNIT_STYLES: dict[str, LammpsUnits] = {
-    "real": LammpsUnits(length=1.0, force=1.0, time=1.0, default_timestep=1.0),
-    "metal": LammpsUnits(length=1.0, force=EV_A_TO_KCAL_MOL_A, time=PS_TO_FS, default_timestep=0.001),
+    "real": LammpsUnits(length=1.0, force=1.0),
+    "metal": LammpsUnits(length=1.0, force=EV_A_TO_KCAL_MOL_A),
 }
 
 

@@ -190,12 +190,13 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
     no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``.
     """
     from cgzoo.data.dataset import CGDataset
-    from cgzoo.data.splits import DEFAULT_SPLIT, block_split
+    from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
     from cgzoo.neighbors import TopologyCache, batch_graph
 
     ds = CGDataset.load(dataset)
-    test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
-    if len(test) == 0:  # a dataset too short to hold out frames: no held-out error to report
+    try:
+        test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
+    except SplitError:  # a dataset too short to hold out frames: no held-out error to report
         return {"force_rmse_test": None, "force_rmse_frames": 0}
     test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology

@@ -57,13 +57,14 @@ class _Atomistic(Strict):
     platform: str = None
     path: str = None
     top: str = None
+    lammps_units: Literal["real", "metal"] = None
 
 
 class _MD(Strict):
     """``md``: ``cgzoo simulate`` settings shared by every run, plus the steps per ensemble."""
 
-    nvt_steps: int = Field(None, ge=0)
-    npt_steps: int = Field(None, ge=0)
+    nvt_steps: int = Field(None, gt=0)
+    npt_steps: int = Field(None, gt=0)
     start_frame: int = None
     device: str = None
     engine: str = None

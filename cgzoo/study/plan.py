@@ -77,6 +77,7 @@ def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
     tasks = [
         Task(data_task, "map_data", base / "data",
              {"source": From(f"atomistic/{cell.system}", "source"), "top": From(f"atomistic/{cell.system}", "top"),
+              "reader": From(f"atomistic/{cell.system}", "reader"),
               "mapping": str(cell.path)}, meta=meta),
         Task(f"{name}/prior", "fit_prior", base / "prior",
              {"data": From(data_task, "data"), "specs": dict(study.priors), "has_bonds": From(data_task, "has_bonds")},

@@ -36,12 +36,14 @@ def init_worker(threads: int) -> None:
 
 
 def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Reference data: an existing trajectory (``options.path``, optional ``options.top``) or a ``cgzoo generate`` run in ``out/run``."""
+    """Reference data: an existing trajectory (``options.path``, optional ``options.top``; a LAMMPS dump also
+    ``lammps_units`` and ``timestep_fs``) or a ``cgzoo generate`` run in ``out/run``."""
     if "path" in options:
         path = Path(options["path"])
         if not path.exists():
             raise FileNotFoundError(f"{path}: atomistic data named in the study does not exist")
-        return {"source": str(path), "top": options.get("top"), "generated": False}
+        reader = {k: options[k] for k in ("lammps_units", "timestep_fs") if k in options}
+        return {"source": str(path), "top": options.get("top"), "reader": reader, "generated": False}
     from cgzoo.generate import run_generate
 
     run = out / "run"  # the generate directory; ``out`` also holds the study's task files
@@ -54,17 +56,19 @@ def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> 
     else:
         run_generate(system, run, **engine, **physics)
     density = json.loads((run / "density.json").read_text())
-    return {"source": str(run), "top": None, "generated": True, "density_g_cm3": density["density_g_cm3"]["mean"]}
+    return {"source": str(run), "top": None, "reader": {}, "generated": True,
+            "density_g_cm3": density["density_g_cm3"]["mean"]}
 
 
-def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str, Any]:
-    """Map the atomistic run onto beads: ``out/data.h5`` (whole molecules, summed forces)."""
+def map_data(out: Path, source: str, top: str | None, reader: dict[str, Any], mapping: str) -> dict[str, Any]:
+    """Map the atomistic run onto beads: ``out/data.h5`` (whole molecules, summed forces); ``reader`` holds
+    what the trajectory file cannot tell (a LAMMPS dump's unit style and time step)."""
     from cgzoo.data.build import build_dataset
     from cgzoo.data.dataset import CGDataset
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
 
-    atoms = read_atomistic(source, top=top)
+    atoms = read_atomistic(source, top=top, **reader)
     mapper = CGMapper(load_mapping(mapping), atoms.topology)
     data = build_dataset(atoms, mapper, out / "data.h5", overwrite=True, progress=False)
     ds = CGDataset.load(data)
@@ -74,11 +78,11 @@ def map_data(out: Path, source: str, top: str | None, mapping: str) -> dict[str,
             "temperature_K": ds.temperature}
 
 
-def _test_rmse(model, data: str) -> float:
-    """Force RMSE (kcal/mol/Å per component) on every held-out test frame of the default split."""
+def _test_rmse(model, data: str) -> float | None:
+    """Force RMSE (kcal/mol/Å per component) on every held-out test frame of the default split (None: too few frames)."""
     from cgzoo.md.simulate import held_out_force_rmse
 
-    return float(held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"])
+    return held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"]
 
 
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> dict[str, Any]:
