@@ -56,16 +56,3 @@ def check_output_path(path: str | Path, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
     return path
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    """The parsed YAML file ``path`` (a ``what``, named in the errors); one-line :class:`InputError` if missing or invalid."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, f"{what} does not exist")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None

@@ -258,16 +258,24 @@ def _chunked(dset: h5py.Dataset, n: int) -> Iterator[np.ndarray]:
 
 
 def _read_topology(h5: h5py.File) -> CGTopology:
-    """The per-bead arrays of an open dataset file."""
+    """The per-bead arrays of an open dataset file; index arrays must be stored as integers."""
+
+    def ints(key: str, width: int | None = None) -> np.ndarray:
+        arr = h5[key][()]
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(h5.filename, f"{key} must be an integer array, got {arr.dtype}")
+        arr = arr.astype(np.int64)
+        return arr if width is None else arr.reshape(-1, width)
+
     return CGTopology(
-        bead_types=h5["bead_types"][()].astype(np.int64),
+        bead_types=ints("bead_types"),
         type_names=[_str(s) for s in h5["type_names"][()]],
         bead_names=np.array([_str(s) for s in h5["bead_names"][()]]),
         masses=h5["masses"][()].astype(np.float64),
-        molecule_ids=h5["molecule_ids"][()].astype(np.int64),
-        bonds=h5["bonds"][()].astype(np.int64).reshape(-1, 2),
-        angles=h5["angles"][()].astype(np.int64).reshape(-1, 3),
-        dihedrals=h5["dihedrals"][()].astype(np.int64).reshape(-1, 4),
+        molecule_ids=ints("molecule_ids"),
+        bonds=ints("bonds", 2),
+        angles=ints("angles", 3),
+        dihedrals=ints("dihedrals", 4),
     )
 
 
@@ -291,6 +299,8 @@ def check_topology(top: CGTopology, path: str | Path | None) -> None:
             raise InputError(path, f"{name} has {len(arr)} entries for {n} beads")
     if top.bead_types.min() < 0 or top.bead_types.max() >= len(top.type_names):
         raise InputError(path, "bead_types index outside type_names")
+    if top.molecule_ids.min() < 0:
+        raise InputError(path, "molecule_ids must be 0-based indices (found a negative one)")
     if any(not name or len(name.split()) != 1 for name in top.type_names) \
             or len(set(top.type_names)) != len(top.type_names):
         raise InputError(path, f"type names must be distinct, non-empty and without spaces, got {top.type_names}")

@@ -32,6 +32,7 @@ from cgzoo.observables import bonded, dynamics, structure, thermo
 from cgzoo.observables.compare import is_stable, js_divergence, rdf_error, relative_error
 from cgzoo.observables.plots import REFERENCE, format_number, plot_all
 from cgzoo.observables.trajectory import CGTrajectory
+from cgzoo.outputs import atomic_dir, output_lock
 from cgzoo.units import FS_TO_PS
 
 #: The training split defaults, so ``split="test"`` selects the frames no model was trained on.
@@ -81,8 +82,18 @@ def evaluate(
     reference_pressure_bar: float | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Measure the reference dataset and every run, write metrics, plots and ``report.md`` to ``out``; return the metrics."""
+    """Measure the reference dataset and every run, write metrics, plots and ``report.md`` to ``out``; return the metrics.
+
+    ``out`` is locked from the start and appears, complete, only at the end (:mod:`cgzoo.outputs`).
+    """
     out = check_output_path(out, overwrite)
+    with output_lock(out):
+        return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, overwrite)
+
+
+def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, split: str, r_max: float | None,
+              bins: int, equil_fs: float, reference_pressure_bar: float | None, overwrite: bool) -> dict[str, Any]:
+    """The body of :func:`evaluate`, run while holding ``out``."""
     if not runs:
         raise InputError(None, "give at least one run to evaluate")
     if REFERENCE in runs:
@@ -111,10 +122,10 @@ def evaluate(
                          **compare_observables(obs[REFERENCE], obs.get(label), traj.n_frames)}
                  for label, traj in trajs.items()},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    plots = plot_all(obs, trajs, metrics, out / "plots")
-    write_metrics(metrics, out)
-    write_markdown(metrics, plots, out)
+    with atomic_dir(out, overwrite) as tmp:
+        plots = plot_all(obs, trajs, metrics, tmp / "plots")
+        write_metrics(metrics, tmp)
+        write_markdown(metrics, plots, tmp)
     return metrics
 
 

@@ -162,8 +162,9 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
 
 
 def evaluate(out: Path, data: str, runs: dict[str, str], equil_fs: float) -> dict[str, Any]:
-    """``cgzoo evaluate`` of ``runs`` (label → run directory) against the mapped reference; writes ``out/metrics.json``."""
+    """``cgzoo evaluate`` of ``runs`` (label → run directory) against the mapped reference; writes ``out/report/``."""
     from cgzoo.observables.report import evaluate as run_evaluate
 
-    run_evaluate(data, runs, out, equil_fs=equil_fs, overwrite=True)
-    return {"metrics": str(out / "metrics.json")}
+    report = out / "report"
+    run_evaluate(data, runs, report, equil_fs=equil_fs, overwrite=True)
+    return {"metrics": str(report / "metrics.json")}
