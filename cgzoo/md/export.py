@@ -16,9 +16,10 @@ import numpy as np
 
 from cgzoo.engines.base import engine_module
 from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error
+from cgzoo.data.start import load_start
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
-from cgzoo.md.simulate import SimulationSettings, load_start, prepare_engine
+from cgzoo.md.simulate import SimulationSettings, prepare_engine
 from cgzoo.outputs import atomic_dir
 
 
