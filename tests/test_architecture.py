@@ -11,7 +11,10 @@ surely as one at the top. The rules are the tables below; ``docs/architecture.md
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +158,6 @@ def excepted(imp: Import, what: str) -> bool:
     return (imp.source, what) in EXCEPTIONS
 
 
-
 def layer_graph() -> dict[str, dict[str, Import]]:
     """Layer → imported layer → the first import making that edge (exceptions left out)."""
     graph: dict[str, dict[str, Import]] = {}
@@ -200,7 +202,7 @@ def test_torch_free_layers_import_no_torch_based_module():
             broken.append(str(imp))
         elif package == "cgzoo" and imp.target in based:
             broken.append(f"{imp} (torch-based through {based[imp.target]})")
-    assert not broken, f"{', '.join(TORCH_FREE)} import no torch-based module:\n" + "\n".join(broken)
+    assert not broken, f"{', '.join(TORCH_FREE)} import neither torch, Lightning nor PyG, nor a cgzoo module that does:\n" + "\n".join(broken)
 
 
 def test_no_import_cycle_between_layers():
@@ -208,16 +210,29 @@ def test_no_import_cycle_between_layers():
     cycles = []
 
     def visit(node: str, path: list[str]) -> None:
-        for nxt, imp in graph.get(node, {}).items():
+        for nxt in graph.get(node, {}):
             if nxt == path[0]:
                 cycles.append(" → ".join([*path, nxt]) + "\n  " + "\n  ".join(
-                    str(graph[a][b]) for a, b in zip([*path], [*path[1:], nxt])))
+                    str(graph[a][b]) for a, b in zip(path, [*path[1:], nxt], strict=True)))
             elif nxt not in path and nxt > path[0]:  # each cycle once, from its smallest layer
                 visit(nxt, [*path, nxt])
 
     for start in sorted(graph):
         visit(start, [start])
     assert not cycles, "import cycles between layers:\n" + "\n".join(cycles)
+
+
+def test_torch_free_layers_load_without_torch():
+    code = ("import sys, pkgutil, importlib, cgzoo\n"
+            f"for layer in {[name for name in TORCH_FREE]!r}:\n"
+            "    pkg = importlib.import_module(f'cgzoo.{layer}')\n"
+            "    for info in pkgutil.iter_modules(getattr(pkg, '__path__', [])):\n"
+            "        if (pkg.__name__, info.name) != ('cgzoo.data', 'pyg'):\n"
+            "            importlib.import_module(f'{pkg.__name__}.{info.name}')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in " + repr(sorted(TORCH_PACKAGES)) + "))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_exceptions_are_still_needed():
