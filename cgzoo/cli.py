@@ -162,9 +162,14 @@ def _cmd_study(args: argparse.Namespace) -> None:
         raise CGZooError(f"{len(failed)} study tasks failed or were skipped (details in each task.json)")
 
 
+#: what ``cgzoo --help`` says the command does (plain text: argparse prints it as it is)
+DESCRIPTION = ("Machine-learned coarse-grained molecular dynamics: generate or read atomistic data, map it to beads, "
+               "fit physics priors, train networks on the residual forces, run MD and evaluate it.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
-    parser = argparse.ArgumentParser(prog="cgzoo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cgzoo", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
                                 metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study}")

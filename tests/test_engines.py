@@ -22,12 +22,13 @@ from ase import Atoms
 from ase.io import read
 
 from cgzoo.cli import main
-from cgzoo.errors import InputError
+from cgzoo.data.start import load_start
 from cgzoo.engines.base import EngineMissing, engine_module
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import frame_force_error, split_model, tabulation_error
+from cgzoo.errors import InputError
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
-from cgzoo.md.simulate import load_start, prepare_engine
+from cgzoo.md.simulate import prepare_engine
 from cgzoo.models import CGModel, build_network
 from cgzoo.priors import build_prior, save_prior
 from cgzoo.units import EV_TO_KCAL_MOL
@@ -423,7 +424,7 @@ def test_a_run_directory_is_a_start_with_its_bonds(tmp_path):
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     system, engine = prepare_engine(calc, atoms, topology)
     assert set(engine.tables) == {"bond", "angle", "dihedral"} and len(engine.pairs) == 1
-    from cgzoo.md.simulate import _write_run_json, label_beads
+    from cgzoo.md.simulate import _write_run_json
 
     first.mkdir()
     s = S(steps=10, bonds=topology["bonds"].tolist(), angles=topology["angles"].tolist(),

@@ -107,6 +107,23 @@ def test_bad_model_files_and_a_missing_start_are_one_line_errors(files, capsys):
     assert "needs a start structure" in one_line_error(capsys, argv)
 
 
+@pytest.mark.parametrize(("record", "message"), [
+    ([1, 2], "does not hold a JSON object"),
+    ({"bead_types": [1, 2]}, "bead_types must be a list of type names"),
+    ({"bead_types": ["A"], "molecule_ids": ["x"]}, "molecule_ids must be a list of integers"),
+    ({"bead_types": ["A"], "molecule_ids": [0]}, "records 1 beads, traj.traj has 64"),
+    ({"bead_types": ["A"] * 64, "molecule_ids": list(range(64)), "bonds": [[0, 1, 2]]}, "bonds must be lists of 2 bead indices"),
+])
+def test_a_start_run_with_a_bad_run_json_is_a_one_line_error(files, capsys, record, message):
+    run = files["dir"] / "start_run"
+    run.mkdir()
+    read(files["start"]).write(run / "traj.traj")
+    (run / "run.json").write_text(json.dumps(record))
+    argv = cli(files, files["dir"] / "out")
+    argv[argv.index("--start") + 1] = str(run)
+    assert message in one_line_error(capsys, argv)
+
+
 def test_restart_refuses_other_physics_and_keeps_its_target(files, capsys):
     out = files["dir"] / "run"
     assert main(cli(files, out, "--steps", "20")) == 0

@@ -20,6 +20,7 @@ from cgzoo.observables import bonded, compare, dynamics, structure, thermo
 from cgzoo.observables.report import evaluate
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.priors.base import dihedral_from_vectors
+from cgzoo.terms import BONDED
 
 EMPTY = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
 
@@ -104,7 +105,7 @@ def test_bonded_distributions_of_a_known_geometry_across_the_boundary():
     traj = make_traj(np.mod(chain, box)[None], box, types=[1, 0, 0, 1], molecules=[0] * 4, type_names=("E", "M"),
                      bonds=np.array([[0, 1], [1, 2], [2, 3]]), angles=np.array([[0, 1, 2], [1, 2, 3]]),
                      dihedrals=np.array([[0, 1, 2, 3]]))
-    values = {kind: bonded.bonded_values(traj, kind) for kind in bonded.KINDS}
+    values = {kind: bonded.bonded_values(traj, kind) for kind in BONDED}
     assert set(values["bond"]) == {"E-M", "E-E"} and set(values["angle"]) == {"E-E-M"}
     assert values["bond"]["E-M"] == pytest.approx([1.5, 1.5])
     assert values["bond"]["E-E"] == pytest.approx([1.5])

@@ -30,6 +30,14 @@ def runs(tmp_path_factory):
     return out
 
 
+def test_top_level_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and "``" not in out and ":mod:" not in out
+    assert "coarse-grained molecular dynamics" in out
+
+
 CASES = sorted(p.name for p in MAPPINGS.glob("*.yaml"))
 
 

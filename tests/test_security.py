@@ -13,8 +13,8 @@ from test_training import config, tiny  # noqa: F401 - the tiny dataset fixture
 from cgzoo import plugins
 from cgzoo.cli import main
 from cgzoo.errors import InputError
+from cgzoo.models.checkpoint import load_model
 from cgzoo.priors import build_prior, load_prior
-from cgzoo.training.checkpoint import load_model
 
 pytestmark = pytest.mark.faults
 

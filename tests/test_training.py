@@ -16,7 +16,7 @@ from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.errors import InputError
 from cgzoo.models import NETWORKS
-from cgzoo.training.checkpoint import load_model
+from cgzoo.models.checkpoint import load_model
 from model_cases import NETWORK_CASES
 from prior_cases import LJ_TRUE, TYPES, build_prior_for_tests, forces_of, lj_fluid_system
 

@@ -18,7 +18,8 @@ from test_training import config, tiny  # noqa: F401 - the tiny dataset fixture
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset
 from cgzoo.models import MODES, NETWORKS
-from cgzoo.training.checkpoint import SafeCheckpointIO, read_checkpoint
+from cgzoo.models.checkpoint import read_checkpoint
+from cgzoo.training.checkpoint import SafeCheckpointIO
 from cgzoo.training.module import ModeName, NetworkName
 
 pytestmark = pytest.mark.faults

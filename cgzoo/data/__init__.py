@@ -1,4 +1,4 @@
-"""CG datasets: on-disk format, streaming writer, block splits, PyG frames, extxyz export and summaries."""
+"""CG datasets: on-disk format, streaming writer, block splits, PyG frames, extxyz export, summaries and start structures."""
 
 from cgzoo.data.dataset import CGDataset, CGTopology, DatasetWriter
 from cgzoo.data.splits import block_split

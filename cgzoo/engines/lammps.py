@@ -26,6 +26,7 @@ from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable
 from cgzoo.priors.table_io import lammps_input, special_weights, write_lammps
+from cgzoo.terms import BONDED
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
 
 #: table interpolation: LAMMPS splines the file's points onto its own N-point table
@@ -65,7 +66,7 @@ def _check(engine: EngineModel, system: BeadSystem) -> None:
 def data_kinds(engine: EngineModel, system: BeadSystem) -> list[str]:
     """Bonded kinds the data file lists: bonds whenever the system has them (``special_bonds`` exclusions are built
     from bonds, so bonds without a bond term are kept with ``bond_style zero``), angles and dihedrals with a table."""
-    return [k for k in ("bond", "angle", "dihedral")
+    return [k for k in BONDED
             if len(system.terms[k + "s"]) and (k == "bond" or k in engine.tables)]
 
 
@@ -141,7 +142,7 @@ def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> li
     cmds = ["units real", "atom_style molecular", "boundary p p p", "atom_modify map array sort 0 0",
             "read_data system.data"]
     cmds += pair_commands(engine, types)
-    kinds = [k for k in ("bond", "angle", "dihedral") if k in engine.tables and len(system.terms[k + "s"])]
+    kinds = [k for k in BONDED if k in engine.tables and len(system.terms[k + "s"])]
     for kind in kinds:
         text = lammps_input(engine.tables[kind], f"{kind}.table", style=STYLE)
         cmds += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -28,7 +28,8 @@ from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable
 from cgzoo.neighbors import TopologyCache, VerletList
-from cgzoo.priors.tabulated import KINDS, Tabulated
+from cgzoo.priors.tabulated import Tabulated
+from cgzoo.terms import BONDED, KINDS
 from cgzoo.units import (
     ANGSTROM_TO_NM,
     FS_TO_PS,
@@ -196,7 +197,7 @@ def build_system(engine: EngineModel, system: BeadSystem, network: bool = True) 
     if engine.pairs:
         for force in _pair_forces(engine, system):
             omm.addForce(force)
-    for kind in ("bond", "angle", "dihedral"):
+    for kind in BONDED:
         if kind in engine.tables and len(system.terms[kind + "s"]):
             omm.addForce(_bonded_force(engine, system, kind))
     if network and engine.network is not None:

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cgzoo.engines.tables import EngineModel, canonical, topology_keys
+from cgzoo.engines.tables import EngineModel, topology_keys
 from cgzoo.neighbors import separation_table
+from cgzoo.terms import FIELD_ORDER, canonical_names
 
 
 @dataclass
@@ -43,8 +44,8 @@ class BeadSystem:
         """Index of each bonded term's table in ``engine.tables[kind].keys``."""
         terms = self.terms[kind + "s"]
         keys = engine.tables[kind].keys
-        names = ["-".join(self.type_names[int(self.bead_types[i])] for i in term) for term in terms]
-        return np.array([keys.index(canonical(n)) for n in names], dtype=np.int64)
+        names = [[self.type_names[int(self.bead_types[i])] for i in term] for term in terms]
+        return np.array([keys.index(canonical_names(n)) for n in names], dtype=np.int64)
 
     @classmethod
     def from_atoms(cls, atoms, type_names: list[str], bead_types: np.ndarray, topology: dict[str, np.ndarray]) -> BeadSystem:
@@ -54,8 +55,7 @@ class BeadSystem:
         molecules = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=np.int64)
         velocities = atoms.get_velocities() * units.fs  # ASE velocity unit → Å/fs
         return cls(list(type_names), np.asarray(bead_types, dtype=np.int64), atoms.get_masses().astype(np.float64), molecules,
-                   *(np.asarray(topology[k], dtype=np.int64).reshape(-1, n) for k, n in
-                     (("bonds", 2), ("angles", 3), ("dihedrals", 4))),
+                   *(np.asarray(topology[k], dtype=np.int64).reshape(-1, n) for k, n in FIELD_ORDER.items()),
                    atoms.get_positions().astype(np.float64), np.asarray(atoms.cell, dtype=np.float64), velocities)
 
     def excluded_pairs(self, exclude: int, intramolecular: bool) -> set[tuple[int, int]]:

@@ -31,7 +31,8 @@ from cgzoo.models.pair_mlp import PairMLP
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import Prior, SumPrior
 from cgzoo.priors.export import kind_of, members, probe_energy
-from cgzoo.priors.tabulated import KINDS, Tabulated
+from cgzoo.priors.tabulated import Tabulated
+from cgzoo.terms import BONDED, KINDS, canonical_names
 
 #: grid spacing of engine tables: Å for pairs and bonds, radians for angles and dihedrals
 SPACING = {"pair": 0.005, "bond": 0.002, "angle": math.radians(0.1), "dihedral": math.radians(0.5)}
@@ -107,19 +108,12 @@ def topology_keys(type_names: list[str], bead_types: np.ndarray, terms: dict[str
     """Type keys a system uses: every pair of its bead types, and the canonical key of each bonded term."""
     present = sorted(set(np.asarray(bead_types, dtype=int).tolist()))
     keys = {"pair": [f"{type_names[a]}-{type_names[b]}" for a, b in itertools.combinations_with_replacement(present, 2)]}
-    for kind, name in (("bond", "bonds"), ("angle", "angles"), ("dihedral", "dihedrals")):
+    for kind, name in BONDED.items():
         seen: dict[str, None] = {}
         for term in np.asarray(terms.get(name, np.zeros((0, KINDS[kind]))), dtype=int).reshape(-1, KINDS[kind]):
-            names = [type_names[int(bead_types[i])] for i in term]
-            seen[canonical("-".join(names))] = None
+            seen[canonical_names([type_names[int(bead_types[i])] for i in term])] = None
         keys[kind] = list(seen)
     return keys
-
-
-def canonical(key: str) -> str:
-    """A type key and its reverse name one term: the smaller of the two."""
-    names = key.split("-")
-    return "-".join(min(names, list(reversed(names))))
 
 
 def split_model(model: CGModel, keys: dict[str, list[str]],

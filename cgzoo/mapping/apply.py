@@ -50,7 +50,8 @@ import scipy.sparse as sp
 
 from cgzoo.errors import InputError, MappingError
 from cgzoo.io.base import AtomTopology, FrameChunk
-from cgzoo.mapping.spec import BONDED_ARITY, MappingSpec, MoleculeMapping
+from cgzoo.mapping.spec import MappingSpec, MoleculeMapping
+from cgzoo.terms import FIELD_ORDER
 
 
 @dataclass
@@ -134,7 +135,7 @@ class CGMapper:
         self.molecule_ids = np.empty(n_beads, dtype=np.int64)
         self.bead_molecule_type = np.empty(n_beads, dtype=np.int64)
         rows, cols, raw = [], [], []
-        bonded: dict[str, list[np.ndarray]] = {key: [] for key in BONDED_ARITY}
+        bonded: dict[str, list[np.ndarray]] = {key: [] for key in FIELD_ORDER}
         for key, members in groups.items():
             tmpl = templates[key]
             mm = spec.molecules[tmpl.mol_type]
@@ -152,7 +153,7 @@ class CGMapper:
                 np.where(np.isnan(tmpl.fixed_weight), top.masses[entry_atoms], tmpl.fixed_weight).ravel()
             )
             local_index = {b.name: j for j, b in enumerate(mm.beads)}
-            for bkey, arity in BONDED_ARITY.items():
+            for bkey, arity in FIELD_ORDER.items():
                 terms = getattr(mm, bkey)
                 if terms:
                     local = np.array([[local_index[n] for n in t] for t in terms], dtype=np.int64)
@@ -169,7 +170,7 @@ class CGMapper:
         )
         self.masses = np.asarray(self.force_map @ top.masses.astype(np.float64))
         self.bonds, self.angles, self.dihedrals = (
-            self._stack_terms(bonded[key], BONDED_ARITY[key]) for key in ("bonds", "angles", "dihedrals")
+            self._stack_terms(bonded[key], FIELD_ORDER[key]) for key in ("bonds", "angles", "dihedrals")
         )
         self.molecule_counts = dict(counts)
 

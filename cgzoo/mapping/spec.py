@@ -42,9 +42,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from cgzoo.errors import MappingError
 from cgzoo.schema import Strict, parse_yaml as parse_yaml_text, read_text, validate
+from cgzoo.terms import FIELD_ORDER
 
 WEIGHT_KEYWORDS = ("mass", "geometry")
-BONDED_ARITY = {"bonds": 2, "angles": 3, "dihedrals": 4}
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def _molecule(mol: MoleculeFile, default_weights: str, path: str | Path) -> Mole
         )
         for b in mol.beads
     ]
-    bonded = {key: [tuple(t) for t in getattr(mol, key) or []] for key in BONDED_ARITY}
+    bonded = {key: [tuple(t) for t in getattr(mol, key) or []] for key in FIELD_ORDER}
     return MoleculeMapping(name=mol.name, residues=list(mol.residues), beads=beads, **bonded)
 
 
@@ -306,7 +306,7 @@ def _validate_molecule(mol: MoleculeMapping, path: str) -> None:
                 f"{where}: atom {atom.label()} is in beads {listed}; an atom shared by beads needs "
                 "explicit weights in every one of them",
             )
-    for key, arity in BONDED_ARITY.items():
+    for key, arity in FIELD_ORDER.items():
         for term in getattr(mol, key):
             for bead_name in term:
                 if bead_name not in names:

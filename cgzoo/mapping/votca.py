@@ -38,7 +38,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from cgzoo.errors import MappingError
-from cgzoo.mapping.spec import BONDED_ARITY, MappingSpec, spec_from_doc
+from cgzoo.mapping.spec import MappingSpec, spec_from_doc
+from cgzoo.terms import FIELD_ORDER
 
 _VOTCA_BONDED = {"bond": "bonds", "angle": "angles", "dihedral": "dihedrals"}
 
@@ -144,14 +145,14 @@ def _residue_sequence(
 
 def _read_bonded(root: ET.Element, path: str | Path, where: str) -> dict[str, list[list[str]]]:
     """Read every ``<cg_bonded>`` group, splitting its ``<beads>`` into consecutive 2/3/4-tuples."""
-    bonded: dict[str, list[list[str]]] = {key: [] for key in BONDED_ARITY}
+    bonded: dict[str, list[list[str]]] = {key: [] for key in FIELD_ORDER}
     for group in root.findall("topology/cg_bonded/*"):
         if group.tag not in _VOTCA_BONDED:
             raise MappingError(
                 path, f"{where}: unknown bonded type <{group.tag}> (expected bond, angle, dihedral)"
             )
         key = _VOTCA_BONDED[group.tag]
-        arity = BONDED_ARITY[key]
+        arity = FIELD_ORDER[key]
         label = (group.findtext("name") or "").strip() or "(unnamed)"
         names = _text(group, "beads", path, f"{where}: <{group.tag}> {label}").split()
         if len(names) % arity:

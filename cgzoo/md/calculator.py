@@ -18,6 +18,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from cgzoo.errors import InputError
 from cgzoo.models import CGModel
+from cgzoo.models.checkpoint import load_model
 from cgzoo.neighbors import TopologyCache, VerletList
 from cgzoo.units import KCAL_MOL_TO_EV
 
@@ -29,8 +30,6 @@ def load_any_model(path: str | Path) -> CGModel:
         from cgzoo.priors import load_prior
 
         return CGModel(load_prior(path), None, mode="prior_only")
-    from cgzoo.training.checkpoint import load_model
-
     return load_model(path)
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cgzoo.data.start import load_start
 from cgzoo.engines.base import engine_module
 from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
-from cgzoo.md.simulate import SimulationSettings, load_start, prepare_engine
+from cgzoo.md.simulate import SimulationSettings, prepare_engine
 from cgzoo.outputs import atomic_dir
 
 

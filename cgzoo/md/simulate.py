@@ -41,6 +41,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tqdm.auto import tqdm
 
+from cgzoo.data.start import label_beads, load_start, read_run_json, run_topology
 from cgzoo.errors import CGZooError, InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator, check_device
 from cgzoo.models import CGModel
@@ -138,49 +139,6 @@ def settings_problems(exc: ValidationError) -> str:
         got = f", got {err['input']!r}" if err["loc"] else ""
         problems.append(f"{name}{flag}: {err['msg'].removeprefix('Value error, ')}{got}")
     return "; ".join(problems)
-
-
-def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[str, np.ndarray]]:
-    """Frame ``frame`` of a CG dataset as ASE atoms (bead-type convention of :mod:`cgzoo.md.calculator`) plus its bonded lists."""
-    from cgzoo.data.dataset import CGDataset
-    from cgzoo.data.export import frame_to_atoms
-
-    ds = CGDataset.load(path)
-    if not -ds.n_frames <= frame < ds.n_frames:
-        raise InputError(path, f"frame {frame} out of range (dataset has {ds.n_frames} frames)")
-    atoms = frame_to_atoms(ds, frame)
-    atoms.calc = None
-    top = ds.topology
-    return atoms, {"bonds": top.bonds, "angles": top.angles, "dihedrals": top.dihedrals}
-
-
-def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
-    """Starting structure: ``DATA.h5`` or ``DATA.h5@FRAME`` (a CG dataset); a ``cgzoo simulate`` run directory, or a
-    frame file inside one (``RUN``, ``RUN/traj.traj@FRAME``: last frame by default), with the run's bead types and
-    bonded topology; or any other ASE-readable file (last frame; no bonds)."""
-    path, _, frame = start.partition("@")
-    p = Path(path)
-    if not p.exists():
-        raise InputError(p, "start structure does not exist")
-    if p.suffix.lower() in (".h5", ".hdf5"):
-        return atoms_from_dataset(p, int(frame or 0))
-    if p.is_dir():
-        if not (p / "run.json").exists():
-            raise InputError(p, "a start directory must be a cgzoo simulate run (it has no run.json)")
-        p = p / "traj.traj"
-    try:
-        atoms = read(str(p), index=frame or -1)
-    except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
-        raise InputError(p, f"ASE cannot read it ({type(exc).__name__})") from None
-    run_json = p.parent / "run.json"
-    if run_json.exists() and p.name in RUN_FRAME_FILES:
-        s, topology = _run_record(run_json)
-        if len(s.bead_types) != len(atoms):
-            raise InputError(run_json, f"records {len(s.bead_types)} beads, {p.name} has {len(atoms)}")
-        label_beads(atoms, s)
-        return atoms, topology
-    empty = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
-    return atoms, empty
 
 
 def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float | None]:
@@ -566,13 +524,6 @@ def _model_label(model: str | Path | CGModel, loaded: CGModel) -> str:
     return type(loaded.net).__name__ if loaded.net is not None else "prior"
 
 
-def label_beads(atoms: Atoms, s: SimulationSettings) -> None:
-    """Attach ``bead_type`` (exactly as wide as the longest name: none is cut) and ``molecule_id`` arrays (kept in run.json, since ASE's .traj drops them)."""
-    for name, values in (("bead_type", np.array(s.bead_types, dtype=str)), ("molecule_id", np.array(s.molecule_ids, dtype=int))):
-        atoms.set_array(name, None)  # ASE copies into an existing array, which would cut longer names to its width
-        atoms.new_array(name, values)
-
-
 #: files of a run directory (a restart removes temporaries of them left by a killed run)
 RUN_FILES = ("run.json", "traj.extxyz", "log.csv", "traj.traj", "last_good.extxyz")
 
@@ -597,7 +548,7 @@ def _write_extxyz(out: Path, s: SimulationSettings) -> None:
     """``traj.extxyz``: every frame of ``traj.traj`` with its bead types (ASE's .traj keeps no custom per-atom arrays)."""
     frames = read(str(out / "traj.traj"), index=":")
     for frame in frames:
-        label_beads(frame, s)
+        label_beads(frame, s.bead_types, s.molecule_ids)
     _replace_file(out / "traj.extxyz", lambda tmp: write(str(tmp), frames, format="extxyz"))
 
 
@@ -615,22 +566,11 @@ def _new_run_dir(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-#: frame files of a run directory, whose bead types and bonds are in its run.json
-RUN_FRAME_FILES = ("traj.traj", "traj.extxyz", "last_good.extxyz")
-
-
 def _run_record(info: Path) -> tuple[SimulationSettings, dict[str, np.ndarray]]:
     """A run's settings and bonded topology from its ``run.json``."""
-    try:
-        saved = json.loads(info.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(info, f"not valid JSON ({exc}); the run cannot be continued") from None
-    if not isinstance(saved, dict):
-        raise InputError(info, "does not hold a JSON object; the run cannot be continued")
+    saved = read_run_json(info)
     s = SimulationSettings(**{k: saved[k] for k in SimulationSettings.model_fields if k in saved})
-    topology = {k: np.asarray(saved.get(k) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
-                for k, n in (("bonds", 2), ("angles", 3), ("dihedrals", 4))}
-    return s, topology
+    return s, run_topology(saved, info)
 
 
 def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dict[str, np.ndarray], int, SimulationSettings]:
@@ -649,7 +589,7 @@ def _restart_state(out: Path, requested: SimulationSettings) -> tuple[Atoms, dic
     atoms = frames[-1]
     if len(s.bead_types) != len(atoms):
         raise InputError(info, "run.json lacks the bead types of its trajectory; cannot restart")
-    label_beads(atoms, s)
+    label_beads(atoms, s.bead_types, s.molecule_ids)
     steps = [round(f.info.get("time_fs", 0.0) / s.timestep_fs) for f in frames]
     if steps[-1] >= s.steps:
         raise InputError(out, f"run already has {steps[-1]} of its {s.steps} steps; ask for more with --steps")

@@ -10,10 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cgzoo.observables.trajectory import CGTrajectory, minimum_image
-from cgzoo.priors.force_matching import canonical_key
-
-#: Bonded term kinds and their number of beads.
-KINDS = {"bond": 2, "angle": 3, "dihedral": 4}
+from cgzoo.terms import KINDS, canonical_key
 
 
 def term_keys(traj: CGTrajectory, kind: str) -> np.ndarray:

@@ -33,11 +33,12 @@ from cgzoo.observables.compare import is_stable, js_divergence, rdf_error, relat
 from cgzoo.observables.plots import REFERENCE, format_number, plot_all
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.outputs import atomic_dir, output_lock
+from cgzoo.terms import BONDED
 from cgzoo.units import FS_TO_PS
 
 #: The training split defaults, so ``split="test"`` selects the frames no model was trained on.
 TRAINING_SPLIT = DEFAULT_SPLIT
-BONDED_KINDS = tuple(bonded.KINDS)
+BONDED_KINDS = tuple(BONDED)
 #: metrics.csv columns, one row per run.
 CSV_COLUMNS = ("label", "stable", "outcome", "status", "n_frames", "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
                "density_g_cm3", "density_rel_error", "pressure_bar", "pressure_rel_error", "temperature_K",

@@ -22,7 +22,7 @@ import torch
 from cgzoo.errors import InputError
 from cgzoo.neighbors import structure_pairs
 from cgzoo.observables.trajectory import CGTrajectory, wrap
-from cgzoo.priors.force_matching import canonical_key
+from cgzoo.terms import canonical_key
 
 #: Key of the g(r) pooled over every type pair.
 ALL_PAIRS = "all"

@@ -12,7 +12,7 @@ positions, velocities in ASE units, ``info["time_fs"]``), ``run.json`` and ``log
 arrays come from the first of: the frame itself, ``run.json`` keys ``bead_types`` (names, or
 indices into ``type_names``) and ``molecule_ids``, or the start structure named in ``run.json``
 (``start``: ``DATA.h5[@FRAME]`` or an ASE-readable file, read as ``cgzoo simulate`` reads it).
-Missing arrays follow the calculator's convention (:mod:`cgzoo.md.calculator`): one bead type
+Missing arrays follow the bead convention of :mod:`cgzoo.data.export`: one bead type
 may omit ``bead_type``, and without ``molecule_id`` every bead is its own molecule.
 """
 
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from cgzoo.data.dataset import CGDataset
+from cgzoo.data.start import load_start
 from cgzoo.errors import InputError
 
 #: Columns a run's ``log.csv`` must have.
@@ -252,8 +253,6 @@ def _per_bead_arrays(atoms, settings: dict[str, Any], run_dir: Path) -> tuple[np
         ids = settings.get("molecule_ids")
         return np.asarray(settings["bead_types"]), None if ids is None else np.asarray(ids)
     if "bead_type" not in atoms.arrays and settings.get("start"):
-        from cgzoo.md.simulate import load_start
-
         try:
             atoms = load_start(str(settings["start"]))[0]
         except InputError as exc:

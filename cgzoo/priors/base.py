@@ -54,7 +54,11 @@ class NoPrior(Prior):
 
 
 class SumPrior(Prior):
-    """The sum of any priors; its cutoff is the largest of theirs."""
+    """The sum of any priors; its cutoff is the largest of theirs.
+
+    Its spec lists its members' specs, which :func:`cgzoo.priors.registry.prior_spec` writes, so this
+    module needs no registry.
+    """
 
     def __init__(self, priors: list[Prior]) -> None:
         types = next((p.type_names for p in priors if p.type_names), [])
@@ -67,11 +71,6 @@ class SumPrior(Prior):
         for prior in self.priors:
             total = total + prior(graph)
         return total
-
-    def config(self) -> dict[str, Any]:
-        from cgzoo.priors.registry import prior_spec
-
-        return {"priors": [prior_spec(p) for p in self.priors]}
 
 
 def scatter_energy(per_term: torch.Tensor, owner: torch.Tensor, n_structures: int) -> torch.Tensor:

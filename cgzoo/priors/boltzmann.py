@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from cgzoo.errors import FitError
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import Prior
-from cgzoo.errors import FitError
-from cgzoo.priors.force_matching import KIND_ORDER, _bonded_geometry, canonical_key
+from cgzoo.priors.force_matching import _bonded_geometry
 from cgzoo.priors.harmonic import HarmonicAngle, HarmonicBond
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import term_index
+from cgzoo.terms import KINDS, canonical_key
 from cgzoo.units import kT
 
 #: samples kept per bonded type (a uniform thinning beyond this keeps memory bounded)
@@ -32,7 +33,7 @@ def collect_bonded(type_names: list[str], graphs: Iterable[CGGraph], kinds: list
     samples: dict[tuple[str, str], list[np.ndarray]] = {}
     for graph in graphs:
         for kind in kinds:
-            order = KIND_ORDER[kind]
+            order = KINDS[kind]
             index = term_index(graph, order)
             if index.shape[1] == 0:
                 continue

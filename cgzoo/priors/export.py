@@ -18,8 +18,9 @@ from scipy.interpolate import CubicSpline
 
 from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
-from cgzoo.priors.tabulated import KINDS, Tabulated
+from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import BondedPrior, PairPrior
+from cgzoo.terms import KINDS
 
 #: bond length (Å) used for the bonds of angle and dihedral probes
 PROBE_BOND = 3.0

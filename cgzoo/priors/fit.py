@@ -44,10 +44,11 @@ from cgzoo.errors import FitError, InputError
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.boltzmann import fit_boltzmann
-from cgzoo.priors.force_matching import FMSettings, canonical_key, fit_force_matching
+from cgzoo.priors.force_matching import FMSettings, fit_force_matching
 from cgzoo.priors.registry import build_prior, resolve_class
 from cgzoo.priors.terms import PairPrior
 from cgzoo.schema import Strict, read_yaml_file, validate
+from cgzoo.terms import canonical_key
 from cgzoo.units import kT
 
 FIT_METHODS = ("force_matching", "boltzmann_inversion", "least_squares")

@@ -27,12 +27,7 @@ from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import COORDINATE_FROM_VECTORS, SumPrior
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask, term_index
-
-
-def canonical_key(type_names: list[str], types: tuple[int, ...]) -> str:
-    """``"A-B"``-style key of a type tuple, the lexically smaller of it and its reverse."""
-    names = tuple(type_names[t] for t in types)
-    return "-".join(min(names, tuple(reversed(names))))
+from cgzoo.terms import KINDS, canonical_key
 
 
 @dataclass
@@ -145,9 +140,6 @@ class FMSettings:
     r_min: float = 1.0
 
 
-KIND_ORDER = {"pair": 2, "bond": 2, "angle": 3, "dihedral": 4}
-
-
 def _bonded_geometry(graph: CGGraph, order: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Internal coordinates q (M,) and their Jacobians dq/dx (order, M, 3) of the graph's bonded terms.
 
@@ -217,10 +209,10 @@ class ForceMatching:
             if kind == "pair":
                 _, q, _, keys = self._pair_data(graph)
             else:
-                index = term_index(graph, KIND_ORDER[kind])
+                index = term_index(graph, KINDS[kind])
                 if index.shape[1] == 0:
                     continue
-                q = _bonded_geometry(graph, KIND_ORDER[kind])[1]
+                q = _bonded_geometry(graph, KINDS[kind])[1]
                 keys = self._keys([graph.bead_type[k] for k in index])
             qn = q.numpy()
             for key, sel in self._groups(keys).items():
@@ -282,7 +274,7 @@ class ForceMatching:
                     jac = np.stack([-unit[sel], unit[sel]])  # dr/dx_i = −û, dr/dx_j = +û
                     add(term, r.numpy()[sel], pairs.numpy()[:, sel], jac)
             else:
-                order = KIND_ORDER[kind]
+                order = KINDS[kind]
                 if term_index(graph, order).shape[1] == 0:
                     continue
                 index, q, jac = _bonded_geometry(graph, order)

@@ -77,11 +77,12 @@ def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
 
 
 def prior_spec(prior: Prior) -> dict[str, Any]:
-    """The spec that rebuilds ``prior`` with :func:`build_prior` (registered name where there is one)."""
+    """The spec that rebuilds ``prior`` with :func:`build_prior` (registered name where there is one; a sum lists its members' specs)."""
     cls = type(prior)
     name = getattr(cls, "spec_name", None) or next((k for k, v in PRIORS.items() if v is cls),
                                                    f"{cls.__module__}.{cls.__qualname__}")
-    return {"class_path": name, "init_args": prior.config()}
+    args = {"priors": [prior_spec(p) for p in prior.priors]} if isinstance(prior, SumPrior) else prior.config()
+    return {"class_path": name, "init_args": args}
 
 
 PRIOR_FORMAT = "cgzoo-prior"

@@ -62,7 +62,8 @@ from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
 from cgzoo import __version__
 from cgzoo.errors import InputError, check_output_path
-from cgzoo.priors.tabulated import KINDS, Tabulated
+from cgzoo.priors.tabulated import Tabulated
+from cgzoo.terms import KINDS
 from cgzoo.units import ANGSTROM_TO_NM, KCAL_MOL_TO_KJ_MOL, RAD_TO_DEG
 
 FORMATS = {".table": "lammps", ".xvg": "gromacs", ".pot": "votca"}

@@ -26,8 +26,7 @@ import torch
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import Prior, scatter_energy
 from cgzoo.priors.terms import internal_coordinate, pair_mask, term_index
-
-KINDS = {"pair": 2, "bond": 2, "angle": 3, "dihedral": 4}
+from cgzoo.terms import KINDS
 
 
 def hermite(x: torch.Tensor, ids: torch.Tensor, x0: torch.Tensor, dx: torch.Tensor, u: torch.Tensor,

@@ -108,7 +108,7 @@ def train(out: Path, data: str, prior: str, config: str, network_args: dict[str,
     ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
     ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
     """
-    from cgzoo.training.checkpoint import load_model
+    from cgzoo.models.checkpoint import load_model
     from cgzoo.training.cli import run_lightning
 
     mode = yaml.safe_load(Path(config).read_text())["model"]["mode"]

@@ -1,1 +1,1 @@
-"""Training with PyTorch Lightning: data module, force-matching module, CLI and safe checkpoint loading."""
+"""Training with PyTorch Lightning: data module, force-matching module, CLI and safe checkpoint I/O."""

@@ -33,8 +33,9 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from cgzoo.errors import InputError
 from cgzoo.models import network_class
+from cgzoo.models.checkpoint import load_model
 from cgzoo.outputs import output_lock
-from cgzoo.training.checkpoint import SafeCheckpointIO, load_model
+from cgzoo.training.checkpoint import SafeCheckpointIO
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 

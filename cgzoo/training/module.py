@@ -5,12 +5,11 @@ residual the network must learn (so it is O(1) whatever the system), with option
 weights. Metrics — force RMSE, MAE and R² overall and per bead type — are logged for train,
 val and test under ``<split>/force_rmse``, ``<split>/force_rmse_<type>`` and so on, in kcal/mol/Å.
 A checkpoint carries a ``cgzoo`` block (prior spec, network spec, type names, mode, scales,
-units) so :func:`cgzoo.training.checkpoint.load_model` rebuilds the model without pickled code.
+units; :mod:`cgzoo.models.checkpoint`) so :func:`cgzoo.models.checkpoint.load_model` rebuilds the model without pickled code.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -19,11 +18,10 @@ from jsonargparse.typing import restricted_string_type
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.errors import CGZooError, InputError
-from cgzoo.models import CGModel, build_network, network_spec
+from cgzoo.models import CGModel, build_network
+from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
 from cgzoo.neighbors import build_graph
-from cgzoo.priors import prior_spec
 from cgzoo.training.data import batch_tensors
-from cgzoo.units import DATASET_UNITS
 
 SPLITS = ("train", "val", "test")
 
@@ -227,23 +225,9 @@ class CGLightningModule(pl.LightningModule):
     # -- checkpoints -----------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["cgzoo"] = {
-            "format": "cgzoo-model",
-            "version": 1,
-            "type_names": list(self.model.type_names),
-            "mode": self.model.mode,
-            "prior": json.dumps(prior_spec(self.model.prior)),
-            "network": json.dumps(network_spec(self.model.net)) if self.model.net is not None else None,
-            "energy_scale": float(self.model.energy_scale),
-            "type_shift": self.model.type_shift.tolist(),
-            "units": dict(DATASET_UNITS),
-            "ema": self.ema is not None,
-            "dtype": self.hparams.dtype,
-        }
+        checkpoint["cgzoo"] = model_block(self.model, self.ema is not None, self.hparams.dtype)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from cgzoo.training.checkpoint import checkpoint_block, model_from_block
-
         source = getattr(self._trainer, "ckpt_path", None) or "checkpoint"
         block = checkpoint_block(checkpoint, source)
         if self.model is None:

@@ -233,9 +233,9 @@ def throughput(system: str, model_name: str, model, data: Path, work: Path, time
 def mts_model(work: Path, checkpoint: str | None):
     """The Δ-model of the MTS checks: a trained checkpoint (``--mts-model``), else zoo SchNet (untrained, scale 0.1)
     on a prior force-matched here; with the RMS of its network and prior forces on the start frame."""
+    from cgzoo.data.start import load_start
     from cgzoo.md.calculator import CGCalculator, load_any_model
     from cgzoo.md.mts import split_calculators
-    from cgzoo.md.simulate import load_start
     from cgzoo.priors import save_prior
     from cgzoo.priors.fit import fit_prior
 
@@ -297,7 +297,7 @@ def size_scaling(prior_path: Path, data: Path, work: Path, timestep_fs: float, q
     """LAMMPS (every core, OpenMP) time per step on the water box replicated to 1k–32k beads."""
     from ase.io import write
 
-    from cgzoo.md.simulate import load_start
+    from cgzoo.data.start import load_start
 
     atoms, _ = load_start(f"{data}@0")
     rows = []
