@@ -4,9 +4,11 @@ The loss is the mean squared error of the CG forces, divided by the squared forc
 residual the network must learn (so it is O(1) whatever the system), with optional per-type
 weights. Metrics — force RMSE, MAE and R² overall and per bead type — are logged for train,
 val and test under ``<split>/force_rmse``, ``<split>/force_rmse_<type>`` and so on, in kcal/mol/Å.
+
 Its one job is model + loss + optimisation: the model is built from the
 :class:`~cgzoo.training.facts.DataFacts` given to the constructor (bead types, prior, force
-scales), and batches are turned into graphs frame by frame, each with its own topology.
+scales), never from the trainer's data module, and a batch becomes one graph in which every
+frame keeps its own topology, so frames of different systems train together.
 A checkpoint carries a ``cgzoo`` block (prior spec, network spec, type names, mode, scales,
 units) so :func:`cgzoo.training.checkpoint.load_model` rebuilds the model without pickled code.
 """
@@ -97,7 +99,7 @@ class CGLightningModule(pl.LightningModule):
         dtype: Literal["float32", "float64"] = "float32",
         data_facts: DataFacts | None = None,
     ) -> None:
-        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them the model waits for a checkpoint."""
+        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model."""
         super().__init__()
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
         self.model: CGModel | None = None
@@ -113,8 +115,8 @@ class CGLightningModule(pl.LightningModule):
         mode = self.hparams.mode
         scale = {"prior_only": 1.0, "ml_only": facts.force_rms, "delta": facts.residual_rms}[mode]
         if not scale > 0:
-            raise InputError(facts.source, "the training forces the network must learn are all zero"
-                                           f"{' (the prior reproduces them exactly)' if mode == 'delta' else ''}; nothing to learn")
+            why = " (the prior reproduces them exactly)" if mode == "delta" else ""
+            raise InputError(facts.source, f"the training forces the network must learn are all zero{why}; nothing to learn")
         net = None if mode == "prior_only" else self._build_network(facts.type_names)
         return CGModel(facts.prior, net, mode=mode, energy_scale=scale)
 
