@@ -90,12 +90,6 @@ def test_resume_equals_uninterrupted_run(tiny, tmp_path):
 def test_checkpoint_reload_predicts_identically_and_bad_files_fail(tiny, tmp_path):
     root = tmp_path / "run"
     assert main(["fit", *config(tiny, "schnet", "delta", root, max_steps=4)]) == 0
-    from cgzoo.training.data import CGDataModule
-
-    _, data, spec = tiny
-    dm = CGDataModule(data=str(data), prior=str(spec), fractions=(0.6, 0.2, 0.2), blocks=5, gap=0,
-                      cache_dir=str(tiny[0] / "cache"))
-    dm.setup("test")
     ckpt = root / "checkpoints" / "last.ckpt"
     test_root = tmp_path / "test"
     assert main(["test", *config(tiny, "schnet", "delta", test_root), "--ckpt_path", str(ckpt)]) == 0
@@ -104,11 +98,12 @@ def test_checkpoint_reload_predicts_identically_and_bad_files_fail(tiny, tmp_pat
     rows = [r for f in test_root.glob("csv/*/metrics.csv") for r in csv.DictReader(f.open()) if r.get("test/force_rmse")]
     assert rows and float(rows[-1]["test/force_rmse"]) > 0
     first, second = load_model(ckpt), load_model(ckpt)
-    from cgzoo.neighbors import batch_graph
+    from cgzoo.neighbors import TopologyCache, batch_graph
 
-    top = dm.dataset.topology
-    graph = batch_graph(dm.dataset.positions[:2], dm.dataset.box[:2], top.bead_types, dm.topology_cache, first.cutoff,
-                        dtype=torch.float32)
+    dataset = CGDataset.load(tiny[1])
+    top = dataset.topology
+    graph = batch_graph(dataset.positions[:2], dataset.box[:2], top.bead_types,
+                        TopologyCache(top.n_beads, top.bonds, top.molecule_ids), first.cutoff, dtype=torch.float32)
     torch.testing.assert_close(first(graph)["forces"], second(graph)["forces"], rtol=0, atol=0)
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(ckpt.read_bytes()[:5000])
@@ -141,8 +136,8 @@ def test_ddp_with_two_cpu_processes(tiny, tmp_path):
 
 def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():
     """Only the network is optimised; the EMA copy never averages buffers such as a prior's type lookup table."""
-    from cgzoo.neighbors import TopologyCache
     from cgzoo.priors import build_prior
+    from cgzoo.training.facts import DataFacts
     from cgzoo.training.module import CGLightningModule
 
     names = ["A", "B", "C", "D"]
@@ -151,8 +146,8 @@ def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():
                                                     "tables": {f"{a}-{b}": table for i, a in enumerate(names) for b in names[i:]}}}
     lj = {"class_path": "lennard_jones", "init_args": {"type_names": names, "cutoff": CUT,
                                                        "default": {"sigma": 3.4, "epsilon": 0.2}, "params": {}}}
-    module = CGLightningModule(network="pair_mlp", network_args=NETWORK_CASES["pair_mlp"], ema_decay=0.9)
-    module.build(names, build_prior([tab, lj]), 1.0, TopologyCache(4, np.zeros((0, 2), int), np.arange(4)))
+    facts = DataFacts(names, build_prior([tab, lj]), force_rms=1.0, residual_rms=1.0, source="test")
+    module = CGLightningModule(network="pair_mlp", network_args=NETWORK_CASES["pair_mlp"], ema_decay=0.9, data_facts=facts)
     trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("net.") for n in trainable)
     lookup = module.model.prior.priors[0].lookup.clone()

@@ -31,7 +31,7 @@ from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from cgzoo.errors import InputError
+from cgzoo.errors import CGZooError, InputError
 from cgzoo.models import network_class
 from cgzoo.models.checkpoint import load_model
 from cgzoo.outputs import output_lock
@@ -94,6 +94,20 @@ class CGZooCLI(LightningCLI):
         """Parsers raise :class:`ArgumentError` instead of printing usage and exiting, so the error is one line."""
         return super().init_parser(**{**kwargs, "exit_on_error": False})
 
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """The model is built from the data module's facts (types, prior, force scales) as both are instantiated, so bad
+        data or network arguments fail before the trainer and its loggers start."""
+        parser.link_arguments("data", "model.data_facts", compute_fn=CGDataModule.facts, apply_on="instantiate")
+
+    def instantiate_classes(self) -> None:
+        """Instantiate as Lightning does; a cgzoo error of the data module, which jsonargparse wraps, comes out as is."""
+        try:
+            super().instantiate_classes()
+        except ValueError as exc:
+            if isinstance(exc.__cause__, CGZooError):
+                raise exc.__cause__ from None
+            raise
+
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, check the options that would fail late (network, ``--ckpt_path``), then take the run directory's lock."""
         super().parse_arguments(parser, args)
@@ -123,9 +137,8 @@ class CGZooCLI(LightningCLI):
                 callback.dirpath = str(self._checkpoint_dir())
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Build the data, prior and model first, so bad data or network arguments fail before the loggers start."""
+        """Run the subcommand, then close the wandb run."""
         try:
-            self.model.build_for(self.datamodule, subcommand)
             super()._run_subcommand(subcommand)
         finally:
             self._finish_wandb()

@@ -1,7 +1,12 @@
-"""Lightning data module: a CG dataset, contiguous-block splits, the prior fitted on the training split (cached), PyG batches.
+"""Lightning data module: CG datasets, contiguous-block splits, the prior fitted on the training split (cached), PyG batches.
 
-The prior is given as a fit spec (YAML, fitted here on the training frames only), a fitted
-prior file (``prior.json``/its directory), or ``none``. Fitted priors are cached under
+Its one job is data in: the frames of one or several datasets (systems of any size and
+topology; a batch may mix them, each frame carrying its own topology), and the facts a model
+needs from them (:class:`~cgzoo.training.facts.DataFacts`: merged bead type names, the prior,
+the training force scales), which the CLI hands to the Lightning module.
+
+The prior is given as a fit spec (YAML, fitted here on the training frames only; one dataset),
+a fitted prior file (``prior.json``/its directory), or ``none``. Fitted priors are cached under
 ``cache_dir`` keyed by a hash of the dataset file, the spec text and the split, so every model
 trained on the same data and prior shares one fit.
 """
@@ -12,8 +17,8 @@ import hashlib
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -22,12 +27,13 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch_geometric.loader import DataLoader
 
 from cgzoo.data.dataset import CGDataset
-from cgzoo.data.pyg import frame_to_data
+from cgzoo.data.pyg import frame_to_data, topology_cache
 from cgzoo.data.splits import SplitError, block_split
 from cgzoo.errors import InputError
-from cgzoo.neighbors import TopologyCache
+from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.outputs import temp_sibling
-from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, prior_spec, save_prior
+from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, save_prior
+from cgzoo.training.facts import DataFacts
 
 
 def file_sha256(path: Path) -> str:
@@ -58,11 +64,12 @@ class EpochShuffle(torch.utils.data.Sampler):
 
 
 class CGDataModule(pl.LightningDataModule):
-    """Loads ``data`` (a cgzoo ``.h5``), splits it by time blocks, provides the prior and PyG loaders."""
+    """Loads ``data`` (one cgzoo ``.h5`` or a list of them), splits each by time blocks, provides the prior, the model's
+    :class:`DataFacts` and PyG loaders whose batches may mix the datasets."""
 
     def __init__(
         self,
-        data: str = "datasets/default/spce-water_1bead_com.h5",
+        data: str | list[str] = "datasets/default/spce-water_1bead_com.h5",
         prior: str = "datasets/priors/fm_pair.yaml",
         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         blocks: PositiveInt = 10,
@@ -73,114 +80,121 @@ class CGDataModule(pl.LightningDataModule):
         num_workers: NonNegativeInt = 0,
         cache_dir: str = "runs/prior_cache",
     ) -> None:
+        """``max_train_frames`` thins each dataset's training split evenly in time."""
         super().__init__()
         self.save_hyperparameters()
-        self.data_path = Path(data)
+        self.data_paths = [Path(p) for p in ([data] if isinstance(data, str) else data)]
         self.prior_source = prior
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.cache_dir = Path(cache_dir)
-        self.dataset: CGDataset | None = None
-        self.splits: dict[str, np.ndarray] = {}
+        self.datasets: list[CGDataset] = []
+        self.topologies: list[TopologyCache] = []
+        self.splits: list[dict[str, np.ndarray]] = []
+        self.type_names: list[str] = []
         self.prior: Prior | None = None
-        self.prior_report: dict[str, Any] = {}
+
+    @property
+    def source(self) -> str:
+        """The data file(s), as error messages name them."""
+        return ", ".join(str(p) for p in self.data_paths)
 
     # -- set-up ---------------------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
-        """Load the data, cut the splits and obtain the prior (once per process)."""
-        if self.dataset is not None:
+        """Load the data, merge the bead types, cut the splits and obtain the prior (once per process)."""
+        if self.datasets:
             return
-        self.dataset = CGDataset.load(self.data_path)
-        hp = self.hparams
-        self.splits = self._split()
-        if hp.max_train_frames and len(self.splits["train"]) > hp.max_train_frames:
-            train = self.splits["train"]
-            self.splits["train"] = train[np.linspace(0, len(train) - 1, hp.max_train_frames).round().astype(int)]
+        if not self.data_paths:
+            raise InputError(None, "--data.data: no dataset given")
+        loaded = [CGDataset.load(path) for path in self.data_paths]
+        self.type_names = list(dict.fromkeys(name for ds in loaded for name in ds.topology.type_names))
+        self.datasets = [with_type_names(ds, self.type_names) for ds in loaded]
+        self.topologies = [topology_cache(ds.topology) for ds in self.datasets]
+        self.splits = [self._split(path, ds) for path, ds in zip(self.data_paths, self.datasets)]
         self.prior = self._obtain_prior()
-        top = self.dataset.topology
-        self.topology_cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
 
-    def _split(self) -> dict[str, np.ndarray]:
-        """The block split of the dataset; a one-line :class:`InputError` naming the file and the ``--data`` options."""
+    def _split(self, path: Path, dataset: CGDataset) -> dict[str, np.ndarray]:
+        """The block split of one dataset, training frames thinned to ``max_train_frames``; a one-line
+        :class:`InputError` naming the file and the ``--data`` options."""
         hp = self.hparams
         try:
-            return block_split(self.dataset.n_frames, tuple(hp.fractions), n_blocks=hp.blocks, gap=hp.gap, seed=hp.split_seed)
+            splits = block_split(dataset.n_frames, tuple(hp.fractions), n_blocks=hp.blocks, gap=hp.gap, seed=hp.split_seed)
         except SplitError as exc:
-            raise InputError(self.data_path, f"{exc.problem} (--data.fractions {list(hp.fractions)}, --data.blocks "
-                                             f"{hp.blocks}, --data.gap {hp.gap})") from None
+            raise InputError(path, f"{exc.problem} (--data.fractions {list(hp.fractions)}, --data.blocks "
+                                   f"{hp.blocks}, --data.gap {hp.gap})") from None
+        train = splits["train"]
+        if hp.max_train_frames and len(train) > hp.max_train_frames:
+            splits["train"] = train[np.linspace(0, len(train) - 1, hp.max_train_frames).round().astype(int)]
+        return splits
 
     def _obtain_prior(self) -> Prior:
+        """The prior ``--data.prior`` names, for exactly the data's bead types."""
         source = self.prior_source
-        names = self.type_names
         if source in (None, "", "none"):
-            return NoPrior(names)
+            return NoPrior(self.type_names)
         path = Path(source)
         if path.suffix == ".json" or path.is_dir():
             prior = load_prior(path)
-            self.prior_report = {"source": str(path)}
-            return prior
-        return self._fit_cached(path)
+        elif len(self.data_paths) > 1:
+            raise InputError(path, "a prior fit spec is fitted on one dataset; fit it with cgzoo fit-prior and give "
+                                   "--data.prior its prior.json, or --data.prior none")
+        else:
+            prior = self._fit_cached(path)
+        if prior.type_names and list(prior.type_names) != self.type_names:
+            raise InputError(path, f"the prior's bead types {prior.type_names} are not the data's {self.type_names}")
+        return prior
 
     def _fit_cached(self, spec_path: Path) -> Prior:
         """Fit the spec on the training split, or reuse an identical earlier fit from the cache."""
         from cgzoo.priors.fit import fit_prior, load_spec
 
+        (data_path,) = self.data_paths
         spec = load_spec(spec_path)
         hp = self.hparams
         spec["split"] = {"fractions": list(hp.fractions), "blocks": hp.blocks, "gap": hp.gap, "seed": hp.split_seed}
-        key = hashlib.sha256(json.dumps({"data": file_sha256(self.data_path), "spec": spec}, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps({"data": file_sha256(data_path), "spec": spec}, sort_keys=True).encode()).hexdigest()
         cached = self.cache_dir / key[:16] / "prior.json"
         if cached.exists():
-            payload = json.loads(cached.read_text())
-            self.prior_report = payload.get("report", {})
-            return build_prior(payload["prior"])
-        prior, report = fit_prior(self.data_path, spec, progress=lambda msg: None)
+            return build_prior(json.loads(cached.read_text())["prior"])
+        prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_sibling(cached)  # per process, renamed when complete: parallel runs may fit the same prior
         save_prior(prior, tmp, {"report": report})
         os.replace(tmp, cached)
-        self.prior_report = report
         return prior
 
-    @property
-    def type_names(self) -> list[str]:
-        if self.dataset is None:
-            raise RuntimeError("CGDataModule.setup() has not run")
-        return list(self.dataset.topology.type_names)
+    # -- what the model needs from the data ---------------------------------------------------------
 
-    def prior_spec(self) -> dict[str, Any]:
-        """The prior as a rebuildable spec (for checkpoints)."""
-        return prior_spec(self.prior)
+    def facts(self) -> DataFacts:
+        """Set up, then the bead types, prior and training force scales a model is built from."""
+        self.setup("fit")
+        force_rms, residual_rms = self._training_force_rms()
+        return DataFacts(list(self.type_names), self.prior, force_rms, residual_rms, self.source)
 
-    # -- statistics used to normalise the network --------------------------------------------------
-
-    def residual_force_rms(self, max_frames: int = 50, subtract_prior: bool = True) -> float:
-        """RMS of the force components the network must learn on training frames (reference − prior, or the
-        reference itself for ML-only models): the network's force scale, kcal/mol/Å."""
-        from cgzoo.neighbors import batch_graph
+    def _training_force_rms(self, max_frames: int = 50) -> tuple[float, float]:
+        """RMS of the reference and of the reference − prior force components over (at most about ``max_frames``)
+        training frames, kcal/mol/Å: the force scales of ML-only and delta networks."""
         from cgzoo.priors.fit import prior_forces
 
-        top = self.dataset.topology
-        frames = self.splits["train"][:: max(1, len(self.splits["train"]) // max_frames)]
-        total, count = 0.0, 0
+        train = [(d, int(f)) for d, splits in enumerate(self.splits) for f in splits["train"]]
         prior = self.prior.double()
-        for f in frames:
-            graph = batch_graph(self.dataset.positions[f][None], self.dataset.box[f][None], top.bead_types,
-                                self.topology_cache, max(prior.cutoff, 1e-3), top.bonds, top.angles, top.dihedrals)
-            residual = self.dataset.forces[f] - (prior_forces(prior, graph) if subtract_prior else 0.0)
-            total += float((residual**2).sum())
-            count += residual.size
-        rms = math.sqrt(total / count)
-        if not rms > 0:
-            raise InputError(self.data_path, "the prior reproduces the training forces exactly; nothing to learn")
-        return rms
+        total, residual_total, count = 0.0, 0.0, 0
+        for d, f in train[:: max(1, len(train) // max_frames)]:
+            ds, top = self.datasets[d], self.datasets[d].topology
+            graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, self.topologies[d],
+                                max(prior.cutoff, 1e-3), top.bonds, top.angles, top.dihedrals)
+            reference = ds.forces[f].astype(np.float64)
+            total += float((reference**2).sum())
+            residual_total += float(((reference - prior_forces(prior, graph)) ** 2).sum())
+            count += reference.size
+        return math.sqrt(total / count), math.sqrt(residual_total / count)
 
     # -- loaders -----------------------------------------------------------------------------------
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        frames = self.splits[split]
-        data = [frame_to_data(self.dataset, int(f)) for f in frames]
+        data = [frame_to_data(ds, int(f), topology=top)
+                for ds, top, splits in zip(self.datasets, self.topologies, self.splits) for f in splits[split]]
         sampler = EpochShuffle(len(data), self.hparams.split_seed) if shuffle else None
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
@@ -197,8 +211,9 @@ class CGDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
-def batch_tensors(batch: Any, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The tensors of a PyG batch that a CGGraph needs, in ``dtype``."""
-    return {"pos": batch.pos.to(dtype), "cell": batch.cell.to(dtype).reshape(-1, 3, 3), "batch": batch.batch,
-            "bead_type": batch.bead_type, "bond_index": batch.bond_index, "angle_index": batch.angle_index,
-            "dihedral_index": batch.dihedral_index}
+def with_type_names(dataset: CGDataset, type_names: list[str]) -> CGDataset:
+    """``dataset`` with its bead types renumbered into ``type_names`` (a superset of its own), so datasets batch together."""
+    top = dataset.topology
+    index = np.array([type_names.index(name) for name in top.type_names], dtype=np.int64)
+    return replace(dataset, topology=replace(top, bead_types=index[np.asarray(top.bead_types, dtype=np.int64)],
+                                             type_names=list(type_names)))

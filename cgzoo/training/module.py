@@ -4,6 +4,11 @@ The loss is the mean squared error of the CG forces, divided by the squared forc
 residual the network must learn (so it is O(1) whatever the system), with optional per-type
 weights. Metrics — force RMSE, MAE and R² overall and per bead type — are logged for train,
 val and test under ``<split>/force_rmse``, ``<split>/force_rmse_<type>`` and so on, in kcal/mol/Å.
+
+Its one job is model + loss + optimisation: the model is built from the
+:class:`~cgzoo.training.facts.DataFacts` given to the constructor (bead types, prior, force
+scales), never from the trainer's data module, and a batch becomes one graph in which every
+frame keeps its own topology, so frames of different systems train together.
 A checkpoint carries a ``cgzoo`` block (prior spec, network spec, type names, mode, scales,
 units; :mod:`cgzoo.models.checkpoint`) so :func:`cgzoo.models.checkpoint.load_model` rebuilds the model without pickled code.
 """
@@ -17,11 +22,11 @@ import torch
 from jsonargparse.typing import restricted_string_type
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from cgzoo.data.pyg import batch_to_graph
 from cgzoo.errors import CGZooError, InputError
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
-from cgzoo.neighbors import build_graph
-from cgzoo.training.data import batch_tensors
+from cgzoo.training.facts import DataFacts
 
 SPLITS = ("train", "val", "test")
 
@@ -76,7 +81,7 @@ class ForceMetrics:
 
 
 class CGLightningModule(pl.LightningModule):
-    """Trains a CG model by force matching; the model is built at ``setup`` from the data module's prior and types."""
+    """Trains a CG model by force matching; the model is built from ``data_facts`` (or rebuilt from a checkpoint)."""
 
     def __init__(
         self,
@@ -90,29 +95,38 @@ class CGLightningModule(pl.LightningModule):
         type_weights: dict[str, float] | None = None,
         ema_decay: float | None = None,
         dtype: Literal["float32", "float64"] = "float32",
+        data_facts: DataFacts | None = None,
     ) -> None:
+        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model."""
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
         self.model: CGModel | None = None
         self.ema: AveragedModel | None = None
         self.metrics: dict[str, ForceMetrics] = {}
-        self.topology_cache = None
-        self.prior_report: dict[str, Any] = {}
+        if data_facts is not None:
+            self._adopt(self._model_for(data_facts))
 
     # -- model construction --------------------------------------------------------------------
 
-    def build(self, type_names: list[str], prior: Any, energy_scale: float, topology_cache: Any) -> None:
-        """Create the CG model (and its EMA copy) for these bead types and this prior."""
+    def _model_for(self, facts: DataFacts) -> CGModel:
+        """The untrained CG model for these bead types and prior, its network scaled to the forces it must learn."""
+        mode = self.hparams.mode
+        scale = {"prior_only": 1.0, "ml_only": facts.force_rms, "delta": facts.residual_rms}[mode]
+        if not scale > 0:
+            why = " (the prior reproduces them exactly)" if mode == "delta" else ""
+            raise InputError(facts.source, f"the training forces the network must learn are all zero{why}; nothing to learn")
+        net = None if mode == "prior_only" else self._build_network(facts.type_names)
+        return CGModel(facts.prior, net, mode=mode, energy_scale=scale)
+
+    def _adopt(self, model: CGModel) -> None:
+        """Train ``model`` (in the configured dtype, prior frozen) with its EMA copy and per-type metrics."""
         hp = self.hparams
-        net = None if hp.mode == "prior_only" else self._build_network(type_names)
-        dtype = getattr(torch, hp.dtype)
-        self.model = CGModel(prior, net, mode=hp.mode, energy_scale=energy_scale).to(dtype)
+        self.model = model.to(getattr(torch, hp.dtype))
         self.model.prior.requires_grad_(False)  # the prior was fitted on its own; only the network learns
         if hp.ema_decay:
             # buffers (type lookup tables, scales) are copied, never averaged: averaging would corrupt integer tables
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=False)
-        self.topology_cache = topology_cache
-        self.metrics = {s: ForceMetrics(type_names) for s in SPLITS}
+        self.metrics = {s: ForceMetrics(self.model.type_names) for s in SPLITS}
 
     def _build_network(self, type_names: list[str]) -> Any:
         """The network the hyperparameters name; one-line :class:`InputError` when its arguments do not fit it."""
@@ -125,27 +139,10 @@ class CGLightningModule(pl.LightningModule):
             raise InputError(None, f"--model.network {hp.network} with --model.network_args {hp.network_args}: "
                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
-    def setup(self, stage: str) -> None:
-        self.build_for(self.trainer.datamodule, stage)
-
-    def build_for(self, dm: Any, stage: str) -> None:
-        """Set up the data module and build the model for its types and prior (once; the CLI calls it before training)."""
-        if self.model is not None:
-            return
-        dm.setup(stage)
-        mode = self.hparams.mode
-        scale = 1.0 if mode == "prior_only" else dm.residual_force_rms(subtract_prior=mode == "delta")
-        self.prior_report = dm.prior_report
-        self.build(dm.type_names, dm.prior, scale, dm.topology_cache)
-
     # -- steps -----------------------------------------------------------------------------------
 
     def _predict_forces(self, batch: Any, model: CGModel) -> torch.Tensor:
-        dtype = getattr(torch, self.hparams.dtype)
-        t = batch_tensors(batch, dtype)
-        graph = build_graph(t["pos"], t["bead_type"], t["cell"], t["batch"], model.cutoff,
-                            [self.topology_cache] * int(t["cell"].shape[0]), t["bond_index"], t["angle_index"],
-                            t["dihedral_index"])
+        graph = batch_to_graph(batch, model.cutoff, getattr(torch, self.hparams.dtype))
         with torch.enable_grad():
             return model(graph, forces=True)["forces"]
 
@@ -232,15 +229,9 @@ class CGLightningModule(pl.LightningModule):
         block = checkpoint_block(checkpoint, source)
         if self.model is None:
             try:
-                model = model_from_block(block)
+                self._adopt(model_from_block(block))
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(source, f"cannot rebuild the model: {exc}") from None
-            self.model = model.to(getattr(torch, self.hparams.dtype))
-            self.model.prior.requires_grad_(False)
-            if self.hparams.ema_decay:
-                self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.hparams.ema_decay),
-                                         use_buffers=False)
-            self.metrics = {s: ForceMetrics(model.type_names) for s in SPLITS}
         self._check_weights_fit(checkpoint.get("state_dict"), source)
 
     def _check_weights_fit(self, state: Any, source: Any) -> None:
