@@ -16,7 +16,7 @@ from cgzoo.data.pyg import frame_to_data
 from cgzoo.errors import InputError
 from cgzoo.neighbors import batch_graph
 from cgzoo.priors import save_prior
-from cgzoo.training.checkpoint import load_model, read_checkpoint
+from cgzoo.models.checkpoint import load_model, read_checkpoint
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 from model_cases import CUTOFF, NETWORK_CASES, physics_prior
