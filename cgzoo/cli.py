@@ -41,11 +41,11 @@ def _cmd_map(args: argparse.Namespace) -> None:
     from cgzoo.data.build import build_dataset
     from cgzoo.data.dataset import CGDataset
     from cgzoo.data.summary import format_summary, summarize
-    from cgzoo.errors import check_output_path
+    from cgzoo.data.dataset import dataset_output
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
 
-    check_output_path(args.out, args.overwrite)
+    dataset_output(args.out, args.overwrite)  # refuse a bad output before reading anything
     if args.traj is None and args.top is None:
         raise CGZooError("give --top and --traj, or --top with a cgzoo generate directory")
     traj, top = (args.top, None) if args.traj is None else (args.traj, args.top)
@@ -165,6 +165,14 @@ def _cmd_study(args: argparse.Namespace) -> None:
 #: what ``cgzoo --help`` says the command does (plain text: argparse prints it as it is)
 DESCRIPTION = ("Machine-learned coarse-grained molecular dynamics: generate or read atomistic data, map it to beads, "
                "fit physics priors, train networks on the residual forces, run MD and evaluate it.")
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")
     st.add_argument("--preset", required=True, help="preset in the study file (e.g. cpu, full)")
-    st.add_argument("--workers", type=int, default=None, help="parallel worker processes (the preset's if omitted)")
+    st.add_argument("--workers", type=_positive_int, default=None,
+                    help="parallel worker processes (the preset's if omitted)")
     st.add_argument("--report-only", action="store_true", help="only rewrite the results from finished tasks")
     st.set_defaults(func=_cmd_study)
 
@@ -331,6 +340,9 @@ def _report_errors(command: str, run: Callable[[], object]) -> int:
     except OSError as exc:  # a path that cannot be read or written: name it, say why
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc}"
+    except KeyboardInterrupt:  # outputs are atomic: nothing partial is left under a final name
+        print(f"cgzoo {command}: interrupted", file=sys.stderr)
+        return 130
     else:
         return 0
     print(f"cgzoo {command}: error: {message}", file=sys.stderr)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from cgzoo.errors import CGZooError, check_output_path
+from cgzoo.errors import CGZooError, InputError, check_output_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,6 +54,10 @@ def output_lock(path: str | Path) -> Iterator[Path]:
     """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a folder we cannot write to is the user's problem to hear about, not "another process"
+        os.close(os.open(lock_path(path), os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
     lock = FileLock(lock_path(path), timeout=0, is_singleton=True)
     try:
         lock.acquire()
@@ -150,12 +154,30 @@ def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         replace_path(tmp, path)
 
 
+def check_owned_dir(path: Path, marker: str, what: str) -> None:
+    """Refuse to replace an existing directory unless it is empty or holds ``marker`` (written by the same command).
+
+    ``--overwrite`` replaces a previous output, never a folder of the user's that happens to have its name.
+    """
+    if path.exists() and not path.is_dir():
+        raise InputError(path, f"exists and is not a directory; a {what} is a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
+        raise InputError(path, f"is not a cgzoo {what} (it has no {marker}), so --overwrite will not delete it; "
+                               "choose another output path")
+
+
 @contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Lock ``path`` and yield an empty temporary directory; it replaces ``path`` only if the body succeeds."""
+def atomic_dir(path: str | Path, overwrite: bool, marker: str, what: str) -> Iterator[Path]:
+    """Lock ``path`` and yield an empty temporary directory; it replaces ``path`` only if the body succeeds.
+
+    ``marker`` is a file every complete output holds (``prior.json`` for a fitted prior): an existing
+    directory without it is not replaced even with ``overwrite``; ``what`` names the output in errors.
+    """
     path = check_output_path(path, overwrite)
+    check_owned_dir(path, marker, what)
     with output_lock(path):
         check_output_path(path, overwrite)
+        check_owned_dir(path, marker, what)
         remove_stale_temporaries(path)
         tmp = temp_sibling(path)
         tmp.mkdir()

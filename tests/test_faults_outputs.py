@@ -90,12 +90,18 @@ def test_outputs_library_is_atomic_and_exclusive(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert not target.exists() and not list(tmp_path.glob(".out.txt.tmp-*"))
-    with atomic_dir(tmp_path / "d") as tmp:
+    with atomic_dir(tmp_path / "d", False, marker="a", what="test output") as tmp:
         (tmp / "a").write_text("1")
-    with atomic_dir(tmp_path / "d", overwrite=True) as tmp:
-        (tmp / "b").write_text("2")
-        assert (tmp_path / "d" / "a").exists()  # the old output stays until the new one is complete
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["b"]
+    with atomic_dir(tmp_path / "d", True, marker="a", what="test output") as tmp:
+        (tmp / "a").write_text("2")
+        assert (tmp_path / "d" / "a").read_text() == "1"  # the old output stays until the new one is complete
+    assert (tmp_path / "d" / "a").read_text() == "2"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(InputError, match="is not a cgzoo test output .*will not delete it"):
+        with atomic_dir(tmp_path / "mine", True, marker="a", what="test output"):
+            pass
+    assert (tmp_path / "mine" / "thesis.tex").exists()
     with HeldLock(target):
         with pytest.raises(Exception, match="another cgzoo process is writing"):
             with output_lock(target):
@@ -244,9 +250,50 @@ def test_writer_refuses_nan_and_flat_cells_before_writing(cg_dataset, tmp_path):
     assert not list(tmp_path.iterdir()) or all(p.name.endswith(".lock") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("verb", ["fit-prior", "evaluate", "export"])
+def test_overwrite_never_deletes_a_directory_cgzoo_did_not_write(verb, water_h5, fm_pair, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    argv = {"fit-prior": ["fit-prior", "--data", str(water_h5), "--prior", str(fm_pair), "--out", str(out), "--quiet"],
+            "evaluate": ["evaluate", "--reference", str(water_h5), "--run", f"a={tmp_path}", "--out", str(out)],
+            "export": ["export", "--model", str(tmp_path), "--start", str(water_h5), "--engine", "lammps",
+                       "--out", str(out)]}[verb]
+    _one_line_error(capsys, main([*argv, "--overwrite"]), str(out), "will not delete it")
+    assert (out / "thesis.tex").read_text() == "years of work"
+
+
+def test_unwritable_output_is_named_not_blamed_on_another_process(water_h5, tmp_path, capsys):
+    _one_line_error(capsys, main(["convert", str(water_h5), "/proc/cgzoo_test.h5"]), "/proc/cgzoo_test.h5",
+                    "cannot write here")
+
+
+def test_interrupt_is_one_line_and_leaves_no_output(water_run, tmp_path):
+    out = tmp_path / "int.h5"
+    script = tmp_path / "interrupt.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import cgzoo.data.dataset as dataset
+        from cgzoo.cli import main
+        original = dataset.DatasetWriter.append
+
+        def interrupted(self, *args):
+            original(self, *args)
+            raise KeyboardInterrupt
+
+        dataset.DatasetWriter.append = interrupted
+        sys.exit(main(["map", "--top", {str(water_run)!r}, "--mapping", {str(WATER_MAPPING)!r}, "--out", {str(out)!r},
+                       "--quiet"]))
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert proc.returncode == 130 and proc.stderr.strip() == "cgzoo map: interrupted", proc.stderr
+    assert not out.exists() and not list(tmp_path.glob(".int.h5.tmp-*"))
+
+
 def test_map_bad_output_paths_and_chunk_size(water_run, tmp_path, capsys):
     base = ["map", "--top", str(water_run), "--mapping", str(WATER_MAPPING), "--quiet"]
     (tmp_path / "dir.h5").mkdir()
+    _one_line_error(capsys, main([*base, "--out", str(tmp_path / "dir.h5")]), "is a directory")
     _one_line_error(capsys, main([*base, "--out", str(tmp_path / "dir.h5"), "--overwrite"]), "is a directory")
     _one_line_error(capsys, main([*base, "--out", str(tmp_path / "x.h5"), "--chunk-size", "0"]), "--chunk-size")
     _one_line_error(capsys, main([*base, "--out", str(tmp_path / "x.csv")]), "unknown dataset suffix")

@@ -216,7 +216,12 @@ def _digest(chunks: Iterable[np.ndarray]) -> str:
 
 def _stored_checksums(h5: h5py.File, path: Path) -> dict[str, str]:
     """The checksums written with the file (empty for files written before checksums existed)."""
-    return _json_attr(h5, "checksums", path)
+    if "checksums" not in h5.attrs:
+        return {}
+    stored = _json_attr(h5, "checksums", path)
+    if not isinstance(stored, dict) or not stored or not all(isinstance(v, str) for v in stored.values()):
+        raise InputError(path, "dataset is damaged: its checksum record is not a table of array checksums")
+    return stored
 
 
 def _verify(path: Path, stored: dict[str, str], frames: dict[str, Iterable[np.ndarray]],
@@ -224,8 +229,11 @@ def _verify(path: Path, stored: dict[str, str], frames: dict[str, Iterable[np.nd
     """Compare the stored checksums with the arrays read; :class:`InputError` naming the first damaged array."""
     if not stored:
         return
-    for key, chunks in {**frames, **{k: [v] for k, v in topology.items()}}.items():
-        if key in stored and _digest(chunks) != stored[key]:
+    arrays = {**frames, **{k: [v] for k, v in topology.items()}}
+    if set(stored) != set(arrays):
+        raise InputError(path, "dataset is damaged: its checksum record does not cover every array")
+    for key, chunks in arrays.items():
+        if _digest(chunks) != stored[key]:
             raise InputError(path, f"dataset is damaged: checksum of {key!r} does not match (file modified or "
                                    "corrupted after it was written)")
 
@@ -234,7 +242,7 @@ def has_checksums(path: str | Path) -> bool:
     """Whether a dataset file carries checksums (written by a cgzoo that stores them)."""
     path = Path(path)
     with _open_checked(path) as h5:
-        return "checksums" in h5.attrs
+        return bool(_stored_checksums(h5, path))
 
 
 def verify_checksums(path: str | Path) -> bool:
@@ -288,7 +296,7 @@ def check_topology(top: CGTopology, path: str | Path | None) -> None:
 
     Rules: at least one bead; one type index, name, mass and molecule id per bead; bead types index
     ``type_names``, which are distinct, non-empty and free of whitespace (engine tables and extxyz
-    columns are whitespace-separated); masses finite and positive; bonds, angles and
+    columns are whitespace-separated) and of ``-`` (it joins type keys: ``A-B``); masses finite and positive; bonds, angles and
     dihedrals name distinct beads inside the system.
     """
     n = top.n_beads
@@ -301,9 +309,10 @@ def check_topology(top: CGTopology, path: str | Path | None) -> None:
         raise InputError(path, "bead_types index outside type_names")
     if top.molecule_ids.min() < 0:
         raise InputError(path, "molecule_ids must be 0-based indices (found a negative one)")
-    if any(not name or len(name.split()) != 1 for name in top.type_names) \
+    if any(not name or len(name.split()) != 1 or "-" in name for name in top.type_names) \
             or len(set(top.type_names)) != len(top.type_names):
-        raise InputError(path, f"type names must be distinct, non-empty and without spaces, got {top.type_names}")
+        raise InputError(path, f"type names must be distinct, non-empty and without spaces or '-' (which joins "
+                               f"type keys such as A-B), got {top.type_names}")
     bad_mass = ~(np.isfinite(top.masses) & (top.masses > 0))
     if bad_mass.any():
         k = int(np.flatnonzero(bad_mass)[0])
@@ -319,6 +328,8 @@ def check_dataset(ds: CGDataset, path: str | Path | None) -> None:
     """Raise :class:`InputError` if shapes disagree, a frame holds NaN/inf, or a cell has no volume."""
     n, f = ds.n_beads, ds.n_frames
     check_topology(ds.topology, path)
+    if f == 0:
+        raise InputError(path, "dataset has no frames")
     if ds.positions.shape != (f, n, 3) or ds.forces.shape != (f, n, 3):
         raise InputError(path, f"positions {ds.positions.shape} / forces {ds.forces.shape} do not match {n} beads")
     if ds.box.shape != (f, 3, 3) or ds.time.shape != (f,):
@@ -404,6 +415,9 @@ class DatasetWriter:
 
     def close(self) -> None:
         """Write the checksums, finish the file and move it into place (a crash leaves only a temporary)."""
+        if self.n_frames == 0:
+            self.abort(InputError(self.path, "no frames to write (the source trajectory is empty)"))
+            raise InputError(self.path, "no frames to write (the source trajectory is empty)")
         checksums = {key: h.hexdigest() for key, h in self._hashes.items()}
         checksums.update({key: _digest([arr]) for key, arr in topology_arrays(self._h5).items()})
         self._h5.attrs["checksums"] = json.dumps(checksums)
@@ -432,7 +446,10 @@ def load_topology(path: str | Path) -> tuple[CGTopology, float | None, int]:
     with _open_checked(path) as h5, _read_errors(path):
         topology = _read_topology(h5)
         check_topology(topology, path)
-        return topology, _temperature(h5), int(h5["positions"].shape[0])
+        n_frames = int(h5["positions"].shape[0])
+        if n_frames == 0:
+            raise InputError(path, "dataset has no frames")
+        return topology, _temperature(h5), n_frames
 
 
 def iter_frames(path: str | Path, frames: np.ndarray, chunk: int = 32):

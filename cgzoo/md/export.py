@@ -20,13 +20,14 @@ from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.md.simulate import SimulationSettings, prepare_engine
-from cgzoo.outputs import atomic_dir
+from cgzoo.outputs import atomic_dir, check_owned_dir
 
 
 def export_model(model: str | Path, start: str, engine: str, out: str | Path, settings: SimulationSettings | None = None,
                  frames: int = 10, overwrite: bool = False) -> dict:
     """Write the engine files for ``model`` on ``start`` into ``out``; returns the ``export.json`` content."""
     out = check_output_path(out, overwrite)
+    check_owned_dir(out, "export.json", "export directory")
     if frames < 1:
         raise InputError(None, f"--frames must be at least 1, got {frames}")
     s = (settings or SimulationSettings()).model_copy()
@@ -55,7 +56,8 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
                                          system.terms),
         "units": "errors: forces kcal/mol/Å (bonds, pairs) or kcal/mol/rad (angles, dihedrals), energies kcal/mol",
     }
-    with atomic_dir(out, overwrite) as tmp:  # a killed or failed export leaves no partial ``out``
+    # a killed or failed export leaves no partial ``out``; --overwrite replaces only a previous export
+    with atomic_dir(out, overwrite, marker="export.json", what="export directory") as tmp:
         files = module.export(split, system, tmp, s)
         report["files"] = [p.name for p in files]
         (tmp / "export.json").write_text(json.dumps(report, indent=1))

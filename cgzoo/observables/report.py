@@ -32,7 +32,7 @@ from cgzoo.observables import bonded, dynamics, structure, thermo
 from cgzoo.observables.compare import is_stable, js_divergence, rdf_error, relative_error
 from cgzoo.observables.plots import REFERENCE, format_number, plot_all
 from cgzoo.observables.trajectory import CGTrajectory
-from cgzoo.outputs import atomic_dir, output_lock
+from cgzoo.outputs import atomic_dir, check_owned_dir, output_lock
 from cgzoo.terms import BONDED
 from cgzoo.units import FS_TO_PS
 
@@ -88,6 +88,7 @@ def evaluate(
     ``out`` is locked from the start and appears, complete, only at the end (:mod:`cgzoo.outputs`).
     """
     out = check_output_path(out, overwrite)
+    check_owned_dir(out, "metrics.json", "evaluation report")  # before the long measurement, not after
     with output_lock(out):
         return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, overwrite)
 
@@ -123,7 +124,7 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
                          **compare_observables(obs[REFERENCE], obs.get(label), traj.n_frames)}
                  for label, traj in trajs.items()},
     }
-    with atomic_dir(out, overwrite) as tmp:
+    with atomic_dir(out, overwrite, marker="metrics.json", what="evaluation report") as tmp:
         plots = plot_all(obs, trajs, metrics, tmp / "plots")
         write_metrics(metrics, tmp)
         write_markdown(metrics, plots, tmp)

@@ -414,7 +414,7 @@ def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, expo
     out = check_output_path(out, overwrite)
     spec = load_spec(spec_path)
     verify_checksums(data)
-    with atomic_dir(out, overwrite) as tmp:
+    with atomic_dir(out, overwrite, marker="prior.json", what="prior directory") as tmp:
         try:
             prior, report = fit_prior(data, spec, progress)
         except FitError:
