@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cgzoo.errors import CGZooError
+
 #: ``edge_sep`` of two beads in one molecule that are more than three bonds apart (or unbonded).
 FAR = 99
 #: Largest bond separation tracked explicitly (1-4).
@@ -143,7 +145,7 @@ def half_width(cell: torch.Tensor) -> float:
     return float((volume / areas).min()) / 2
 
 
-class CellTooSmall(ValueError):
+class CellTooSmall(CGZooError, ValueError):
     """A cell narrower than twice the cutoff in some direction: an edge would meet its own image."""
 
 

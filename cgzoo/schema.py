@@ -9,6 +9,7 @@ and validates with :func:`validate`, so every bad key or value reads
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,7 +59,18 @@ def read_text(path: str | Path, what: str, error: type[InputError] = InputError)
         raise error(path, f"cannot read {what}: {exc}") from None
 
 
-def parse_yaml(text: str, path: str | Path, loader: type = yaml.SafeLoader,
+class NumberLoader(yaml.SafeLoader):
+    """The safe loader, reading ``1e-3`` as a number as YAML 1.2 does (PyYAML's YAML 1.1 rules want ``1.0e-3``)."""
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, path: str | Path, loader: type = NumberLoader,
                error: type[InputError] = InputError) -> Any:
     """``text`` parsed with ``loader`` (safe: no tags run code); any parse failure is a one-line error."""
     try:

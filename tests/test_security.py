@@ -102,7 +102,7 @@ def test_prior_json_naming_a_module_imports_nothing(evil, tmp_path):
 
 def test_fit_with_malicious_prior_json_or_checkpoint_runs_nothing(evil, tiny, tmp_path, capsys):  # noqa: F811
     prior = tmp_path / "prior.json"
-    prior.write_text(json.dumps({"format": "cgzoo-prior", "prior": {"class_path": "cgzoo_evil.EvilPrior"}}))
+    prior.write_text(json.dumps({"format": "cgzoo-prior", "version": 1, "prior": {"class_path": "cgzoo_evil.EvilPrior"}}))
     args = config(tiny, "pair_mlp", "delta", tmp_path / "run", max_steps=1)
     assert main(["fit", *args, "--data.prior", str(prior)]) == 2
     assert "CGZOO_PLUGINS=cgzoo_evil" in one_line_error(capsys, "fit")

@@ -37,11 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from cgzoo.errors import MappingError
-from cgzoo.schema import Strict, parse_yaml as parse_yaml_text, read_text, validate
+from cgzoo.schema import NumberLoader, Strict, parse_yaml as parse_yaml_text, read_text, validate
 from cgzoo.terms import FIELD_ORDER
 
 WEIGHT_KEYWORDS = ("mass", "geometry")
@@ -143,13 +142,13 @@ def load_mapping(path: str | Path) -> MappingSpec:
     return parse_yaml(text, path)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(NumberLoader):
     """YAML loader that keeps yes/no/on/off as strings, so atom names such as ON stay names."""
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in NumberLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -165,15 +164,24 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _check_type_name(name: str) -> str:
+    """A bead type name also may not hold ``-``, which joins type keys (``A-B`` is the pair of A and B)."""
+    if "-" in name:
+        raise ValueError("a bead type may not contain '-' (it joins type keys such as A-B)")
+    return name
+
+
 #: A bead, type, residue, atom or molecule name.
 Name = Annotated[str, BeforeValidator(_number_as_name), AfterValidator(_check_name)]
+#: A bead type name.
+TypeName = Annotated[Name, AfterValidator(_check_type_name)]
 
 
 class BeadFile(Strict):
     """One ``beads`` entry: its atoms and how their positions are weighted (a keyword or one weight per atom)."""
 
     name: Name
-    type: Name
+    type: TypeName
     atoms: list[Name] = Field(min_length=1)
     weights: str | list[Annotated[float, Field(ge=0)]] | None = None
 

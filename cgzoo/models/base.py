@@ -13,6 +13,7 @@ convention: σ = (1/V) ∂E/∂ε, positive under tension).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -32,6 +33,8 @@ class Network(torch.nn.Module):
 
     def __init__(self, type_names: list[str], cutoff: float) -> None:
         super().__init__()
+        if not (math.isfinite(cutoff) and cutoff > 0):  # a network that sees no neighbours learns nothing
+            raise ValueError(f"cutoff must be a positive number of Å, got {cutoff}")
         self.type_names = list(type_names)
         self.cutoff = float(cutoff)
 

@@ -10,8 +10,6 @@ own ``prior.json``, so MD and analysis load models without the trainer.
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +59,9 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise InputError(path, "checkpoint does not exist" if not path.exists() else "checkpoint is not a file")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler fails on foreign bytes with any exception type
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first if len(first) <= 100 else first[:first.rfind(" ", 0, 100)] + " …"
         raise InputError(path, f"not a readable checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(checkpoint, dict):
         raise InputError(path, "not a cgzoo model checkpoint (not a dictionary)")

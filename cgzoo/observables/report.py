@@ -89,6 +89,9 @@ def evaluate(
     """
     out = check_output_path(out, overwrite)
     check_owned_dir(out, "metrics.json", "evaluation report")  # before the long measurement, not after
+    if bins < 1 or (r_max is not None and not r_max > 0) or not equil_fs >= 0:
+        raise InputError(None, f"need --bins ≥ 1, --r-max > 0 and --equil-ps ≥ 0 (got {bins}, {r_max}, "
+                               f"{equil_fs / 1000.0} ps)")
     with output_lock(out):
         return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, overwrite)
 

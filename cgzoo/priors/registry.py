@@ -86,12 +86,13 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
 
 
 PRIOR_FORMAT = "cgzoo-prior"
+PRIOR_VERSION = 1
 
 
 def save_prior(prior: Prior, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write ``prior`` as JSON (its spec: class path and constructor arguments; no pickled code)."""
     path = Path(path)
-    payload = {"format": PRIOR_FORMAT, "version": 1, "prior": prior_spec(prior), **(extra or {})}
+    payload = {"format": PRIOR_FORMAT, "version": PRIOR_VERSION, "prior": prior_spec(prior), **(extra or {})}
     path.write_text(json.dumps(payload, indent=1))
     return path
 
@@ -107,9 +108,16 @@ def load_prior(path: str | Path) -> Prior:
         payload = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InputError(path, "not a cgzoo prior (unreadable JSON)") from None
+    except RecursionError:
+        raise InputError(path, "not a cgzoo prior (JSON nested too deeply)") from None
     if not isinstance(payload, dict) or payload.get("format") != PRIOR_FORMAT:
         raise InputError(path, "not a cgzoo prior (missing format tag)")
+    if payload.get("version") != PRIOR_VERSION:
+        raise InputError(path, f"prior format version {payload.get('version')!r} is not the one this cgzoo reads "
+                               f"({PRIOR_VERSION})")
     try:
         return build_prior(payload["prior"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:
+        raise InputError(path, f"cannot rebuild the prior: missing key {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
         raise InputError(path, f"cannot rebuild the prior: {exc}") from None

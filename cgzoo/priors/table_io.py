@@ -448,6 +448,13 @@ def write_gromacs(prior: Tabulated, directory: str | Path, spacing_nm: float = 0
                   table_extension_nm: float = 1.0, cap_kj_mol: float = 1.0e5,
                   overwrite: bool = False) -> list[Path]:
     """Write one GROMACS ``.xvg`` table per key of ``prior`` into ``directory`` (see the module notes)."""
+    names: dict[str, str] = {}
+    for key in prior.keys:  # mdrun's table_A_B.xvg cannot tell A_B from A and B when a type name holds "_"
+        name = _gromacs_name(prior, key)
+        if name in names:
+            raise InputError(Path(directory) / name, f"GROMACS names the tables of {names[name]} and {key} alike; "
+                                                     "rename the bead types without '_' to export GROMACS tables")
+        names[name] = key
     paths = []
     for key in prior.keys:
         table = _gromacs_table(prior, key, spacing_nm, table_extension_nm)

@@ -65,7 +65,11 @@ class PairPrior(Prior):
         self.table = TypeTable(type_names, 2, self.fields, params, default, owner=type(self).__name__)
         self.cutoff = float(cutoff)
         self.smoothing = smoothing
-        self.r_switch = float(self.cutoff - 1.0 if r_switch is None else r_switch)
+        self.r_switch = float(max(0.0, self.cutoff - 1.0) if r_switch is None else r_switch)
+        if not self.cutoff > 0:
+            raise ValueError(f"{type(self).__name__}: cutoff must be positive, got {cutoff}")
+        if smoothing == "switch" and not 0 <= self.r_switch < self.cutoff:
+            raise ValueError(f"{type(self).__name__}: r_switch must lie in [0, cutoff = {self.cutoff}), got {self.r_switch}")
         self.exclude = int(exclude)
         self.intramolecular = bool(intramolecular)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cgzoo.errors import InputError
 from cgzoo.schema import Strict, read_yaml_file, validate
@@ -102,6 +102,14 @@ class _Settings(Strict):
     workers: int = Field(None, gt=0)
     threads_per_worker: int = Field(None, gt=0)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(None, min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int] | None) -> list[int] | None:
+        """A repeated seed would run the same cell twice under two names."""
+        if seeds is not None and len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        return seeds
     skip: list[str] = None
     atomistic: dict[str, _Atomistic] = None
     networks: dict[str, dict[str, Any]] = None

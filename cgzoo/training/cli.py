@@ -183,8 +183,20 @@ def argument_error_line(exc: ArgumentError) -> str:
     return f"--{key.group(1)}{value}: {'; or '.join(expected) or ' '.join(lines[1:])}"
 
 
+def check_config_files(argv: list[str]) -> None:
+    """Every ``--config`` file must exist and be YAML; a one-line error naming it (jsonargparse's names none)."""
+    from cgzoo.schema import read_yaml_file
+
+    for k, arg in enumerate(argv):
+        if arg == "--config" and k + 1 < len(argv):
+            read_yaml_file(argv[k + 1], "config file")
+        elif arg.startswith("--config="):
+            read_yaml_file(arg.split("=", 1)[1], "config file")
+
+
 def run_lightning(argv: list[str]) -> None:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``) with ``argv`` after it."""
+    check_config_files(argv)
     try:
         CGZooCLI(CGLightningModule, CGDataModule, args=argv, trainer_defaults=trainer_defaults(),
                  seed_everything_default=0, save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})

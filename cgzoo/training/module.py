@@ -19,13 +19,15 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
-from jsonargparse.typing import restricted_string_type
+from jsonargparse.typing import (NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveFloat,
+                                 restricted_string_type)
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.data.pyg import batch_to_graph
 from cgzoo.errors import CGZooError, InputError
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
+from cgzoo.priors import NoPrior
 from cgzoo.training.facts import DataFacts
 
 SPLITS = ("train", "val", "test")
@@ -88,12 +90,12 @@ class CGLightningModule(pl.LightningModule):
         network: NetworkName = "schnet",
         network_args: dict[str, Any] | None = None,
         mode: ModeName = "delta",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
         scheduler: Literal["plateau", "cosine", "none"] = "plateau",
-        scheduler_patience: int = 5,
-        type_weights: dict[str, float] | None = None,
-        ema_decay: float | None = None,
+        scheduler_patience: NonNegativeInt = 5,
+        type_weights: dict[str, NonNegativeFloat] | None = None,
+        ema_decay: OpenUnitInterval | None = None,
         dtype: Literal["float32", "float64"] = "float32",
         data_facts: DataFacts | None = None,
     ) -> None:
@@ -111,6 +113,9 @@ class CGLightningModule(pl.LightningModule):
     def _model_for(self, facts: DataFacts) -> CGModel:
         """The untrained CG model for these bead types and prior, its network scaled to the forces it must learn."""
         mode = self.hparams.mode
+        if mode == "prior_only" and isinstance(facts.prior, NoPrior):
+            raise InputError(None, "--model.mode prior_only trains nothing and needs a prior: give --data.prior "
+                                   "(a fit spec or a prior.json)")
         scale = {"prior_only": 1.0, "ml_only": facts.force_rms, "delta": facts.residual_rms}[mode]
         if not scale > 0:
             why = " (the prior reproduces them exactly)" if mode == "delta" else ""
