@@ -10,14 +10,16 @@ import pytest
 import torch
 from ase import Atoms
 from ase.io import read, write
+from synthetic import lj_fluid_system
 
 from cgzoo.md import CGCalculator, SimulationSettings, UnstableSimulation, simulate
-from cgzoo.models import CGModel, build_network
 from cgzoo.md.simulate import atoms_from_dataset
+from cgzoo.models import CGModel, build_network
 from cgzoo.neighbors import CellTooSmall, TopologyCache, batch_graph
 from cgzoo.priors import build_prior
+from cgzoo.testing.cases import LJ_TRUE
+from cgzoo.testing.systems import TYPES
 from cgzoo.units import EV_TO_KCAL_MOL
-from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
 
 CUT = 6.0
 DEFAULT = Path(__file__).parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from synthetic import build_prior_for_tests, forces_of, lj_fluid_system
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.errors import InputError
 from cgzoo.models import NETWORKS
+from cgzoo.testing.cases import LJ_TRUE, NETWORK_CASES
+from cgzoo.testing.systems import TYPES
 from cgzoo.training.checkpoint import load_model
-from model_cases import NETWORK_CASES
-from prior_cases import LJ_TRUE, TYPES, build_prior_for_tests, forces_of, lj_fluid_system
 
 os.environ["WANDB_MODE"] = "offline"
 CUT = 6.0
