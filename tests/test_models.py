@@ -75,5 +75,5 @@ def test_a_required_network_without_a_case_fails_the_suite():
         required = (*NETWORKS, "new_net")
         cases_home = "NETWORK_CASES in cgzoo/testing/cases.py"
 
-    with pytest.raises(AssertionError, match=r"networks \['new_net'\]: add .* to NETWORK_CASES in cgzoo/testing/cases.py"):
+    with pytest.raises(AssertionError, match=r"'new_net'\]: add .* to NETWORK_CASES in cgzoo/testing/cases.py"):
         Incomplete().test_every_required_network_has_a_case()

@@ -94,6 +94,9 @@ def test_check_prior_on_a_user_plugin_prior(monkeypatch):
     """Plain-Python use of the shared suite on a user's prior class, enabled as a plugin."""
     monkeypatch.setenv("CGZOO_PLUGINS", "user_prior")
     check_prior({"class_path": "user_prior.GaussianPairBump", "init_args": {"type_names": TYPES, "height": 2.0}})
+    yukawa = {"type_names": TYPES, "cutoff": 6.0, "smoothing": "force_shift", "default": {"A": 20.0, "kappa": 0.5},
+              "params": {"A-B": {"A": -10.0, "kappa": 0.5}}}
+    check_prior({"class_path": "user_prior.Yukawa", "init_args": yukawa}, smooth_at_cutoff=True)
 
 
 def test_a_required_prior_without_a_case_fails_the_suite():
@@ -102,5 +105,5 @@ def test_a_required_prior_without_a_case_fails_the_suite():
         required = (*PRIORS, "new_prior")
         cases_home = "prior_cases() in cgzoo/testing/cases.py"
 
-    with pytest.raises(AssertionError, match=r"priors \['new_prior'\]: add .* to prior_cases\(\) in cgzoo/testing/cases.py"):
+    with pytest.raises(AssertionError, match=r"'new_prior'\]: add .* to prior_cases\(\) in cgzoo/testing/cases.py"):
         Incomplete().test_every_required_prior_has_a_case()

@@ -63,6 +63,8 @@ def config(tiny, network: str, mode: str, root: Path, **trainer) -> list[str]:
 def test_zoo_configs_cover_every_network_and_mode():
     """``models/<arch>.yaml`` for every registered network (with arguments that fit it), ``models/modes/<mode>.yaml``
     for every mode, and nothing else: the zoo is architectures × modes by combination, not by copies."""
+    missing = sorted(n for n in NETWORKS if not (ZOO / f"{n}.yaml").exists())
+    assert not missing, f"no zoo config for networks {missing}: add models/<name>.yaml (see docs/extending.md)"
     for name in NETWORKS:
         model = yaml.safe_load((ZOO / f"{name}.yaml").read_text())["model"]
         assert model["network"] == name and "mode" not in model
