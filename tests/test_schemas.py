@@ -136,7 +136,7 @@ def test_splits_never_overlap_and_are_never_empty():
     (lambda d: d["defaults"]["md"].update(temperature_K=-5), "study.yaml: defaults.md.temperature_K: must be > 0 (got -5)"),
     (lambda d: d["defaults"]["atomistic"]["default"].update(temperature=-5),
      "study.yaml: defaults.atomistic.default.temperature: must be > 0 (got -5)"),
-    (lambda d: d["presets"]["cpu"]["md"].update(nvt_steps=-10), "presets.cpu.md.nvt_steps: must be >= 0 (got -10)"),
+    (lambda d: d["presets"]["cpu"]["md"].update(nvt_steps=-10), "presets.cpu.md.nvt_steps: must be > 0 (got -10)"),
     (lambda d: d.update(gird=d.pop("grid")), "study.yaml: unknown key(s) gird (allowed: name, grid, defaults, presets)"),
     (lambda d: d["presets"]["cpu"].update(workers=0), "presets.cpu.workers: must be > 0 (got 0)"),
     (lambda d: d["grid"]["priors"].pop("bonded"), "study.yaml: grid.priors.bonded: required key is missing"),
