@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True,
                                 metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study}")
     for verb in LIGHTNING_VERBS:
-        sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; --config models/<arch>_<mode>.yaml)")
+        sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; "
+                                  "--config models/<arch>.yaml --config models/modes/<mode>.yaml)")
 
     gen = sub.add_parser("generate", help="run an atomistic OpenMM simulation of a built-in system, writing forces")
     gen.add_argument("system", help="built-in system: spce-water, methanol-ua, hexane-ua, cyclohexane-ua")

@@ -28,12 +28,14 @@ cgzoo fit-prior --data "$DATA" --prior datasets/priors/lj.yaml --out "$OUT/prior
 QUIET=(--trainer.enable_progress_bar false --trainer.enable_model_summary false)
 for mode in delta ml_only; do
   root="$OUT/schnet_$mode"
-  cgzoo fit --config "models/schnet_$mode.yaml" --trainer.default_root_dir "$root" --trainer.max_epochs "$EPOCHS" \
+  zoo=(--config models/schnet.yaml --config "models/modes/$mode.yaml")  # architecture config + mode config
+  cgzoo fit "${zoo[@]}" --trainer.default_root_dir "$root" --trainer.max_epochs "$EPOCHS" \
     --data.max_train_frames 100 "${QUIET[@]}"
-  cgzoo test --config "models/schnet_$mode.yaml" --trainer.default_root_dir "$root" "${QUIET[@]}" \
+  cgzoo test "${zoo[@]}" --trainer.default_root_dir "$root" "${QUIET[@]}" \
     --ckpt_path "$(ls "$root"/checkpoints/best-*.ckpt)"
 done
-cgzoo test --config models/schnet_prior_only.yaml --trainer.default_root_dir "$OUT/prior_only" "${QUIET[@]}"
+cgzoo test --config models/schnet.yaml --config models/modes/prior_only.yaml --trainer.default_root_dir "$OUT/prior_only" \
+  "${QUIET[@]}"
 
 "${PYTHON:-python3}" experiments/demo_table.py "$OUT"
 

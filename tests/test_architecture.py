@@ -34,11 +34,13 @@ FORBIDDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "data": (("training", "models"), "data preparation works without Lightning or networks"),
     "md": (("training",), "running a model needs the model and its checkpoint reader, not the trainer"),
     "engines": (("md", "training"), "an engine receives a built model and a bead system, nothing of runs or training"),
+    "testing": (("training", "md", "engines", "study"), "the shared suites check models and priors, not how they run"),
 }
 #: layers no other layer imports, and why
 TOP: dict[str, str] = {
     "study": "the experiment layer on top of everything",
     "cli": "the `cgzoo` command only dispatches to the verbs below it",
+    "testing": "the shared test suites are for test code, never imported by the library",
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from e3nn import o3
-from prior_cases import TYPES, chain_system, graph_of
 
 from cgzoo.models import build_network
 from cgzoo.models.equivariant import Equivariant
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
+from cgzoo.testing.systems import TYPES, chain_system, graph_of
 
 CUTOFF = 5.0
 

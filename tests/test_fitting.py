@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from synthetic import forces_of, lj_fluid_system
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
@@ -17,8 +18,9 @@ from cgzoo.priors import build_prior, load_prior
 from cgzoo.priors.boltzmann import inverted_table
 from cgzoo.priors.fit import fit_least_squares
 from cgzoo.priors.force_matching import FMSettings, ForceMatching, fit_force_matching
+from cgzoo.testing.cases import LJ_TRUE
+from cgzoo.testing.systems import TYPES, graph_of, separated_chains
 from cgzoo.units import kT
-from prior_cases import LJ_TRUE, TYPES, forces_of, graph_of, lj_fluid_system, separated_chains
 
 CUT = 7.0
 

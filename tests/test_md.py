@@ -10,13 +10,15 @@ import pytest
 import torch
 from ase import Atoms
 from ase.io import read, write
-from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
+from synthetic import lj_fluid_system
 
 from cgzoo.data.start import atoms_from_dataset
 from cgzoo.md import CGCalculator, SimulationSettings, UnstableSimulation, simulate
 from cgzoo.models import CGModel, build_network
 from cgzoo.neighbors import CellTooSmall, TopologyCache, batch_graph
 from cgzoo.priors import build_prior
+from cgzoo.testing.cases import LJ_TRUE
+from cgzoo.testing.systems import TYPES
 from cgzoo.units import EV_TO_KCAL_MOL
 
 CUT = 6.0

@@ -16,7 +16,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.io import read
-from prior_cases import LJ_TRUE, TYPES, lj_fluid_system
+from synthetic import lj_fluid_system
 
 from cgzoo.cli import main
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
@@ -25,6 +25,8 @@ from cgzoo.models import CGModel
 from cgzoo.observables.report import run_outcome
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.priors import build_prior, save_prior
+from cgzoo.testing.cases import LJ_TRUE
+from cgzoo.testing.systems import TYPES
 
 pytestmark = pytest.mark.faults
 

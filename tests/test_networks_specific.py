@@ -1,14 +1,12 @@
-"""Checks specific to PairMLP and SchNet (the shared physics suite is tests/test_models.py)."""
+"""Checks specific to PairMLP and SchNet (the shared suite, cgzoo.testing, runs on every network in tests/test_models.py)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from cgzoo.models import build_network, network_spec
+from cgzoo.models import build_network
 from cgzoo.models.pair_mlp import PairMLP
 from cgzoo.models.schnet import SchNet
 from cgzoo.neighbors import TopologyCache, batch_graph
@@ -82,32 +80,6 @@ def test_schnet_is_local():
     torch.testing.assert_close(far[0], far[1], rtol=1e-12, atol=1e-12)
     edge = [net(graph([*cluster, [13.5 + CUTOFF + s, 10.2, 9.8]], [0, 1, 1, 0])).detach() for s in (-1e-6, 1e-6)]
     assert float((edge[0] - edge[1]).abs()) < 1e-6
-
-
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_double_backward(name):
-    net = small(name)
-    g = graph([[10.0, 10.0, 10.0], [13.5, 10.2, 9.8], [11.2, 13.1, 10.5], [12.0, 11.0, 13.0]], [0, 1, 1, 0])
-    (grad,) = torch.autograd.grad(net(g).sum(), g.pos, create_graph=True)
-    loss = (grad**2).sum()
-    params = [p for p in net.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss, [g.pos, *params], create_graph=True, allow_unused=True)
-    grads = [x for x in grads if x is not None]
-    assert all(torch.isfinite(x).all() for x in grads)
-    assert float(grads[0].detach().abs().sum()) > 0 and any(float(x.detach().abs().sum()) > 0 for x in grads[1:])
-
-
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_float32_and_config_round_trip(name):
-    torch.manual_seed(0)
-    net = build_network(name, TYPES, **SMALL[name])
-    spec = json.loads(json.dumps(network_spec(net)))
-    rebuilt = build_network(spec.pop("name"), **spec)
-    rebuilt.load_state_dict(net.state_dict())
-    beads = [[10.0, 10.0, 10.0], [13.5, 10.2, 9.8], [11.2, 13.1, 10.5]]
-    e32 = rebuilt(graph(beads, [0, 1, 1], dtype=torch.float32))
-    assert e32.dtype == torch.float32
-    torch.testing.assert_close(e32.double(), net.double()(graph(beads, [0, 1, 1])), rtol=1e-5, atol=1e-5)
 
 
 def test_pair_mlp_exports_a_table_matching_the_network():

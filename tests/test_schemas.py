@@ -110,7 +110,8 @@ def test_bad_split_in_prior_spec_names_the_spec(capsys, tmp_path, dataset):
 
 def test_negative_gap_in_training_is_one_line(capsys, tmp_path, dataset):
     network = sorted(NETWORKS)[0]
-    err = one_line_error(capsys, ["fit", "--config", str(ROOT / "models" / f"{network}_ml_only.yaml"), "--data.data", dataset,
+    err = one_line_error(capsys, ["fit", "--config", str(ROOT / "models" / f"{network}.yaml"),
+                                  "--config", str(ROOT / "models" / "modes" / "ml_only.yaml"), "--data.data", dataset,
                                   "--data.prior", "none", "--data.gap", "-2", "--trainer.max_epochs", "1",
                                   "--trainer.default_root_dir", str(tmp_path / "train")])
     assert "gap" in err and "-2" in err  # rejected by the CLI's type or by block_split, either way in one line

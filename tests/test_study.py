@@ -35,6 +35,9 @@ def test_shipped_presets_expand_to_the_documented_grid():
     trained = [t for t in tasks if t.fn == "train"]
     assert len(trained) == 18 * 3 * 2 * 3  # mappings × architectures × (ml_only, delta) × seeds
     assert all(f"{t.meta['mapping']}/prior" in t.deps for t in trained)
+    # each trained cell starts from its architecture's zoo config and its mode's
+    assert {(t.meta["architecture"], t.params["mode"], *t.params["configs"]) for t in trained} == {
+        (a, m, f"models/{a}.yaml", f"models/modes/{m}.yaml") for a in full.architectures for m in ("ml_only", "delta")}
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from synthetic import build_prior_for_tests, forces_of, lj_fluid_system
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.errors import InputError
-from cgzoo.models import NETWORKS
+from cgzoo.models import MODES, NETWORKS
 from cgzoo.models.checkpoint import load_model
-from model_cases import NETWORK_CASES
-from prior_cases import LJ_TRUE, TYPES, build_prior_for_tests, forces_of, lj_fluid_system
+from cgzoo.testing.cases import LJ_TRUE, NETWORK_CASES
+from cgzoo.testing.systems import TYPES
+from cgzoo.training import cli
 
 os.environ["WANDB_MODE"] = "offline"
 CUT = 6.0
+ZOO = Path(__file__).parents[1] / "models"
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +45,39 @@ def tiny(tmp_path_factory):
 
 
 def config(tiny, network: str, mode: str, root: Path, **trainer) -> list[str]:
+    """An architecture config written here, then the shipped mode config, as the zoo combines them; the tiny prior spec."""
     base, data, spec = tiny
     cfg = {"seed_everything": 0,
-           "model": {"network": network, "network_args": NETWORK_CASES[network], "mode": mode, "lr": 1e-3},
-           "data": {"data": str(data), "prior": "none" if mode == "ml_only" else str(spec), "fractions": [0.6, 0.2, 0.2],
+           "model": {"network": network, "network_args": NETWORK_CASES[network], "lr": 1e-3},
+           "data": {"data": str(data), "fractions": [0.6, 0.2, 0.2],
                     "blocks": 5, "gap": 0, "batch_size": 2, "cache_dir": str(base / "cache")},
            "trainer": {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False,
                        "enable_model_summary": False, "log_every_n_steps": 1, **trainer}}
     path = root.with_suffix(".yaml")
     root.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))
-    return ["--config", str(path)]
+    return ["--config", str(path), "--config", str(ZOO / "modes" / f"{mode}.yaml"),
+            "--data.prior", "none" if mode == "ml_only" else str(spec)]
+
+
+def test_zoo_configs_cover_every_network_and_mode():
+    """``models/<arch>.yaml`` for every registered network (with arguments that fit it), ``models/modes/<mode>.yaml``
+    for every mode, and nothing else: the zoo is architectures × modes by combination, not by copies."""
+    missing = sorted(n for n in NETWORKS if not (ZOO / f"{n}.yaml").exists())
+    assert not missing, f"no zoo config for networks {missing}: add models/<name>.yaml (see docs/extending.md)"
+    for name in NETWORKS:
+        model = yaml.safe_load((ZOO / f"{name}.yaml").read_text())["model"]
+        assert model["network"] == name and "mode" not in model
+        cli.check_network(name, model["network_args"])
+    for mode in MODES:
+        assert yaml.safe_load((ZOO / "modes" / f"{mode}.yaml").read_text())["model"] == {"mode": mode}
+    assert sorted(p.name for p in ZOO.rglob("*.yaml")) == sorted([f"{n}.yaml" for n in NETWORKS] + [f"{m}.yaml" for m in MODES])
+
+
+def test_default_run_directory_is_network_and_mode():
+    """Without ``--trainer.default_root_dir`` a zoo pair trains into ``runs/train/<arch>_<mode>``."""
+    assert cli.run_directory("schnet", "delta") == "runs/train/schnet_delta"
+    assert cli.run_directory("mypkg.nets.MyNet", "ml_only") == "runs/train/MyNet_ml_only"
 
 
 # prior_only does not depend on the architecture: once is enough

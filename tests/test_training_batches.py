@@ -8,19 +8,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from synthetic import forces_of, lj_fluid_system
 from torch_geometric.data import Batch
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.data.pyg import frame_to_data
 from cgzoo.errors import InputError
+from cgzoo.models.checkpoint import load_model, read_checkpoint
 from cgzoo.neighbors import batch_graph
 from cgzoo.priors import save_prior
-from cgzoo.models.checkpoint import load_model, read_checkpoint
+from cgzoo.testing.cases import CUTOFF, NETWORK_CASES, physics_prior
+from cgzoo.testing.systems import TYPES, separated_chains
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
-from model_cases import CUTOFF, NETWORK_CASES, physics_prior
-from prior_cases import TYPES, forces_of, lj_fluid_system, separated_chains
 
 os.environ["WANDB_MODE"] = "offline"
 SPLIT = {"fractions": (0.6, 0.2, 0.2), "blocks": 5, "gap": 0}

@@ -1,4 +1,4 @@
-"""A user-defined prior living outside cgzoo, loaded by import path in the tests (as a user's would be)."""
+"""User-defined priors living outside cgzoo, loaded by import path in the tests (as a user's would be); Yukawa is docs/extending.md's example."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors import Prior
 from cgzoo.priors.base import scatter_energy
+from cgzoo.priors.terms import PairPrior
 
 
 class GaussianPairBump(Prior):
@@ -24,3 +25,13 @@ class GaussianPairBump(Prior):
 
     def config(self) -> dict:
         return {"type_names": self.type_names, "height": self.height, "width": self.width, "cutoff": self.cutoff}
+
+
+class Yukawa(PairPrior):
+    """Screened electrostatics U(r) = A·exp(−κr)/r per type pair, with PairPrior's cutoff smoothing and exclusions."""
+
+    fields = ("A", "kappa")
+
+    def pair_energy(self, r: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        amplitude, kappa = p.unbind(1)
+        return amplitude * torch.exp(-kappa * r) / r

@@ -3,8 +3,9 @@
 A user's network is named by its dotted path and resolves only from an enabled plugin module
 (:mod:`cgzoo.plugins`); a checkpoint naming any other module never makes cgzoo import it.
 
-Adding an architecture is one file in ``cgzoo/models/`` plus one line here; the shared model
-suite (``tests/test_models.py``) then runs on it in every mode.
+Adding an architecture is one file in ``cgzoo/models/`` plus one line here; the shared suite
+(:mod:`cgzoo.testing`) then fails until ``cgzoo/testing/cases.py`` gives it small hyper-parameters,
+and checks it in every mode (``docs/extending.md``).
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ class Study:
     modes: list[str]
     seeds: list[int]
     priors: dict[str, str]
-    zoo_configs: dict[tuple[str, str], Path]
+    #: (architecture, mode) → its training run's configs, ``<zoo_dir>/<arch>.yaml`` and ``<zoo_dir>/modes/<mode>.yaml``
+    zoo_configs: dict[tuple[str, str], tuple[Path, Path]]
     atomistic: dict[str, dict[str, Any]]
     networks: dict[str, dict[str, Any]]
     training: dict[str, Any]
@@ -213,8 +214,9 @@ def load_study(path: str | Path, preset: str) -> Study:
     if unknown:
         raise InputError(path, f"grid.architectures: unknown {unknown} (registered: {', '.join(NETWORKS)})")
     zoo_dir = Path(grid.get("zoo_dir", "models"))
-    zoo_configs = {(a, m): zoo_dir / f"{a}_{m}.yaml" for a in architectures for m in modes if m != "prior_only"}
-    for config in zoo_configs.values():
+    zoo_configs = {(a, m): (zoo_dir / f"{a}.yaml", zoo_dir / "modes" / f"{m}.yaml")
+                   for a in architectures for m in modes if m != "prior_only"}
+    for config in sorted({c for pair in zoo_configs.values() for c in pair}):
         if not config.exists():
             raise InputError(config, f"zoo config needed by {path} does not exist (grid.zoo_dir)")
     priors = dict(grid["priors"])

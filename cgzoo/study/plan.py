@@ -94,7 +94,8 @@ def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
                 task = f"{name}/train/{label}"
                 tasks.append(Task(task, "train", base / "train" / label,
                                   {"data": From(data_task, "data"), "prior": From(f"{name}/prior", "prior"),
-                                   "config": str(study.zoo_configs[arch, mode]), "network_args": study.networks[arch],
+                                   "configs": [str(c) for c in study.zoo_configs[arch, mode]], "mode": mode,
+                                   "network_args": study.networks[arch],
                                    "training": study.training, "seed": seed},
                                   meta={**meta, "architecture": arch, "mode": mode, "seed": seed}))
                 models.append((label, task, tasks[-1].meta))

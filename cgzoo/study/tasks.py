@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 #: Options of ``run_generate`` that define the atomistic physics (threads and platform do not).
 GENERATE_PHYSICS = ("n_molecules", "temperature", "pressure_bar", "equil_ps", "prod_ps", "save_every_fs", "timestep_fs", "seed")
 
@@ -101,9 +99,10 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> d
             "fit_seconds": seconds}
 
 
-def train(out: Path, data: str, prior: str, config: str, network_args: dict[str, Any], training: dict[str, Any],
-          seed: int) -> dict[str, Any]:
-    """Train one network in one mode with the Lightning CLI: zoo config ``config`` (``models/<arch>_<mode>.yaml``) + overrides.
+def train(out: Path, data: str, prior: str, configs: list[str], mode: str, network_args: dict[str, Any],
+          training: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Train one network in ``mode`` with the Lightning CLI: zoo ``configs`` (``models/<arch>.yaml``,
+    ``models/modes/<mode>.yaml``) + overrides; the study's prior under a Δ model, none otherwise.
 
     ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
     ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
@@ -111,8 +110,8 @@ def train(out: Path, data: str, prior: str, config: str, network_args: dict[str,
     from cgzoo.models.checkpoint import load_model
     from cgzoo.training.cli import run_lightning
 
-    mode = yaml.safe_load(Path(config).read_text())["model"]["mode"]
-    argv = ["fit", "--config", config, "--model.network_args", json.dumps(network_args),
+    argv = ["fit", *(arg for config in configs for arg in ("--config", config)), "--model.mode", mode,
+            "--model.network_args", json.dumps(network_args),
             "--data.data", data, "--data.prior", prior if mode == "delta" else "none",
             "--trainer.default_root_dir", str(out), "--seed_everything", str(seed),
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]

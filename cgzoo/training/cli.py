@@ -4,7 +4,10 @@ Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work
 Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
 network) next to a CSV logger, and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
 ``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
-``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress.
+``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress;
+``default_root_dir`` is ``runs/train/<network>_<mode>`` unless given. A zoo model is two
+configs, its architecture and its mode: ``--config models/schnet.yaml --config models/modes/delta.yaml``
+(later configs and options override earlier ones).
 
 Safety: a run holds the exclusive lock of its ``default_root_dir`` from parsing to exit (a
 second run into the same directory is refused in one line), checkpoints are written by rename
@@ -71,6 +74,11 @@ def check_network(network: str, network_args: dict[str, Any] | None) -> None:
         raise InputError(None, f"--model.network_args {network_args} do not fit network {network!r}: {exc}") from None
 
 
+def run_directory(network: str, mode: str) -> str:
+    """The default run directory ``runs/train/<network>_<mode>``, so each zoo config pair trains into its own folder."""
+    return f"{DEFAULT_ROOT}/{network.rpartition('.')[2]}_{mode}"
+
+
 def check_options(config: Any) -> None:
     """One-line :class:`InputError` for options Lightning would only trip over after loading data and fitting a prior."""
     if config.get("weights_only") is False:
@@ -114,13 +122,15 @@ class CGZooCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
         check_options(config)
+        if not config.trainer.default_root_dir:
+            config.trainer.default_root_dir = run_directory(config.model.network, config.model.mode)
         if subcommand and is_rank_zero_launcher():
-            self._held.enter_context(output_lock(config.trainer.default_root_dir or DEFAULT_ROOT))
+            self._held.enter_context(output_lock(config.trainer.default_root_dir))
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.logger is None or config.trainer.logger is True:
-            config.trainer.logger = default_loggers(config.trainer.default_root_dir or DEFAULT_ROOT)
+            config.trainer.logger = default_loggers(config.trainer.default_root_dir)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, with :class:`SafeCheckpointIO` added to the configured plugins."""
@@ -153,14 +163,16 @@ class CGZooCLI(LightningCLI):
 
 
 def trainer_defaults() -> dict[str, Any]:
-    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, autograd in test/predict."""
+    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, autograd in test/predict.
+
+    ``default_root_dir`` is left unset: :meth:`CGZooCLI.parse_arguments` makes it :func:`run_directory`.
+    """
     return {
         "accelerator": "cpu",
         "devices": 1,
         "max_epochs": 50,
         "gradient_clip_val": 10.0,
         "inference_mode": False,  # forces are gradients: test/predict must keep autograd on
-        "default_root_dir": DEFAULT_ROOT,
         # two callbacks: Lightning 2.6 writes last.ckpt only when its own callback saved that step
         "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_top_k=1,
                                       filename="best-{epoch}-{step}", auto_insert_metric_name=False),

@@ -100,10 +100,16 @@ def atomistic_speed(system: str, run: Path, n_molecules: int, threads: int, step
             "ns_per_day": steps * timestep_fs * 1e-6 / (wall / 86400)}
 
 
+def zoo_network_args(arch: str) -> dict:
+    """The network arguments of the zoo config ``models/<arch>.yaml``."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "models" / f"{arch}.yaml").read_text())["model"]["network_args"]
+
+
 def delta_model(prior_path: Path, arch: str | None, type_names: list[str]):
     """prior only (``arch`` None) or Δ ``arch`` with the zoo's network arguments on the fitted prior."""
     import torch
-    import yaml
 
     from cgzoo.models import CGModel, build_network
     from cgzoo.priors import load_prior
@@ -111,9 +117,8 @@ def delta_model(prior_path: Path, arch: str | None, type_names: list[str]):
     prior = load_prior(prior_path)
     if arch is None:
         return CGModel(prior, None, mode="prior_only")
-    args = yaml.safe_load((ROOT / "models" / f"{arch}_delta.yaml").read_text())["model"]["network_args"]
     torch.manual_seed(0)
-    return CGModel(prior, build_network(arch, type_names, **args), mode="delta", energy_scale=0.1)
+    return CGModel(prior, build_network(arch, type_names, **zoo_network_args(arch)), mode="delta", energy_scale=0.1)
 
 
 def run_md(model, start: str, out: Path, engine: str, timestep_fs: float, steps: int, ensemble: str = "nvt",

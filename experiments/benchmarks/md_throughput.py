@@ -25,16 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from cgzoo.models import NETWORKS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))  # md_engines, beside this script
 DATA = ROOT / "datasets" / "default" / "spce-water_1bead_com.h5"
-MODELS = ("prior_only", "pair_mlp", "schnet", "equivariant")
+MODELS = ("prior_only", *NETWORKS)  # the prior alone, then every registered architecture
 
 
 def cg_throughput(name: str, steps: int, workdir: Path) -> dict:
     """ns/day and driver-overhead share of one CG model in NVT through the ASE driver."""
-    import yaml
+    from md_engines import zoo_network_args
 
     from cgzoo.md import SimulationSettings, simulate
     from cgzoo.md.calculator import CGCalculator
@@ -44,8 +46,7 @@ def cg_throughput(name: str, steps: int, workdir: Path) -> dict:
     prior, _ = fit_prior(DATA, {"max_frames": 20, "terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
     net = None
     if name != "prior_only":
-        args = yaml.safe_load((ROOT / "models" / f"{name}_delta.yaml").read_text())["model"]["network_args"]
-        net = build_network(name, ["W"], **args)
+        net = build_network(name, ["W"], **zoo_network_args(name))
     model = CGModel(prior, net, mode="prior_only" if net is None else "delta", energy_scale=1.0)
     spent = [0.0]
     original = CGCalculator.calculate

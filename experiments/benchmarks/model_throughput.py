@@ -2,7 +2,7 @@
 
 Structures: 1-bead water-like liquids (0.0334 beads/Å³, a jittered cubic lattice) of 500, 2 000
 and 8 000 beads in periodic cubic boxes; cutoff 9 Å; networks at their zoo defaults
-(``models/*_ml_only.yaml``). One measurement = energy + forces (forward + backward), float32,
+(``models/<arch>.yaml``). One measurement = energy + forces (forward + backward), float32,
 timed over repeats after a warm-up, the neighbour list built once beforehand (its cost is
 reported separately). schnetpack's SchNet gets the same pairs, the same widths (64 features,
 64 filters, 3 interactions, 32 Gaussians, cosine cutoff 9 Å) and the same timing loop. Each
@@ -82,7 +82,7 @@ if name == "schnetpack":
 else:
     import yaml
     from cgzoo.models import CGModel, build_network
-    cfg = yaml.safe_load(open(f"models/{name}_ml_only.yaml"))["model"]
+    cfg = yaml.safe_load(open(f"models/{name}.yaml"))["model"]
     model = CGModel(None, build_network(name, ["W"], **cfg["network_args"]), mode="ml_only")
     def run():
         return model(graph, forces=True)["forces"]
@@ -121,7 +121,7 @@ if name == "schnetpack":
 else:
     import yaml
     from cgzoo.models import CGModel, build_network
-    cfg = yaml.safe_load(open(f"models/{name}_ml_only.yaml"))["model"]
+    cfg = yaml.safe_load(open(f"models/{name}.yaml"))["model"]
     model = CGModel(None, build_network(name, top.type_names, **cfg["network_args"]), mode="ml_only")
     model.train()
     def forces_of(graph):
@@ -166,7 +166,10 @@ def train_throughput(models: list[str], threads: int, steps: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
-    parser.add_argument("--models", nargs="+", default=["pair_mlp", "schnet", "equivariant", "schnetpack"])
+    from cgzoo.models import NETWORKS
+
+    parser.add_argument("--models", nargs="+", default=[*NETWORKS, "schnetpack"], help="registered networks and "
+                        "schnetpack (default: every registered network, then schnetpack's SchNet)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=5)
