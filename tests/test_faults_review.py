@@ -48,7 +48,8 @@ def test_training_config_files_and_values(tmp_path, capsys):
     one_line(capsys, main(["fit", "--config", str(tmp_path / "none.yaml")]), "none.yaml", "does not exist")
     one_line(capsys, main(["fit", "--config", str(tmp_path)]), "is a directory")
     one_line(capsys, main(["fit", f"--config={tmp_path / 'bad.yaml'}"]), "bad.yaml", "not valid YAML")
-    one_line(capsys, main(["fit", "--config", str(ROOT / "models" / "pair_mlp_delta.yaml"), "--model.lr", "-1"]),
+    one_line(capsys, main(["fit", "--config", str(ROOT / "models" / "pair_mlp.yaml"), "--config",
+                          str(ROOT / "models" / "modes" / "delta.yaml"), "--model.lr", "-1"]),
              "--model.lr")
 
 
