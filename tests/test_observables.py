@@ -16,10 +16,10 @@ from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import InputError, OutputExistsError
 from cgzoo.evaluate import add_evaluate_parser
+from cgzoo.geometry import dihedrals
 from cgzoo.observables import bonded, compare, dynamics, structure, thermo
 from cgzoo.observables.report import evaluate
 from cgzoo.observables.trajectory import CGTrajectory
-from cgzoo.priors.base import dihedral_from_vectors
 from cgzoo.terms import BONDED
 
 EMPTY = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
@@ -111,7 +111,7 @@ def test_bonded_distributions_of_a_known_geometry_across_the_boundary():
     assert values["bond"]["E-E"] == pytest.approx([1.5])
     assert np.degrees(values["angle"]["E-E-M"]) == pytest.approx([90.0, 90.0])
     b = torch.tensor(np.diff(chain, axis=0))[:, None, :]
-    expected = float(dihedral_from_vectors(b[0], b[1], b[2]))
+    expected = float(dihedrals(b[0], b[1], b[2]))
     assert values["dihedral"]["M-E-E-M"] == pytest.approx([expected])
     assert abs(np.degrees(expected)) == pytest.approx(90.0)
     x, p = bonded.bonded_distributions(traj, "bond")["E-M"]
