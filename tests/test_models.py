@@ -137,7 +137,7 @@ def test_delta_model_on_force_matched_water(name, tmp_path):
     ds = CGDataset.load(data)
     top = ds.topology
     model = CGModel(prior, build_network(name, top.type_names, **NETWORK_CASES[name]), mode="delta").double()
-    graph = batch_graph(ds.positions[:1], ds.box[:1], top.bead_types, TopologyCache(top.n_beads, top.bonds, top.molecule_ids),
+    graph = batch_graph(ds.positions[:1], ds.boxes[:1], top.bead_types, TopologyCache(top.n_beads, top.bonds, top.molecule_ids),
                         model.cutoff)
     out = model(graph, forces=True, stress=True)
     assert out["energy"].shape == (1,) and out["forces"].shape == (top.n_beads, 3) and out["stress"].shape == (1, 3, 3)

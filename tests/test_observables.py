@@ -194,7 +194,7 @@ def _dataset(pos: np.ndarray, box: float, types=None, molecules=None, bonds=None
     f, n = pos.shape[:2]
     return CGDataset(
         positions=pos.astype(np.float32), forces=np.zeros_like(pos, dtype=np.float32),
-        box=np.tile(np.eye(3) * box, (f, 1, 1)), time=np.arange(f) * 500.0,
+        boxes=np.tile(np.eye(3) * box, (f, 1, 1)), times=np.arange(f) * 500.0,
         topology=CGTopology(bead_types=np.zeros(n, int) if types is None else types, type_names=["E", "M"],
                             bead_names=np.array(["B"] * n), masses=np.full(n, 10.0),
                             molecule_ids=np.arange(n) if molecules is None else molecules,

@@ -165,7 +165,7 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
     dtype = model.energy_scale.dtype
     errors = ForceErrors()
     for f in test:
-        graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, cache, model.cutoff, top.bonds,
+        graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, cache, model.cutoff, top.bonds,
                             top.angles, top.dihedrals, dtype=dtype)
         errors.update(model(graph, forces=True)["forces"].detach().double().cpu().numpy(), ds.forces[f])
     return {"force_rmse_test": errors.total().rmse, "force_rmse_frames": len(test)}

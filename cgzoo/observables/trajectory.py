@@ -97,11 +97,11 @@ class CGTrajectory:
         if frames is not None:
             ds = ds.subset(np.sort(np.asarray(frames, dtype=np.int64)))
         top = ds.topology
-        boxes = ds.box.astype(np.float64)
+        boxes = ds.boxes.astype(np.float64)
         return cls(
             positions=unwrap(ds.positions.astype(np.float64), boxes),
             boxes=boxes,
-            times=ds.time.astype(np.float64),
+            times=ds.times.astype(np.float64),
             bead_types=top.bead_types.astype(np.int64),
             type_names=list(top.type_names),
             masses=top.masses.astype(np.float64),

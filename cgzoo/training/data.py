@@ -174,7 +174,7 @@ class CGDataModule(pl.LightningDataModule):
         errors = ForceErrors()
         for d, f in train[:: max(1, len(train) // max_frames)]:
             ds, top = self.datasets[d], self.datasets[d].topology
-            graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, self.topologies[d],
+            graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, self.topologies[d],
                                 max(prior.cutoff, 1e-3), top.bonds, top.angles, top.dihedrals)
             errors.update(prior_forces(prior, graph), ds.forces[f])
         stats = errors.total()
