@@ -419,7 +419,9 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
     import json
 
     from cgzoo.priors.export import export_tables, unexportable
-    from cgzoo.priors.plots import pair_distributions, plot_terms, sampled_ranges
+    from cgzoo.observables.structure import rdf
+    from cgzoo.observables.trajectory import CGTrajectory
+    from cgzoo.priors.plots import plot_terms, sampled_ranges
     from cgzoo.priors.registry import save_prior
 
     def final(paths: list[Path]) -> list[str]:
@@ -433,8 +435,8 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
         report["not_exported"] = unexportable(prior)
     if plots:
         train = spec_splits(spec, stream.n_frames)["train"][:: 10][:20]  # training frames only
-        rdf_stream = FrameStream(data, train, max(report["cutoff"], 1.0))
-        rdfs = pair_distributions((g for g, _ in rdf_stream()), stream.topology.type_names, rdf_stream.cutoff) if report["cutoff"] else {}
+        rdfs = (rdf(CGTrajectory.from_dataset(data, train), max(report["cutoff"], 1.0), intermolecular=True)
+                if report["cutoff"] else {})
         report["plots"] = final(plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
                                            tmp / "plots", rdfs))
     (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str))
