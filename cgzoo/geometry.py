@@ -36,6 +36,10 @@ class _NumpyOps:
         return np.linalg.norm(x, axis=-1, keepdims=keepdims)
 
     @staticmethod
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("...k,...k->...", a, b)
+
+    @staticmethod
     def where(cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(cond, x, y)
 
@@ -74,6 +78,10 @@ class _TensorOps:
     @staticmethod
     def norm(x: Array, keepdims: bool = False) -> Array:
         return x.norm(dim=-1, keepdim=keepdims)
+
+    @staticmethod
+    def dot(a: Array, b: Array) -> Array:
+        return (a * b).sum(-1)
 
     @staticmethod
     def where(cond: Array, x: Array, y: Array) -> Array:
@@ -138,7 +146,7 @@ def angles(d1: Array, d2: Array) -> Array:
     """
     xp = _ops(d1)
     a, b = -d1, d2
-    return xp.atan2(xp.norm(xp.cross(a, b)), (a * b).sum(-1))
+    return xp.atan2(xp.norm(xp.cross(a, b)), xp.dot(a, b))
 
 
 def dihedrals(b1: Array, b2: Array, b3: Array) -> Array:
@@ -147,7 +155,7 @@ def dihedrals(b1: Array, b2: Array, b3: Array) -> Array:
     n1 = xp.cross(b1, b2)
     n2 = xp.cross(b2, b3)
     m1 = xp.cross(b2 / xp.norm(b2, keepdims=True), n1)
-    return xp.atan2((m1 * n2).sum(-1), (n1 * n2).sum(-1))
+    return xp.atan2(xp.dot(m1, n2), xp.dot(n1, n2))
 
 
 #: internal coordinate of a bonded term from its consecutive bond vectors, by number of beads
