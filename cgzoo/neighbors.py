@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cgzoo.errors import CGZooError
+from cgzoo.geometry import half_width, minimum_image
 
 #: ``edge_sep`` of two beads in one molecule that are more than three bonds apart (or unbonded).
 FAR = 99
@@ -60,15 +61,8 @@ class CGGraph:
         return self.pos[j] - self.pos[i] + offsets
 
     def minimum_image(self, vectors: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-        """Wrap difference vectors (M,3) of structure ``owner`` (M,) to their nearest image.
-
-        Used for bonded terms, whose beads are closer than half the box; the rounding is
-        constant almost everywhere, so gradients pass through unchanged.
-        """
-        cell = self.cell[owner]
-        frac = torch.linalg.solve(cell.transpose(1, 2), vectors.unsqueeze(-1)).squeeze(-1)
-        shift = torch.round(frac).detach()
-        return vectors - torch.einsum("ma,mab->mb", shift, cell)
+        """Difference vectors (M,3) of structures ``owner`` (M,) wrapped to their nearest image (bonded terms)."""
+        return minimum_image(vectors.unsqueeze(1), self.cell[owner]).squeeze(1)
 
     def bonded_vectors(self, index: torch.Tensor) -> list[torch.Tensor]:
         """Minimum-image vectors between consecutive beads of each bonded term: r[k+1] − r[k]."""
@@ -135,23 +129,13 @@ def structure_pairs(pos: torch.Tensor, cell: torch.Tensor, cutoff: float) -> tup
     return torch.stack([i.long(), j.long()]), shifts.to(pos.dtype)
 
 
-def half_width(cell: torch.Tensor) -> float:
-    """Half the smallest perpendicular width of a cell (Å): the largest cutoff a minimum-image list allows."""
-    cell = cell.detach().double().cpu()
-    volume = torch.abs(torch.linalg.det(cell))
-    a, b, c = cell
-    areas = torch.stack([torch.linalg.norm(torch.cross(b, c, dim=0)), torch.linalg.norm(torch.cross(c, a, dim=0)),
-                         torch.linalg.norm(torch.cross(a, b, dim=0))])
-    return float((volume / areas).min()) / 2
-
-
 class CellTooSmall(CGZooError, ValueError):
     """A cell narrower than twice the cutoff in some direction: an edge would meet its own image."""
 
 
 def _check_cutoff(cell: torch.Tensor, cutoff: float) -> None:
     """Refuse cells smaller than twice the cutoff in some direction (an edge would meet its own image)."""
-    limit = half_width(cell)
+    limit = float(half_width(cell.detach().double()))
     if limit < cutoff:
         raise CellTooSmall(f"cutoff {cutoff:.3f} Å exceeds half the smallest cell width ({limit:.3f} Å)")
 
@@ -258,7 +242,7 @@ class VerletList:
         cell = cell.reshape(3, 3)
         if self.needs_rebuild(pos, cell):
             # a cell too small for cutoff + skin gets a thinner skin (more rebuilds), not an error
-            self._skin_used = max(0.0, min(self.skin, half_width(cell) - self.cutoff - 1e-6))
+            self._skin_used = max(0.0, min(self.skin, float(half_width(cell.detach().double())) - self.cutoff - 1e-6))
             pairs, shifts = structure_pairs(pos, cell, self.cutoff + self._skin_used)
             self._lists = (pairs, shifts, self.topology.edge_separation(pairs[0], pairs[1]))
             self._ref_pos, self._ref_cell = pos.detach().clone(), cell.detach().clone()

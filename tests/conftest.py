@@ -25,8 +25,8 @@ def make_dataset(n_frames: int = 12, n_mol: int = 4, seed: int = 0) -> CGDataset
     return CGDataset(
         positions=rng.uniform(0, 12, (n_frames, n, 3)).astype(np.float32),
         forces=rng.normal(0, 3, (n_frames, n, 3)).astype(np.float32),
-        box=box,
-        time=np.arange(n_frames) * 500.0,
+        boxes=box,
+        times=np.arange(n_frames) * 500.0,
         topology=topology,
         temperature=298.15,
         provenance={"mapping": {"name": "test", "sha256": "0" * 64}, "command": "pytest"},

@@ -44,7 +44,9 @@ TOP: dict[str, str] = {
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
-TORCH_FREE: tuple[str, ...] = ("data", "io", "mapping", "terms", "errors", "units")
+TORCH_FREE: tuple[str, ...] = ("data", "io", "mapping", "terms", "geometry", "metrics", "hashing", "errors", "units")
+#: layers that import no other cgzoo layer, so every layer (torch-free ones included) can use them
+LEAVES: tuple[str, ...] = ("terms", "geometry", "metrics", "hashing", "errors", "units")
 #: third-party packages that make a module torch-based
 TORCH_PACKAGES = frozenset({"torch", "torch_geometric", "pytorch_lightning", "lightning", "lightning_fabric",
                             "vesin_torch", "e3nn", "torchmetrics", "openmmtorch"})
@@ -194,6 +196,12 @@ def test_top_layers_are_imported_by_no_other_layer(top):
     assert not broken, f"nothing imports {top} ({TOP[top]}):\n" + "\n".join(broken)
 
 
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_leaves_import_no_other_layer(leaf):
+    broken = [str(imp) for imp in cgzoo_imports() if layer(imp.source) == leaf and layer(imp.target) != leaf]
+    assert not broken, f"{leaf} is a leaf and imports no other cgzoo layer:\n" + "\n".join(broken)
+
+
 def test_torch_free_layers_import_no_torch_based_module():
     based = torch_based()
     broken = []
@@ -249,6 +257,7 @@ def rule_lines() -> list[str]:
     lines = [f"- {src} ↛ {', '.join(banned)}: {why}" for src, (banned, why) in FORBIDDEN.items()]
     lines += [f"- nothing imports {top}: {why}" for top, why in TOP.items()]
     lines.append(f"- {', '.join(TORCH_FREE)} import neither torch, Lightning nor PyG, nor a cgzoo module that does")
+    lines.append(f"- {', '.join(LEAVES)} are leaves: they import no other cgzoo layer")
     lines += [f"- exception: {src} → {dst}: {why}" for (src, dst), why in EXCEPTIONS.items()]
     return lines
 

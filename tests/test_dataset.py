@@ -18,8 +18,8 @@ def test_hdf5_round_trip(cg_dataset, tmp_path):
     back = CGDataset.load(path)
     np.testing.assert_array_equal(back.positions, cg_dataset.positions)
     np.testing.assert_array_equal(back.forces, cg_dataset.forces)
-    np.testing.assert_array_equal(back.box, cg_dataset.box)
-    np.testing.assert_array_equal(back.time, cg_dataset.time)
+    np.testing.assert_array_equal(back.boxes, cg_dataset.boxes)
+    np.testing.assert_array_equal(back.times, cg_dataset.times)
     assert back.topology.type_names == ["E", "M"]
     np.testing.assert_array_equal(back.topology.bead_types, cg_dataset.topology.bead_types)
     np.testing.assert_array_equal(back.topology.bonds, cg_dataset.topology.bonds)
@@ -45,7 +45,7 @@ def test_extxyz_export_readable_by_ase(cg_dataset, tmp_path):
     assert len(frames) == cg_dataset.n_frames
     atoms = frames[3]
     np.testing.assert_allclose(atoms.positions, cg_dataset.positions[3], atol=1e-5)
-    np.testing.assert_allclose(atoms.cell.array, cg_dataset.box[3], atol=1e-6)
+    np.testing.assert_allclose(atoms.cell.array, cg_dataset.boxes[3], atol=1e-6)
     np.testing.assert_allclose(atoms.get_forces(), cg_dataset.forces[3] * KCAL_MOL_A_TO_EV_A, rtol=1e-5, atol=1e-6)
     assert list(atoms.arrays["bead_type"][:3]) == ["E", "M", "E"]
     np.testing.assert_allclose(atoms.get_masses(), cg_dataset.topology.masses)

@@ -240,7 +240,7 @@ def test_info_reports_verified_checksums(water_h5, capsys):
 
 
 def test_writer_refuses_nan_and_flat_cells_before_writing(cg_dataset, tmp_path):
-    bad = CGDataset(**{**cg_dataset.__dict__, "box": np.zeros_like(cg_dataset.box)})
+    bad = CGDataset(**{**cg_dataset.__dict__, "boxes": np.zeros_like(cg_dataset.boxes)})
     with pytest.raises(InputError, match="frame 0 has a cell of zero volume"):
         bad.save(tmp_path / "flat.h5")
     nan = cg_dataset.forces.copy()

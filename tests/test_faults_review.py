@@ -112,7 +112,7 @@ def test_zero_frames_and_damaged_checksum_records(cg_dataset, tmp_path, capsys):
         one_line(capsys, main(["info", str(damaged)]), "damaged")
     with pytest.raises(InputError, match="no frames to write"):
         CGDataset(**{**cg_dataset.__dict__, "positions": cg_dataset.positions[:0], "forces": cg_dataset.forces[:0],
-                     "box": cg_dataset.box[:0], "time": cg_dataset.time[:0]}).save(tmp_path / "none.h5")
+                     "boxes": cg_dataset.boxes[:0], "times": cg_dataset.times[:0]}).save(tmp_path / "none.h5")
 
 
 def test_yaml_numbers_in_exponent_form():

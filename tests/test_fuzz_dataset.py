@@ -45,7 +45,7 @@ def read_all(path: Path) -> CGDataset | None:
     # whatever was accepted is physically sane
     assert ds.positions.shape == ds.forces.shape == (ds.n_frames, ds.n_beads, 3)
     assert (ds.topology.masses > 0).all() and np.isfinite(ds.forces).all()
-    assert (np.abs(np.linalg.det(ds.box.astype(float))) > 0).all()
+    assert (np.abs(np.linalg.det(ds.boxes.astype(float))) > 0).all()
     return ds
 
 

@@ -39,7 +39,7 @@ class TestRegisteredNetworks(NetworkSuite):
         top = ds.topology
         net = build_network(network_name, top.type_names, **NETWORK_CASES[network_name])
         model = CGModel(water_prior, net, mode="delta").double()
-        graph = batch_graph(ds.positions[:1], ds.box[:1], top.bead_types,
+        graph = batch_graph(ds.positions[:1], ds.boxes[:1], top.bead_types,
                             TopologyCache(top.n_beads, top.bonds, top.molecule_ids), model.cutoff)
         out = model(graph, forces=True, stress=True)
         assert out["energy"].shape == (1,) and out["forces"].shape == (top.n_beads, 3) and out["stress"].shape == (1, 3, 3)

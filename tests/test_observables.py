@@ -16,10 +16,10 @@ from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import InputError, OutputExistsError
 from cgzoo.evaluate import add_evaluate_parser
+from cgzoo.geometry import dihedrals
 from cgzoo.observables import bonded, compare, dynamics, structure, thermo
 from cgzoo.observables.report import evaluate
 from cgzoo.observables.trajectory import CGTrajectory
-from cgzoo.priors.base import dihedral_from_vectors
 from cgzoo.terms import BONDED
 
 EMPTY = {"bonds": np.zeros((0, 2), int), "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
@@ -111,7 +111,7 @@ def test_bonded_distributions_of_a_known_geometry_across_the_boundary():
     assert values["bond"]["E-E"] == pytest.approx([1.5])
     assert np.degrees(values["angle"]["E-E-M"]) == pytest.approx([90.0, 90.0])
     b = torch.tensor(np.diff(chain, axis=0))[:, None, :]
-    expected = float(dihedral_from_vectors(b[0], b[1], b[2]))
+    expected = float(dihedrals(b[0], b[1], b[2]))
     assert values["dihedral"]["M-E-E-M"] == pytest.approx([expected])
     assert abs(np.degrees(expected)) == pytest.approx(90.0)
     x, p = bonded.bonded_distributions(traj, "bond")["E-M"]
@@ -194,7 +194,7 @@ def _dataset(pos: np.ndarray, box: float, types=None, molecules=None, bonds=None
     f, n = pos.shape[:2]
     return CGDataset(
         positions=pos.astype(np.float32), forces=np.zeros_like(pos, dtype=np.float32),
-        box=np.tile(np.eye(3) * box, (f, 1, 1)), time=np.arange(f) * 500.0,
+        boxes=np.tile(np.eye(3) * box, (f, 1, 1)), times=np.arange(f) * 500.0,
         topology=CGTopology(bead_types=np.zeros(n, int) if types is None else types, type_names=["E", "M"],
                             bead_names=np.array(["B"] * n), masses=np.full(n, 10.0),
                             molecule_ids=np.arange(n) if molecules is None else molecules,

@@ -81,7 +81,7 @@ def test_map_generated_run_with_shipped_mapping(runs, mapping, tmp_path):
         beads = bead_mol == m
         bead_pos = ds.positions[:, beads]
         ref = bead_pos[:, :1]  # unwrap the molecule's beads around its first bead
-        box = ds.box[0]
+        box = ds.boxes[0]
         frac = np.linalg.solve(box.T, (bead_pos - ref).reshape(-1, 3).T).T
         bead_pos = ref + (frac - np.round(frac)).reshape(bead_pos.shape) @ box
         bead_com = (bead_pos * ds.topology.masses[beads, None]).sum(1) / ds.topology.masses[beads].sum()

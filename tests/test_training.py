@@ -127,7 +127,7 @@ def test_checkpoint_reload_predicts_identically_and_bad_files_fail(tiny, tmp_pat
 
     dataset = CGDataset.load(tiny[1])
     top = dataset.topology
-    graph = batch_graph(dataset.positions[:2], dataset.box[:2], top.bead_types,
+    graph = batch_graph(dataset.positions[:2], dataset.boxes[:2], top.bead_types,
                         TopologyCache(top.n_beads, top.bonds, top.molecule_ids), first.cutoff, dtype=torch.float32)
     torch.testing.assert_close(first(graph)["forces"], second(graph)["forces"], rtol=0, atol=0)
     broken = tmp_path / "broken.ckpt"

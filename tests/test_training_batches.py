@@ -78,7 +78,7 @@ def test_mixed_batch_forces_equal_per_frame_forces_and_a_step_trains(two_systems
     torch.testing.assert_close(batched, torch.cat(singles), rtol=1e-10, atol=1e-10)
     for (d, f), single in zip(picks, singles):  # the graph MD and evaluation build from the dataset itself
         ds, top = dm.datasets[d], dm.datasets[d].topology
-        graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, dm.topologies[d], module.model.cutoff,
+        graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, dm.topologies[d], module.model.cutoff,
                             top.bonds, top.angles, top.dihedrals)
         torch.testing.assert_close(module.model(graph)["forces"], single, rtol=1e-10, atol=1e-10)
     loss = module.training_step(batch, 0)

@@ -36,7 +36,7 @@ def one_line_error(capsys) -> str:
 def one_frame(tiny):  # noqa: F811
     """The tiny dataset cut to its first frame."""
     data = CGDataset.load(tiny[1])
-    return CGDataset(data.positions[:1], data.forces[:1], data.box[:1], data.time[:1], data.topology, data.temperature,
+    return CGDataset(data.positions[:1], data.forces[:1], data.boxes[:1], data.times[:1], data.topology, data.temperature,
                      {}).save(tiny[0] / "one_frame.h5")
 
 

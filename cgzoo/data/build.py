@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from tqdm.auto import tqdm
 from cgzoo import __version__
 from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, CGTopology, DatasetWriter, dataset_output
 from cgzoo.errors import InputError
+from cgzoo.hashing import file_sha256
 from cgzoo.outputs import output_lock
 
 if TYPE_CHECKING:
@@ -41,11 +41,7 @@ def _file_fingerprint(path: str) -> dict[str, object]:
     p = Path(path)
     if not p.is_file():
         return {"path": str(path)}
-    digest = hashlib.sha256()
-    with p.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return {"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": digest.hexdigest()}
+    return {"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
 
 
 def provenance(source: "AtomisticSource", mapper: "CGMapper") -> dict[str, object]:

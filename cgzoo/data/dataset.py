@@ -57,6 +57,8 @@ FORMAT_VERSION = 1
 HDF5_SUFFIXES = (".h5", ".hdf5")
 EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
 _FRAME_KEYS = ("positions", "forces", "box", "time")
+#: the :class:`CGDataset` field of each frame array on disk (plural, as every trajectory type in cgzoo names them)
+_FRAME_FIELDS = {"positions": "positions", "forces": "forces", "box": "boxes", "time": "times"}
 _TOPOLOGY_KEYS = ("bead_types", "type_names", "bead_names", "masses", "molecule_ids", "bonds", "angles", "dihedrals")
 _VERIFY_CHUNK = 256  # frames hashed at a time when verifying a file on disk
 
@@ -81,12 +83,12 @@ class CGTopology:
 
 @dataclass
 class CGDataset:
-    """A CG trajectory in memory: frames (positions, forces, box, time) plus its topology and metadata."""
+    """A CG trajectory in memory: frames (positions, forces, boxes, times; on disk ``box``, ``time``) plus topology and metadata."""
 
     positions: np.ndarray
     forces: np.ndarray
-    box: np.ndarray
-    time: np.ndarray
+    boxes: np.ndarray
+    times: np.ndarray
     topology: CGTopology
     temperature: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -105,8 +107,8 @@ class CGDataset:
             self,
             positions=self.positions[frames],
             forces=self.forces[frames],
-            box=self.box[frames],
-            time=self.time[frames],
+            boxes=self.boxes[frames],
+            times=self.times[frames],
         )
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -121,7 +123,7 @@ class CGDataset:
                 write_extxyz(self, tmp)
             return path
         with DatasetWriter(path, self.topology, self.temperature, self.provenance, overwrite=overwrite) as writer:
-            writer.append(self.positions, self.forces, self.box, self.time)
+            writer.append(self.positions, self.forces, self.boxes, self.times)
         return path
 
     @classmethod
@@ -132,7 +134,7 @@ class CGDataset:
             topology = _read_topology(h5)
             arrays = {key: h5[key][()] for key in _FRAME_KEYS}
             _verify(path, _stored_checksums(h5, path), {key: [arr] for key, arr in arrays.items()}, topology_arrays(h5))
-            dataset = cls(**arrays, topology=topology, temperature=_temperature(h5),
+            dataset = cls(**{_FRAME_FIELDS[key]: arr for key, arr in arrays.items()}, topology=topology, temperature=_temperature(h5),
                           provenance=_json_attr(h5, "provenance", path))
         check_dataset(dataset, path)
         return dataset
@@ -148,18 +150,26 @@ def _open_checked(path: Path) -> h5py.File:
         h5 = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
-    problem = None
-    if h5.attrs.get("format") != FORMAT_NAME:
-        problem = "not a cgzoo CG dataset (missing format attribute)"
-    elif int(h5.attrs.get("format_version", -1)) > FORMAT_VERSION:
-        problem = f"dataset format version {int(h5.attrs['format_version'])} is newer than this cgzoo ({FORMAT_VERSION})"
-    else:
-        missing = [k for k in (*_FRAME_KEYS, *_TOPOLOGY_KEYS) if k not in h5]
-        problem = f"dataset lacks {', '.join(missing)}" if missing else None
+    try:
+        with _read_errors(path):
+            problem = _schema_problem(h5)
+    except InputError:
+        h5.close()
+        raise
     if problem:
         h5.close()
         raise InputError(path, problem)
     return h5
+
+
+def _schema_problem(h5: h5py.File) -> str | None:
+    """Why an open HDF5 file is not a dataset this cgzoo reads (foreign, newer, incomplete), or None."""
+    if h5.attrs.get("format") != FORMAT_NAME:
+        return "not a cgzoo CG dataset (missing format attribute)"
+    if int(h5.attrs.get("format_version", -1)) > FORMAT_VERSION:
+        return f"dataset format version {int(h5.attrs['format_version'])} is newer than this cgzoo ({FORMAT_VERSION})"
+    missing = [k for k in (*_FRAME_KEYS, *_TOPOLOGY_KEYS) if k not in h5]
+    return f"dataset lacks {', '.join(missing)}" if missing else None
 
 
 def dataset_output(path: str | Path, overwrite: bool) -> Path:
@@ -177,7 +187,7 @@ def _read_errors(path: Path) -> Iterator[None]:
     """Turn the errors h5py raises on damaged files into one-line :class:`InputError` naming the file."""
     try:
         yield
-    except (OSError, KeyError, ValueError, TypeError, UnicodeError) as exc:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeError) as exc:  # h5py on damaged bytes
         detail = str(exc).splitlines()[0] if str(exc) else ""
         raise InputError(path, f"damaged dataset file ({type(exc).__name__}: {detail})") from None
 
@@ -332,13 +342,13 @@ def check_dataset(ds: CGDataset, path: str | Path | None) -> None:
         raise InputError(path, "dataset has no frames")
     if ds.positions.shape != (f, n, 3) or ds.forces.shape != (f, n, 3):
         raise InputError(path, f"positions {ds.positions.shape} / forces {ds.forces.shape} do not match {n} beads")
-    if ds.box.shape != (f, 3, 3) or ds.time.shape != (f,):
-        raise InputError(path, f"box {ds.box.shape} / time {ds.time.shape} do not match {f} frames")
-    for name, arr in (("positions", ds.positions), ("forces", ds.forces), ("box", ds.box)):
+    if ds.boxes.shape != (f, 3, 3) or ds.times.shape != (f,):
+        raise InputError(path, f"box {ds.boxes.shape} / time {ds.times.shape} do not match {f} frames")
+    for name, arr in (("positions", ds.positions), ("forces", ds.forces), ("box", ds.boxes)):
         bad = ~np.isfinite(arr).reshape(f, -1).all(axis=1)
         if bad.any():
             raise InputError(path, f"frame {int(np.flatnonzero(bad)[0])} has NaN or infinite {name}")
-    _check_cells(ds.box, path, range(f))
+    _check_cells(ds.boxes, path, range(f))
 
 
 def _check_cells(box: np.ndarray, path: str | Path | None, frames: Iterable[int]) -> None:
@@ -397,15 +407,15 @@ class DatasetWriter:
             h5.create_dataset(key, shape=(0, *shape), maxshape=(None, *shape), dtype=kind, chunks=(chunk, *shape))
         self.n_frames = 0
 
-    def append(self, positions: np.ndarray, forces: np.ndarray, box: np.ndarray, time: np.ndarray) -> None:
+    def append(self, positions: np.ndarray, forces: np.ndarray, boxes: np.ndarray, times: np.ndarray) -> None:
         """Append a run of frames (F,N,3), (F,N,3), (F,3,3), (F,), refusing non-finite values and flat cells."""
         f = len(positions)
-        for key, arr in zip(_FRAME_KEYS, (positions, forces, box, time)):
+        for key, arr in zip(_FRAME_KEYS, (positions, forces, boxes, times)):
             if not np.isfinite(arr).all():
                 bad = int(np.flatnonzero(~np.isfinite(np.asarray(arr)).reshape(f, -1).all(axis=1))[0])
                 raise InputError(self.path, f"frame {self.n_frames + bad} has NaN or infinite {key}")
-        _check_cells(box, self.path, range(self.n_frames, self.n_frames + f))
-        for key, arr in zip(_FRAME_KEYS, (positions, forces, box, time)):
+        _check_cells(boxes, self.path, range(self.n_frames, self.n_frames + f))
+        for key, arr in zip(_FRAME_KEYS, (positions, forces, boxes, times)):
             dset = self._h5[key]
             stored = np.ascontiguousarray(arr, dtype=dset.dtype)
             dset.resize(self.n_frames + f, axis=0)

@@ -29,14 +29,14 @@ def frame_to_atoms(dataset: "CGDataset", index: int):
     atoms = Atoms(
         numbers=np.zeros(top.n_beads, dtype=int),
         positions=dataset.positions[index].astype(np.float64),
-        cell=dataset.box[index].astype(np.float64),
+        cell=dataset.boxes[index].astype(np.float64),
         pbc=True,
     )
     atoms.set_masses(top.masses)
     atoms.new_array("bead_type", np.array([top.type_names[t] for t in top.bead_types], dtype=str))
     atoms.new_array("bead_name", np.array([str(name) for name in top.bead_names], dtype=str))
     atoms.new_array("molecule_id", top.molecule_ids.astype(int))
-    atoms.info["time"] = float(dataset.time[index])
+    atoms.info["time"] = float(dataset.times[index])
     forces = dataset.forces[index].astype(np.float64) * KCAL_MOL_A_TO_EV_A
     atoms.calc = SinglePointCalculator(atoms, forces=forces)
     return atoms

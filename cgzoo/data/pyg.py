@@ -40,7 +40,7 @@ def frame_to_data(dataset: CGDataset, index: int, dtype: torch.dtype = torch.flo
     return Data(
         pos=torch.as_tensor(dataset.positions[index], dtype=dtype),
         forces=torch.as_tensor(dataset.forces[index], dtype=dtype),
-        cell=torch.as_tensor(dataset.box[index], dtype=dtype).reshape(1, 3, 3),
+        cell=torch.as_tensor(dataset.boxes[index], dtype=dtype).reshape(1, 3, 3),
         bead_type=torch.as_tensor(top.bead_types, dtype=torch.long),
         mass=torch.as_tensor(top.masses, dtype=dtype),
         molecule_id=torch.as_tensor(top.molecule_ids, dtype=torch.long),

@@ -14,8 +14,8 @@ from cgzoo.units import density_g_cm3
 def summarize(ds: CGDataset) -> dict[str, Any]:
     """Facts a user checks before training: counts, box and density range, per-type force statistics."""
     top = ds.topology
-    volumes = np.abs(np.linalg.det(ds.box.astype(np.float64)))
-    lengths = np.linalg.norm(ds.box.astype(np.float64), axis=2)
+    volumes = np.abs(np.linalg.det(ds.boxes.astype(np.float64)))
+    lengths = np.linalg.norm(ds.boxes.astype(np.float64), axis=2)
     density = density_g_cm3(float(top.masses.sum()), volumes)
     forces = ds.forces.astype(np.float64)
     per_type = {}
@@ -28,7 +28,7 @@ def summarize(ds: CGDataset) -> dict[str, Any]:
             "force_mean_norm": float(np.linalg.norm(sel, axis=-1).mean()),
         }
     net = np.linalg.norm(forces.sum(axis=1), axis=-1)
-    dt = np.diff(ds.time)
+    dt = np.diff(ds.times)
     prov = ds.provenance
     return {
         "frames": ds.n_frames,
@@ -39,11 +39,11 @@ def summarize(ds: CGDataset) -> dict[str, Any]:
         "angles": int(len(top.angles)),
         "dihedrals": int(len(top.dihedrals)),
         "box_lengths_mean_A": lengths.mean(axis=0).round(4).tolist(),
-        "orthorhombic": bool(np.allclose(ds.box - np.einsum("fii->fi", ds.box)[:, :, None] * np.eye(3), 0.0)),
+        "orthorhombic": bool(np.allclose(ds.boxes - np.einsum("fii->fi", ds.boxes)[:, :, None] * np.eye(3), 0.0)),
         "volume_A3": [float(volumes.min()), float(volumes.mean()), float(volumes.max())],
         "density_g_cm3": [float(density.min()), float(density.mean()), float(density.max())],
         "temperature_K": ds.temperature,
-        "time_fs": [float(ds.time[0]), float(ds.time[-1])] if ds.n_frames else [],
+        "time_fs": [float(ds.times[0]), float(ds.times[-1])] if ds.n_frames else [],
         "frame_interval_fs": float(np.median(dt)) if len(dt) else None,
         "net_force_per_frame_mean": float(net.mean()),
         "force_rms_component": float(np.sqrt(np.mean(forces**2))),

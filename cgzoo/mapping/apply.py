@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cgzoo.errors import InputError, MappingError
+from cgzoo.geometry import image_offsets, wrap
 from cgzoo.io.base import AtomTopology, FrameChunk
 from cgzoo.mapping.spec import MappingSpec, MoleculeMapping
 from cgzoo.terms import FIELD_ORDER
@@ -231,12 +232,10 @@ class CGMapper:
     def make_whole(self, positions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Return (F,N,3) positions with every molecule unbroken across periodic boundaries."""
         cells = np.asarray(boxes, dtype=positions.dtype)
-        inv = np.linalg.inv(cells)
         tree = self._tree
         work = np.take(positions, tree.order, axis=1)  # atoms sorted by tree depth: each level is a slice
         for start, stop, parents in tree.levels:
-            frac = (work[:, start:stop] - np.take(work, parents, axis=1)) @ inv
-            work[:, start:stop] -= np.rint(frac) @ cells
+            work[:, start:stop] -= image_offsets(work[:, start:stop] - np.take(work, parents, axis=1), cells)
         return np.take(work, tree.inverse, axis=1)
 
     def map_chunk(self, chunk: FrameChunk) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +252,7 @@ class CGMapper:
         boxes = np.asarray(chunk.boxes, dtype=dtype)
         beads = _apply(c_map, self.make_whole(chunk.positions.astype(dtype, copy=False), boxes))
         forces = _apply(d_map, chunk.forces.astype(dtype, copy=False))
-        return wrap_into_cell(beads, boxes), forces
+        return wrap(beads, boxes), forces
 
     def _maps(self, dtype: np.dtype) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """C and D in ``dtype``, converted once per dtype."""
@@ -274,14 +273,6 @@ class CGMapper:
             "n_beads": int(self.n_beads),
             "type_names": list(self.type_names),
         }
-
-
-def wrap_into_cell(positions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Translate each (F,M,3) position by lattice vectors into the primary cell (fractional in [0, 1))."""
-    frac = positions @ np.linalg.inv(boxes)
-    frac -= np.floor(frac)
-    frac[frac >= 1] -= 1  # float rounding of a tiny negative value can land exactly on 1
-    return frac @ boxes
 
 
 def _apply(matrix: sp.csr_matrix, values: np.ndarray) -> np.ndarray:

@@ -75,4 +75,4 @@ def _frames(start: str, atoms, n: int) -> tuple[np.ndarray, np.ndarray]:
     if ds.n_beads != len(atoms):
         raise InputError(path, f"{ds.n_beads} beads, start structure has {len(atoms)}")
     pick = np.unique(np.linspace(0, ds.n_frames - 1, min(n, ds.n_frames)).round().astype(int))
-    return ds.positions[pick].astype(np.float64), ds.box[pick].astype(np.float64)
+    return ds.positions[pick].astype(np.float64), ds.boxes[pick].astype(np.float64)

@@ -26,7 +26,6 @@ import copy
 import csv
 import hashlib
 import json
-import math
 import shutil
 import time
 import warnings
@@ -43,7 +42,9 @@ from tqdm.auto import tqdm
 
 from cgzoo.data.start import label_beads, load_start, read_run_json, run_topology
 from cgzoo.errors import CGZooError, InputError, check_output_path
+from cgzoo.hashing import file_sha256
 from cgzoo.md.calculator import CGCalculator, check_device
+from cgzoo.metrics import ForceErrors
 from cgzoo.models import CGModel
 from cgzoo.neighbors import CellTooSmall
 from cgzoo.outputs import output_lock, remove_stale_temporaries, replace_path, temp_sibling
@@ -162,14 +163,12 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
     if model.energy_scale.device.type != "cpu":  # the graphs below are built on the CPU
         model = copy.deepcopy(model).cpu()
     dtype = model.energy_scale.dtype
-    sq, n = 0.0, 0
+    errors = ForceErrors()
     for f in test:
-        graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, cache, model.cutoff, top.bonds,
+        graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, cache, model.cutoff, top.bonds,
                             top.angles, top.dihedrals, dtype=dtype)
-        err = model(graph, forces=True)["forces"].detach().double().cpu().numpy() - ds.forces[f]
-        sq += float((err**2).sum())
-        n += err.size
-    return {"force_rmse_test": math.sqrt(sq / n), "force_rmse_frames": len(test)}
+        errors.update(model(graph, forces=True)["forces"].detach().double().cpu().numpy(), ds.forces[f])
+    return {"force_rmse_test": errors.total().rmse, "force_rmse_frames": len(test)}
 
 
 def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator):
@@ -505,16 +504,7 @@ def model_sha256(model: str | Path | CGModel, loaded: CGModel) -> str:
             digest.update(tensor.detach().double().cpu().numpy().tobytes())
         return digest.hexdigest()
     path = Path(model)
-    return _file_sha256(path / "prior.json" if path.is_dir() else path)
-
-
-def _file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path / "prior.json" if path.is_dir() else path)
 
 
 def _model_label(model: str | Path | CGModel, loaded: CGModel) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from cgzoo.forces import energy_derivatives
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import NoPrior, Prior
 
@@ -101,25 +102,4 @@ class CGModel(torch.nn.Module):
 
     def forward(self, graph: CGGraph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
         """Energy, and optionally forces (−∇E) and stress (strain derivative / volume), differentiable for training."""
-        pos, cell = graph.pos, graph.cell
-        strain = None
-        if stress:
-            strain = torch.zeros_like(cell, requires_grad=True)
-            deform = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
-            pos = torch.bmm(pos.unsqueeze(1), deform[graph.batch]).squeeze(1)
-            cell = torch.bmm(cell, deform)
-        if forces and not pos.requires_grad:
-            pos = pos.requires_grad_(True)
-        g = CGGraph(**{**graph.__dict__, "pos": pos, "cell": cell})
-        energy = self.energy(g)
-        out = {"energy": energy}
-        wrt = ([pos] if forces else []) + ([strain] if stress else [])
-        if wrt:
-            grads = torch.autograd.grad(energy.sum(), wrt, create_graph=self.training, allow_unused=True)
-            grads = [torch.zeros_like(w) if gr is None else gr for w, gr in zip(wrt, grads)]
-            if forces:
-                out["forces"] = -grads[0]
-            if stress:
-                volume = torch.abs(torch.linalg.det(graph.cell))
-                out["stress"] = grads[-1] / volume[:, None, None]
-        return out
+        return energy_derivatives(self.energy, graph, forces, stress, create_graph=self.training)

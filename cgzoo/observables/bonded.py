@@ -2,14 +2,15 @@
 
 Keys join bead type names with ``-`` in canonical order, the lexically smaller of the tuple and its
 reverse (``"E-M"``, ``"E-M-E"``), as the priors do. Angles lie in [0, π]; dihedrals in (−π, π]
-with the IUPAC sign (0 = cis), the conventions of :mod:`cgzoo.priors.base`.
+with the IUPAC sign (0 = cis): :mod:`cgzoo.geometry`, the same code the priors use.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cgzoo.observables.trajectory import CGTrajectory, minimum_image
+from cgzoo.geometry import FROM_BOND_VECTORS, minimum_image
+from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.terms import KINDS, canonical_key
 
 
@@ -26,7 +27,7 @@ def bonded_values(traj: CGTrajectory, kind: str) -> dict[str, np.ndarray]:
         return {}
     pos = traj.positions
     vectors = [minimum_image(pos[:, index[:, k + 1]] - pos[:, index[:, k]], traj.boxes) for k in range(KINDS[kind] - 1)]
-    values = {"bond": _lengths, "angle": _angles, "dihedral": _dihedrals}[kind](*vectors)
+    values = FROM_BOND_VECTORS[KINDS[kind]](*vectors)
     keys = term_keys(traj, kind)
     return {key: values[:, keys == key].ravel() for key in dict.fromkeys(keys)}
 
@@ -64,22 +65,3 @@ def bonded_distributions(traj: CGTrajectory, kind: str, edges: dict[str, np.ndar
 def _terms(traj: CGTrajectory, kind: str) -> np.ndarray:
     """Bead index tuples (M, beads) of the bonded terms of ``kind``."""
     return {"bond": traj.bonds, "angle": traj.angles, "dihedral": traj.dihedrals}[kind]
-
-
-def _lengths(d: np.ndarray) -> np.ndarray:
-    """|d| of bond vectors (…,3)."""
-    return np.linalg.norm(d, axis=-1)
-
-
-def _angles(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """Angle between −d1 and d2 (at the middle bead), by atan2 for accuracy near 0 and π."""
-    a, b = -d1, d2
-    return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.einsum("...k,...k->...", a, b))
-
-
-def _dihedrals(b1: np.ndarray, b2: np.ndarray, b3: np.ndarray) -> np.ndarray:
-    """Dihedral angle of consecutive bond vectors, the formula of :func:`cgzoo.priors.base.dihedral_from_vectors`."""
-    n1 = np.cross(b1, b2)
-    n2 = np.cross(b2, b3)
-    m1 = np.cross(b2 / np.linalg.norm(b2, axis=-1, keepdims=True), n1)
-    return np.arctan2(np.einsum("...k,...k->...", m1, n2), np.einsum("...k,...k->...", n1, n2))

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from cgzoo.errors import InputError
+from cgzoo.geometry import angles, half_width, wrap
 from cgzoo.neighbors import structure_pairs
-from cgzoo.observables.trajectory import CGTrajectory, wrap
+from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.terms import canonical_key
 
 #: Key of the g(r) pooled over every type pair.
@@ -30,11 +31,7 @@ ALL_PAIRS = "all"
 
 def max_rdf_range(traj: CGTrajectory) -> float:
     """Largest usable r_max (Å): just under half the smallest cell width over all frames."""
-    boxes = traj.boxes
-    volume = np.abs(np.linalg.det(boxes))
-    areas = np.stack([np.linalg.norm(np.cross(boxes[:, (k + 1) % 3], boxes[:, (k + 2) % 3]), axis=-1)
-                      for k in range(3)], axis=1)
-    return float(0.499 * (volume[:, None] / areas).min())
+    return float(0.998 * half_width(traj.boxes).min())
 
 
 def frame_pairs(traj: CGTrajectory, frame: int, r_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,8 +136,7 @@ def triplet_angles(traj: CGTrajectory, r_shell: float | dict[str, float] | None 
         centre = np.concatenate([i[near], j[near]])
         bond = np.concatenate([vec[near], -vec[near]])
         first, second = _neighbour_pairs(centre, traj.n_beads)
-        a, b = bond[first], bond[second]
-        theta = np.arctan2(np.linalg.norm(np.cross(a, b), axis=1), np.einsum("ek,ek->e", a, b))
+        theta = angles(-bond[first], bond[second])
         counts += np.histogram(theta, bins=bins, range=(0.0, np.pi))[0]
     width = np.pi / bins
     centres = (np.arange(bins) + 0.5) * width

@@ -29,6 +29,7 @@ import numpy as np
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.start import load_start
 from cgzoo.errors import InputError
+from cgzoo.geometry import minimum_image
 
 #: Columns a run's ``log.csv`` must have.
 LOG_COLUMNS = ("step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol",
@@ -96,11 +97,11 @@ class CGTrajectory:
         if frames is not None:
             ds = ds.subset(np.sort(np.asarray(frames, dtype=np.int64)))
         top = ds.topology
-        boxes = ds.box.astype(np.float64)
+        boxes = ds.boxes.astype(np.float64)
         return cls(
             positions=unwrap(ds.positions.astype(np.float64), boxes),
             boxes=boxes,
-            times=ds.time.astype(np.float64),
+            times=ds.times.astype(np.float64),
             bead_types=top.bead_types.astype(np.int64),
             type_names=list(top.type_names),
             masses=top.masses.astype(np.float64),
@@ -161,18 +162,6 @@ def unwrap(positions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """
     steps = minimum_image(np.diff(positions, axis=0), boxes[1:])
     return np.concatenate([positions[:1], positions[:1] + np.cumsum(steps, axis=0)], axis=0)
-
-
-def minimum_image(vectors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Difference vectors (F,M,3) wrapped to their nearest image in the cells (F,3,3) (rows = lattice vectors)."""
-    frac = np.einsum("fmb,fba->fma", vectors, np.linalg.inv(boxes))
-    return vectors - np.einsum("fmb,fba->fma", np.round(frac), boxes)
-
-
-def wrap(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Positions (N,3) of one frame moved into the cell (3,3), fractional coordinates in [0, 1)."""
-    frac = positions @ np.linalg.inv(box)
-    return (frac - np.floor(frac)) @ box
 
 
 def read_log(path: Path) -> dict[str, np.ndarray]:

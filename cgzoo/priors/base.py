@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from cgzoo.geometry import angles, dihedrals, lengths
 from cgzoo.neighbors import CGGraph
 
 
@@ -162,42 +163,14 @@ def switching(r: torch.Tensor, r_on: float, r_cut: float) -> torch.Tensor:
 
 def bond_lengths(graph: CGGraph, index: torch.Tensor) -> torch.Tensor:
     """Minimum-image lengths (Å) of the bonds ``index`` (2,M)."""
-    return length_from_vectors(*graph.bonded_vectors(index))
+    return lengths(*graph.bonded_vectors(index))
 
 
 def bond_angles(graph: CGGraph, index: torch.Tensor) -> torch.Tensor:
     """Angles θ ∈ [0, π] (radians) at the middle bead of each triplet ``index`` (3,M)."""
-    return angle_from_vectors(*graph.bonded_vectors(index))
+    return angles(*graph.bonded_vectors(index))
 
 
 def dihedral_angles(graph: CGGraph, index: torch.Tensor) -> torch.Tensor:
     """Dihedral angles φ ∈ (−π, π] (IUPAC sign, as MDAnalysis; 0 = cis) of each quadruplet ``index`` (4,M)."""
-    return dihedral_from_vectors(*graph.bonded_vectors(index))
-
-
-def length_from_vectors(d: torch.Tensor) -> torch.Tensor:
-    """|d| of bond vectors (M,3)."""
-    return torch.linalg.norm(d, dim=-1)
-
-
-def angle_from_vectors(d1: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
-    """Angle between −d1 and d2 (the angle at the shared middle bead), via ``atan2(|a×b|, a·b)``.
-
-    atan2 stays accurate and differentiable near 0 and π, unlike ``acos``.
-    """
-    a, b = -d1, d2
-    cross = torch.linalg.norm(torch.cross(a, b, dim=-1), dim=-1)
-    return torch.atan2(cross, (a * b).sum(-1))
-
-
-def dihedral_from_vectors(b1: torch.Tensor, b2: torch.Tensor, b3: torch.Tensor) -> torch.Tensor:
-    """Dihedral angle of consecutive bond vectors b1, b2, b3 (M,3)."""
-    n1 = torch.cross(b1, b2, dim=-1)
-    n2 = torch.cross(b2, b3, dim=-1)
-    b2n = b2 / torch.linalg.norm(b2, dim=-1, keepdim=True)
-    m1 = torch.cross(b2n, n1, dim=-1)
-    return torch.atan2((m1 * n2).sum(-1), (n1 * n2).sum(-1))
-
-
-#: internal coordinate of a term from its consecutive bond vectors, by number of beads
-COORDINATE_FROM_VECTORS = {2: length_from_vectors, 3: angle_from_vectors, 4: dihedral_from_vectors}
+    return dihedrals(*graph.bonded_vectors(index))

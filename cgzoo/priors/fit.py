@@ -41,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from cgzoo.data.dataset import iter_frames, load_topology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import FitError, InputError
+from cgzoo.forces import energy_derivatives
+from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.boltzmann import fit_boltzmann
@@ -80,13 +82,7 @@ class FrameStream:
 
 def prior_forces(prior: Prior, graph: CGGraph) -> np.ndarray:
     """Forces (N,3) of ``prior`` on the beads of ``graph`` (kcal/mol/Å)."""
-    pos = graph.pos.detach().requires_grad_(True)
-    g = CGGraph(**{**graph.__dict__, "pos": pos})
-    energy = prior(g).sum()
-    if not energy.requires_grad:
-        return np.zeros(tuple(pos.shape))
-    (grad,) = torch.autograd.grad(energy, pos, allow_unused=True)
-    return np.zeros(tuple(pos.shape)) if grad is None else -grad.detach().numpy()
+    return energy_derivatives(prior, graph)["forces"].detach().numpy()
 
 
 def residual_stream(stream: FrameStream, fixed: list[Prior]) -> Callable[[], Iterator[tuple[CGGraph, np.ndarray]]]:
@@ -131,10 +127,8 @@ def fit_least_squares(prior: Prior, frames: list[tuple[CGGraph, np.ndarray]], ma
     def loss_fn() -> torch.Tensor:
         total = torch.zeros((), dtype=torch.float64)
         for (graph, _), target in zip(frames, targets):
-            pos = graph.pos.detach().requires_grad_(True)
-            g = CGGraph(**{**graph.__dict__, "pos": pos})
-            (grad,) = torch.autograd.grad(prior(g).sum(), pos, create_graph=True)
-            total = total + ((-grad - target) ** 2).sum()
+            forces = energy_derivatives(prior, graph, create_graph=True)["forces"]
+            total = total + ((forces - target) ** 2).sum()
         return total / n_comp
 
     optimizer = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
@@ -156,24 +150,17 @@ def fit_least_squares(prior: Prior, frames: list[tuple[CGGraph, np.ndarray]], ma
 def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
     """Force RMSE (kcal/mol/Å, per component) of ``prior`` on ``stream``'s frames, overall and per bead type."""
     names = stream.topology.type_names
-    types = stream.topology.bead_types
-    sq = np.zeros(len(names))
-    ref = np.zeros(len(names))
-    count = np.zeros(len(names))
+    errors = ForceErrors(len(names))
     for graph, forces in stream():
-        err = prior_forces(prior, graph) - forces
-        for t in range(len(names)):
-            sel = types == t
-            sq[t] += float((err[sel] ** 2).sum())
-            ref[t] += float((forces[sel] ** 2).sum())
-            count[t] += 3 * int(sel.sum())
-    if not count.sum():
+        errors.update(prior_forces(prior, graph), forces, stream.topology.bead_types)
+    total = errors.total()
+    if total is None:
         return {"frames": 0}
     return {
         "frames": int(len(stream.frames)),
-        "force_rmse": math.sqrt(sq.sum() / count.sum()),
-        "reference_force_rms": math.sqrt(ref.sum() / count.sum()),
-        "per_type_force_rmse": {n: math.sqrt(sq[t] / count[t]) for t, n in enumerate(names) if count[t]},
+        "force_rmse": total.rmse,
+        "reference_force_rms": total.reference_rms,
+        "per_type_force_rmse": {n: t.rmse for n, t in zip(names, errors.per_type()) if t is not None},
     }
 
 
@@ -432,7 +419,9 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
     import json
 
     from cgzoo.priors.export import export_tables, unexportable
-    from cgzoo.priors.plots import pair_distributions, plot_terms, sampled_ranges
+    from cgzoo.observables.structure import rdf
+    from cgzoo.observables.trajectory import CGTrajectory
+    from cgzoo.priors.plots import plot_terms, sampled_ranges
     from cgzoo.priors.registry import save_prior
 
     def final(paths: list[Path]) -> list[str]:
@@ -446,8 +435,8 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
         report["not_exported"] = unexportable(prior)
     if plots:
         train = spec_splits(spec, stream.n_frames)["train"][:: 10][:20]  # training frames only
-        rdf_stream = FrameStream(data, train, max(report["cutoff"], 1.0))
-        rdfs = pair_distributions((g for g, _ in rdf_stream()), stream.topology.type_names, rdf_stream.cutoff) if report["cutoff"] else {}
+        rdfs = (rdf(CGTrajectory.from_dataset(data, train), max(report["cutoff"], 1.0), intermolecular=True)
+                if report["cutoff"] else {})
         report["plots"] = final(plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
                                            tmp / "plots", rdfs))
     (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str))

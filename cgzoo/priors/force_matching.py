@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from cgzoo.errors import FitError
+from cgzoo.geometry import FROM_BOND_VECTORS
 from cgzoo.neighbors import CGGraph
-from cgzoo.priors.base import COORDINATE_FROM_VECTORS, SumPrior
+from cgzoo.priors.base import SumPrior
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask, term_index
 from cgzoo.terms import KINDS, canonical_key
@@ -150,7 +151,7 @@ def _bonded_geometry(graph: CGGraph, order: int) -> tuple[torch.Tensor, torch.Te
     owner = graph.batch[index[0]]
     copies = graph.pos.detach()[index].clone().requires_grad_(True)
     vectors = [graph.minimum_image(copies[k + 1] - copies[k], owner) for k in range(order - 1)]
-    q = COORDINATE_FROM_VECTORS[order](*vectors)
+    q = FROM_BOND_VECTORS[order](*vectors)
     (jac,) = torch.autograd.grad(q.sum(), copies)
     return index, q.detach(), jac
 

@@ -1,12 +1,12 @@
 """PNG plots of every prior term: energy and force against the coordinate, with the sampled range shaded.
 
-Pair plots also show the pair distribution g(r) of the training frames, so a reader can check
-that the potential has its repulsive core where g(r) rises and a well near the first peak.
+Pair plots also show the intermolecular g(r) of the training frames (:func:`cgzoo.observables.structure.rdf`,
+the g(r) ``cgzoo evaluate`` reports), so a reader can check that the potential has its repulsive core
+where g(r) rises and a well near the first peak.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +15,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from cgzoo.priors.export import tabulate  # noqa: E402
 
 UNITS = {"pair": ("r (Å)", "kcal/mol/Å"), "bond": ("r (Å)", "kcal/mol/Å"),
          "angle": ("θ (deg)", "kcal/mol/rad"), "dihedral": ("φ (deg)", "kcal/mol/rad")}
-
-
-def pair_distributions(graphs, type_names: list[str], r_max: float, bins: int = 200) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """g(r) per type-pair key from intermolecular pairs of the given single-frame graphs (ideal gas → 1)."""
-    edges = np.linspace(0.0, r_max, bins + 1)
-    counts: dict[str, np.ndarray] = {}
-    norm: dict[str, float] = {}
-    for graph in graphs:
-        r = torch.linalg.norm(graph.edge_vectors(), dim=-1).detach().numpy()
-        i, j = graph.edge_index.numpy()
-        ti, tj = graph.bead_type.numpy()[i], graph.bead_type.numpy()[j]
-        volume = abs(float(torch.linalg.det(graph.cell[0])))
-        n_type = np.bincount(graph.bead_type.numpy(), minlength=len(type_names))
-        inter = graph.edge_sep.numpy() == 0
-        for a in range(len(type_names)):
-            for b in range(a, len(type_names)):
-                key = f"{type_names[a]}-{type_names[b]}"
-                sel = inter & (((ti == a) & (tj == b)) | ((ti == b) & (tj == a)))
-                counts[key] = counts.get(key, 0) + np.histogram(r[sel], bins=edges)[0]
-                pairs = n_type[a] * (n_type[a] - 1) / 2 if a == b else n_type[a] * n_type[b]
-                norm[key] = norm.get(key, 0.0) + pairs / volume
-    shell = 4.0 / 3.0 * math.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    return {k: (centres, c / np.maximum(norm[k] * shell, 1e-300)) for k, c in counts.items() if c.sum()}
 
 
 def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled: dict[str, list[float]],
@@ -88,7 +63,7 @@ def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled
                 r, g = rdfs[key]
                 keep = r >= xs[0]
                 twin = ax_u.twinx()
-                twin.plot(r[keep], g[keep], color="C2", lw=1, label="g(r) training frames")
+                twin.plot(r[keep], g[keep], color="C2", lw=1, label="intermolecular g(r), training frames")
                 twin.set_ylabel("g(r)", color="C2")
                 twin.legend(loc="upper right")
             ax_f.set_xlim(xs[0], xs[-1])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -30,19 +29,12 @@ from cgzoo.data.dataset import CGDataset
 from cgzoo.data.pyg import frame_to_data, topology_cache
 from cgzoo.data.splits import SplitError, block_split
 from cgzoo.errors import InputError
+from cgzoo.hashing import file_sha256
+from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.outputs import temp_sibling
 from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, save_prior
 from cgzoo.training.facts import DataFacts
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class EpochShuffle(torch.utils.data.Sampler):
@@ -179,16 +171,14 @@ class CGDataModule(pl.LightningDataModule):
 
         train = [(d, int(f)) for d, splits in enumerate(self.splits) for f in splits["train"]]
         prior = self.prior.double()
-        total, residual_total, count = 0.0, 0.0, 0
+        errors = ForceErrors()
         for d, f in train[:: max(1, len(train) // max_frames)]:
             ds, top = self.datasets[d], self.datasets[d].topology
-            graph = batch_graph(ds.positions[f][None], ds.box[f][None], top.bead_types, self.topologies[d],
+            graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, self.topologies[d],
                                 max(prior.cutoff, 1e-3), top.bonds, top.angles, top.dihedrals)
-            reference = ds.forces[f].astype(np.float64)
-            total += float((reference**2).sum())
-            residual_total += float(((reference - prior_forces(prior, graph)) ** 2).sum())
-            count += reference.size
-        return math.sqrt(total / count), math.sqrt(residual_total / count)
+            errors.update(prior_forces(prior, graph), ds.forces[f])
+        stats = errors.total()
+        return stats.reference_rms, stats.rmse
 
     # -- loaders -----------------------------------------------------------------------------------
 

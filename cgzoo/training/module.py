@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.data.pyg import batch_to_graph
 from cgzoo.errors import CGZooError, InputError
+from cgzoo.metrics import ForceErrors
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
 from cgzoo.priors import NoPrior
@@ -37,49 +38,6 @@ PluginClassPath = restricted_string_type("PluginClassPath", r"^[A-Za-z_]\w*(\.[A
 #: The network choices ``cgzoo fit --help`` shows (kept equal to ``cgzoo.models.NETWORKS`` by a test).
 NetworkName = Literal["pair_mlp", "schnet", "equivariant"] | PluginClassPath
 ModeName = Literal["delta", "ml_only", "prior_only"]
-
-
-class ForceMetrics:
-    """Running sums for force RMSE, MAE and R² overall and per bead type over an epoch."""
-
-    def __init__(self, type_names: list[str]) -> None:
-        self.type_names = type_names
-        self.reset()
-
-    def reset(self) -> None:
-        n = len(self.type_names)
-        self.sq, self.ab, self.n = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64), torch.zeros(n)
-        self.sum_t, self.sum_t2 = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor, types: torch.Tensor) -> None:
-        err = (pred.detach() - target).double().cpu()
-        target = target.double().cpu()
-        types = types.cpu()
-        n_types = len(self.type_names)
-        self.sq += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, (err**2).sum(1))
-        self.ab += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, err.abs().sum(1))
-        self.n += torch.bincount(types, minlength=n_types).float() * 3
-        self.sum_t += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, target.sum(1))
-        self.sum_t2 += torch.zeros(n_types, dtype=torch.float64).index_add(0, types, (target**2).sum(1))
-
-    def compute(self) -> dict[str, float]:
-        """RMSE, MAE, R² overall and per type (empty when nothing was seen)."""
-        out: dict[str, float] = {}
-
-        def stats(sq, ab, n, st, st2) -> tuple[float, float, float]:
-            var = float(st2 / n - (st / n) ** 2)
-            return float((sq / n).sqrt()), float(ab / n), 1.0 - float(sq / n) / var if var > 0 else float("nan")
-
-        n = self.n.double()
-        if float(n.sum()) == 0:
-            return out
-        out["force_rmse"], out["force_mae"], out["force_r2"] = stats(self.sq.sum(), self.ab.sum(), n.sum(), self.sum_t.sum(),
-                                                                     self.sum_t2.sum())
-        for t, name in enumerate(self.type_names):
-            if n[t] > 0:
-                rmse, mae, r2 = stats(self.sq[t], self.ab[t], n[t], self.sum_t[t], self.sum_t2[t])
-                out.update({f"force_rmse_{name}": rmse, f"force_mae_{name}": mae, f"force_r2_{name}": r2})
-        return out
 
 
 class CGLightningModule(pl.LightningModule):
@@ -104,7 +62,7 @@ class CGLightningModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
         self.model: CGModel | None = None
         self.ema: AveragedModel | None = None
-        self.metrics: dict[str, ForceMetrics] = {}
+        self.metrics: dict[str, ForceErrors] = {}
         if data_facts is not None:
             self._adopt(self._model_for(data_facts))
 
@@ -131,7 +89,7 @@ class CGLightningModule(pl.LightningModule):
         if hp.ema_decay:
             # buffers (type lookup tables, scales) are copied, never averaged: averaging would corrupt integer tables
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hp.ema_decay), use_buffers=False)
-        self.metrics = {s: ForceMetrics(self.model.type_names) for s in SPLITS}
+        self.metrics = {s: ForceErrors(len(self.model.type_names)) for s in SPLITS}
 
     def _build_network(self, type_names: list[str]) -> Any:
         """The network the hyperparameters name; one-line :class:`InputError` when its arguments do not fit it."""
@@ -165,7 +123,7 @@ class CGLightningModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         pred = self._predict_forces(batch, self.model)
-        self.metrics["train"].update(pred, batch.forces, batch.bead_type)
+        self._update_metrics("train", pred, batch)
         if self.hparams.mode == "prior_only":
             return None
         loss = self._loss(pred, batch)
@@ -178,7 +136,7 @@ class CGLightningModule(pl.LightningModule):
 
     def _eval_step(self, split: str, batch: Any) -> None:
         pred = self._predict_forces(batch, self._eval_model())
-        self.metrics[split].update(pred, batch.forces, batch.bead_type)
+        self._update_metrics(split, pred, batch)
         self.log(f"{split}/loss", self._loss(pred.detach(), batch), batch_size=int(batch.num_graphs), sync_dist=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -190,13 +148,17 @@ class CGLightningModule(pl.LightningModule):
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         return {"forces": self._predict_forces(batch, self._eval_model()).detach(), "reference": batch.forces}
 
+    def _update_metrics(self, split: str, pred: torch.Tensor, batch: Any) -> None:
+        """Add a batch's predicted and reference forces to the split's running force errors."""
+        self.metrics[split].update(pred.detach().double().cpu().numpy(), batch.forces.double().cpu().numpy(),
+                                   batch.bead_type.cpu().numpy())
+
     def _log_epoch(self, split: str) -> None:
         metrics = self.metrics[split]
-        # sums are reduced across DDP processes before the ratios are taken
-        for name in ("sq", "ab", "n", "sum_t", "sum_t2"):
-            setattr(metrics, name, self.all_gather(getattr(metrics, name)).reshape(-1, len(metrics.type_names)).sum(0).cpu()
-                    if self.trainer.world_size > 1 else getattr(metrics, name))
-        for key, value in metrics.compute().items():
+        if self.trainer.world_size > 1:  # sums are reduced across DDP processes before the ratios are taken
+            gathered = self.all_gather(torch.from_numpy(metrics.sums))
+            metrics.sums = gathered.reshape(-1, *metrics.sums.shape).sum(0).cpu().numpy()
+        for key, value in metrics.as_dict(self.model.type_names).items():
             self.log(f"{split}/{key}", value, prog_bar=key == "force_rmse" and split == "val", rank_zero_only=True)
         metrics.reset()
 

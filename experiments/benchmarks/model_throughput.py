@@ -115,7 +115,7 @@ top = ds.topology
 cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
 batches = [np.arange(k * batch, (k + 1) * batch) for k in range(steps + 1)]
 def graph_of(frames):
-    return batch_graph(ds.positions[frames], ds.box[frames], top.bead_types, cache, 9.0, dtype=torch.float32)
+    return batch_graph(ds.positions[frames], ds.boxes[frames], top.bead_types, cache, 9.0, dtype=torch.float32)
 if name == "schnetpack":
     model, forces_of = schnetpack_forces()
 else:

@@ -1,0 +1,162 @@
+"""Periodic-cell geometry and internal coordinates: one implementation for numpy arrays and torch tensors.
+
+Each function is written once against the few operations whose spelling differs between numpy and
+torch (:class:`_NumpyOps`, :class:`_TensorOps`); the tensor side calls only tensor methods, so this
+module imports no torch and torch-free layers (mapping, observables) use the same code as the priors.
+On tensors every function is differentiable; image shifts are constants (no gradient), as they are
+almost everywhere.
+
+Cells are (…,3,3) with rows = lattice vectors (Å); vectors and positions are (…,M,3), M of them per
+cell. Angles are radians: bond angles in [0, π], dihedrals in (−π, π] with the IUPAC sign (0 = cis),
+as MDAnalysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: a numpy array or a torch tensor (any object with the tensor methods :class:`_TensorOps` calls)
+Array = Any
+
+
+class _NumpyOps:
+    """The operations :mod:`cgzoo.geometry` needs, for numpy arrays."""
+
+    cross = staticmethod(np.cross)
+    atan2 = staticmethod(np.arctan2)
+    floor = staticmethod(np.floor)
+    inv = staticmethod(np.linalg.inv)
+    det = staticmethod(np.linalg.det)
+
+    @staticmethod
+    def norm(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+        return np.linalg.norm(x, axis=-1, keepdims=keepdims)
+
+    @staticmethod
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("...k,...k->...", a, b)
+
+    @staticmethod
+    def where(cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where(cond, x, y)
+
+    @staticmethod
+    def amin(x: np.ndarray) -> np.ndarray:
+        return x.min(axis=-1)
+
+    @staticmethod
+    def constant(x: np.ndarray) -> np.ndarray:
+        return x
+
+
+class _TensorOps:
+    """The same operations for torch tensors, through tensor methods only (``x.norm`` is ``linalg.vector_norm``)."""
+
+    @staticmethod
+    def cross(a: Array, b: Array) -> Array:
+        return a.cross(b, dim=-1)
+
+    @staticmethod
+    def atan2(y: Array, x: Array) -> Array:
+        return y.atan2(x)
+
+    @staticmethod
+    def floor(x: Array) -> Array:
+        return x.floor()
+
+    @staticmethod
+    def inv(m: Array) -> Array:
+        return m.inverse()
+
+    @staticmethod
+    def det(m: Array) -> Array:
+        return m.det()
+
+    @staticmethod
+    def norm(x: Array, keepdims: bool = False) -> Array:
+        return x.norm(dim=-1, keepdim=keepdims)
+
+    @staticmethod
+    def dot(a: Array, b: Array) -> Array:
+        return (a * b).sum(-1)
+
+    @staticmethod
+    def where(cond: Array, x: Array, y: Array) -> Array:
+        return x.where(cond, y)
+
+    @staticmethod
+    def amin(x: Array) -> Array:
+        return x.amin(-1)
+
+    @staticmethod
+    def constant(x: Array) -> Array:
+        return x.detach()
+
+
+def _ops(x: Array) -> type[_NumpyOps] | type[_TensorOps]:
+    """The operations for ``x``'s kind: numpy for numpy arrays, tensor methods otherwise."""
+    return _NumpyOps if isinstance(x, np.ndarray) else _TensorOps
+
+
+# --- periodic cells ----------------------------------------------------------------------------
+
+
+def image_offsets(vectors: Array, cells: Array) -> Array:
+    """The lattice vectors (…,M,3) of cells (…,3,3) that take difference vectors (…,M,3) to their nearest image."""
+    xp = _ops(vectors)
+    return xp.constant((vectors @ xp.inv(cells)).round()) @ cells
+
+
+def minimum_image(vectors: Array, cells: Array) -> Array:
+    """Difference vectors (…,M,3) moved by whole lattice vectors of their cells (…,3,3) to the nearest image."""
+    return vectors - image_offsets(vectors, cells)
+
+
+def wrap(positions: Array, cells: Array) -> Array:
+    """Positions (…,M,3) moved by lattice vectors into their cells (…,3,3): fractional coordinates in [0, 1)."""
+    xp = _ops(positions)
+    frac = positions @ xp.inv(cells)
+    frac = frac - xp.floor(frac)
+    frac = xp.where(frac >= 1, frac - 1, frac)  # float rounding of a tiny negative value can land exactly on 1
+    return frac @ cells
+
+
+def half_width(cells: Array) -> Array:
+    """Half the smallest perpendicular width of each cell (…,3,3) (Å): the largest cutoff minimum image allows."""
+    xp = _ops(cells)
+    areas = xp.norm(xp.cross(cells[..., [1, 2, 0], :], cells[..., [2, 0, 1], :]))
+    return xp.amin(abs(xp.det(cells))[..., None] / areas) / 2
+
+
+# --- internal coordinates ----------------------------------------------------------------------
+
+
+def lengths(d: Array) -> Array:
+    """|d| of bond vectors (…,3)."""
+    return _ops(d).norm(d)
+
+
+def angles(d1: Array, d2: Array) -> Array:
+    """Angle at the middle bead of consecutive bond vectors d1, d2 (…,3): between −d1 and d2, in [0, π].
+
+    ``atan2(|a×b|, a·b)`` stays accurate and differentiable near 0 and π, unlike ``acos``.
+    """
+    xp = _ops(d1)
+    a, b = -d1, d2
+    return xp.atan2(xp.norm(xp.cross(a, b)), xp.dot(a, b))
+
+
+def dihedrals(b1: Array, b2: Array, b3: Array) -> Array:
+    """Dihedral angle of consecutive bond vectors b1, b2, b3 (…,3), in (−π, π]."""
+    xp = _ops(b1)
+    n1 = xp.cross(b1, b2)
+    n2 = xp.cross(b2, b3)
+    m1 = xp.cross(b2 / xp.norm(b2, keepdims=True), n1)
+    return xp.atan2(xp.dot(m1, n2), xp.dot(n1, n2))
+
+
+#: internal coordinate of a bonded term from its consecutive bond vectors, by number of beads
+FROM_BOND_VECTORS: dict[int, Callable[..., Array]] = {2: lengths, 3: angles, 4: dihedrals}
