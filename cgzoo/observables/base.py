@@ -48,7 +48,6 @@ class Settings:
 
     r_max: float
     bins: int
-    equil_fs: float = 0.0
     reference_pressure_bar: float | None = None
     #: observable name → the reference's result, filled in registry order before any run is measured
     reference: dict[str, Any] = field(default_factory=dict)

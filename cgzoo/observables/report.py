@@ -77,7 +77,7 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
     usable = [t for t in trajs.values() if t.n_frames >= 2]
     r_max = r_max if r_max is not None else min(structure.max_rdf_range(t) for t in [ref, *usable])
     observables = registered_observables()
-    settings = Settings(r_max=r_max, bins=bins, equil_fs=equil_fs, reference_pressure_bar=reference_pressure_bar)
+    settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar)
     results = {REFERENCE: measure_reference(observables, ref, settings)}
     results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
     metrics = {
