@@ -7,6 +7,7 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from cgzoo.data.splits import block_split
 from cgzoo.errors import InputError, OutputExistsError
 from cgzoo.evaluate import add_evaluate_parser
 from cgzoo.geometry import dihedrals
-from cgzoo.observables import bonded, compare, dynamics, structure, thermo
+from cgzoo.observables import bonded, compare, dynamics, registry, structure, thermo
+from cgzoo.observables.base import Column, Observable, Settings
 from cgzoo.observables.report import evaluate
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.terms import BONDED
@@ -350,3 +352,51 @@ def test_unstable_run_keeps_its_finite_frames(tmp_path):
     traj = load_run(run, ["M", "E"])
     assert traj.n_frames == 3 and not compare.is_stable(traj) and "non-finite" in traj.status
     assert traj.type_names == ["M", "E"] and set(traj.bead_types[:3]) == {0, 1} and traj.bead_types[0] == 1
+
+
+# --- a new observable -------------------------------------------------------------------------
+
+
+class BoxVolume(Observable[float]):
+    """Mean cell volume, the worked example of ``docs/observables.md``."""
+
+    name = "box_volume"
+    columns = (Column("volume_A3", "V (Å³)"), Column("volume_rel_error", "ΔV/V"))
+    section = "Cell"
+
+    def measure(self, traj: CGTrajectory, settings: Settings) -> float:
+        return float(np.mean(np.abs(np.linalg.det(traj.boxes))))
+
+    def values(self, result: float) -> dict[str, Any]:
+        return {"volume_A3": result}
+
+    def compare(self, reference: float, run: float) -> dict[str, Any]:
+        return {"volume_rel_error": compare.relative_error(run, reference)}
+
+    def plot(self, results: dict[str, float], metrics: dict[str, Any], runs: dict[str, CGTrajectory],
+             plot_dir: Path) -> list[Path]:
+        import matplotlib.pyplot as plt
+
+        from cgzoo.observables.plots import save
+
+        fig, ax = plt.subplots()
+        ax.bar(list(results), list(results.values()))
+        ax.set_ylabel("V (Å³)")
+        return [save(fig, plot_dir / "volume.png")]
+
+
+def test_a_registered_observable_appears_in_every_output(tmp_path, reference_path, monkeypatch):
+    monkeypatch.setattr(registry, "OBSERVABLES", dict(registry.OBSERVABLES))
+    registry.register_observable(BoxVolume)
+    out = tmp_path / "eval"
+    evaluate(reference_path, {"model": write_run(tmp_path / "run", frames=8)}, out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reference"]["volume_A3"] == pytest.approx(16.0**3)
+    assert metrics["runs"]["model"]["volume_rel_error"] == pytest.approx(0.0, abs=1e-12)
+    (row,) = csv.DictReader((out / "metrics.csv").open())
+    assert float(row["volume_A3"]) == pytest.approx(16.0**3) and list(row)[-2:] == ["volume_A3", "volume_rel_error"]
+    report = (out / "report.md").read_text()
+    assert "| V (Å³) | ΔV/V |" in report and "## Cell" in report and "plots/volume.png" in report
+    assert (out / "plots" / "volume.png").exists()
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_observable(type("Other", (BoxVolume,), {}))

@@ -146,10 +146,10 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
 
 
 def test_findings_count_wins_beyond_the_margin_only():
-    from cgzoo.study.results import findings
+    from cgzoo.study.results import findings, study_metrics
 
     def cell(force, stable=(2, 2)):
-        out = {c: (None, None, 0) for c, _ in __import__("cgzoo.study.results", fromlist=["METRICS"]).METRICS}
+        out = {m.column: (None, None, 0) for m in study_metrics()}
         out["force_rmse"] = (force, None, 1)
         return {**out, "stability": stable, "n_seeds": 1}
 

@@ -1,25 +1,27 @@
-"""Scalar comparisons of a model trajectory's observables with the reference's.
+"""The error measures observables compare a run with the reference by, so every observable scores alike.
 
-* g(r) error: RMS of g_model(r) − g_ref(r) over the bins of one common r grid (dimensionless).
+* Curve error: RMS of f_model − f_ref over the points of one common grid (g(r): dimensionless).
 * Distribution error: Jensen–Shannon divergence in bits (0 for identical, 1 for disjoint
   distributions), of two densities given on one common grid; symmetric and finite even where
   one distribution is zero, so no smoothing is needed.
-* Scalars (density, pressure, D): signed relative error (model − ref)/|ref|.
+* Scalars: signed relative error (model − ref)/|ref|.
 * Stability: the run finished ("complete") and every frame was finite.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 
 from cgzoo.observables.trajectory import CGTrajectory
 
 
-def rdf_error(g_ref: np.ndarray, g_model: np.ndarray) -> float:
-    """RMS difference of two g(r) on the same r grid."""
-    if g_ref.shape != g_model.shape:
-        raise ValueError(f"g(r) grids differ: {g_ref.shape} vs {g_model.shape}")
-    return float(np.sqrt(np.mean((g_model - g_ref) ** 2)))
+def rms_difference(ref: np.ndarray, model: np.ndarray) -> float:
+    """RMS difference of two curves (such as g(r)) on the same grid."""
+    if ref.shape != model.shape:
+        raise ValueError(f"grids differ: {ref.shape} vs {model.shape}")
+    return float(np.sqrt(np.mean((model - ref) ** 2)))
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -39,6 +41,12 @@ def relative_error(value: float | None, reference: float | None) -> float | None
     if value is None or reference is None or not np.isfinite(value) or not np.isfinite(reference) or reference == 0:
         return None
     return float((value - reference) / abs(reference))
+
+
+def mean_finite(values: Iterable[float | None]) -> float | None:
+    """Mean of the finite values (an error averaged over type keys), None if there are none."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def is_stable(traj: CGTrajectory) -> bool:

@@ -1,12 +1,11 @@
 """The ``cgzoo evaluate`` pipeline: compare CG simulation runs with the mapped reference dataset, observable by observable.
 
-Every observable is computed by the same function for the reference and each run, on one shared
-definition: a common r grid (``r_max`` defaults to just under half the smallest cell width of all
-trajectories), the reference's first-shell radii for triplet angles and the reference's histogram
-edges for bonded distributions. g(r) is intermolecular (see :mod:`cgzoo.observables.structure`).
-D is each trajectory's own long-time estimate (MSD fitted over 20–80 % of its longest lag, see
-:mod:`cgzoo.observables.dynamics`). Runs lose their first ``equil_fs`` fs and every frame from
-the first non-finite one on (such a run is reported unstable; a run killed or stopped early, incomplete).
+Every registered observable (:mod:`cgzoo.observables.registry`) is measured by the same code for
+the reference and each run, on one shared definition: a common r grid (``r_max`` defaults to just
+under half the smallest cell width of all trajectories) and the grids each observable takes from
+the reference (the reference is measured first, see :mod:`cgzoo.observables.base`). Runs lose
+their first ``equil_fs`` fs and every frame from the first non-finite one on (such a run is
+reported unstable; a run killed or stopped early, incomplete).
 
 ``split="test"`` keeps the reference's held-out frames under the training defaults (fractions
 0.8/0.1/0.1, 10 blocks, gap 2, seed 0, as :class:`cgzoo.training.data.CGDataModule`); the
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,11 @@ import numpy as np
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.splits import DEFAULT_SPLIT, block_split
 from cgzoo.errors import InputError, check_output_path
-from cgzoo.observables import bonded, dynamics, structure, thermo
-from cgzoo.observables.compare import is_stable, js_divergence, rdf_error, relative_error
+from cgzoo.observables import bonded, structure
+from cgzoo.observables.base import Observable, Settings
+from cgzoo.observables.compare import is_stable
 from cgzoo.observables.plots import REFERENCE, format_number, plot_all
+from cgzoo.observables.registry import registered_observables
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.outputs import atomic_dir, check_owned_dir, output_lock
 from cgzoo.terms import BONDED
@@ -38,38 +39,8 @@ from cgzoo.units import FS_TO_PS
 
 #: The training split defaults, so ``split="test"`` selects the frames no model was trained on.
 TRAINING_SPLIT = DEFAULT_SPLIT
-BONDED_KINDS = tuple(BONDED)
-#: metrics.csv columns, one row per run.
-CSV_COLUMNS = ("label", "stable", "outcome", "status", "n_frames", "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js",
-               "density_g_cm3", "density_rel_error", "pressure_bar", "pressure_rel_error", "temperature_K",
-               "D_msd_1e-5_cm2_s", "diffusion_rel_error", "D_gk_1e-5_cm2_s")
-
-
-@dataclass
-class Observables:
-    """Everything measured on one trajectory, on the shared grids of one evaluation."""
-
-    n_frames: int
-    rdf: dict[str, tuple[np.ndarray, np.ndarray]]
-    bonded: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
-    triplet: tuple[np.ndarray, np.ndarray]
-    density_g_cm3: float
-    pressure_bar: float | None
-    temperature_K: float | None
-    msd: tuple[np.ndarray, np.ndarray]
-    vacf: tuple[np.ndarray, np.ndarray] | None
-    d_gk_a2_fs: float | None
-    msd_fit: dynamics.MSDFit
-
-
-@dataclass
-class Settings:
-    """The shared grids every trajectory is measured on."""
-
-    r_max: float
-    bins: int
-    shell_radii: dict[str, float]
-    edges: dict[str, dict[str, np.ndarray]]
+#: metrics.csv columns of every run before the observables' own (:func:`csv_columns`).
+RUN_COLUMNS = ("label", "stable", "outcome", "status", "n_frames", "force_rmse_test")
 
 
 def evaluate(
@@ -109,28 +80,26 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
         _check_same_terms(ref, traj, runs[label])
     usable = [t for t in trajs.values() if t.n_frames >= 2]
     r_max = r_max if r_max is not None else min(structure.max_rdf_range(t) for t in [ref, *usable])
-    ref_rdf = structure.rdf(ref, r_max, bins, intermolecular=True)
-    radii = {k: structure.first_minimum(r, g) for k, (r, g) in ref_rdf.items() if k != structure.ALL_PAIRS}
-    settings = Settings(r_max=r_max, bins=bins, shell_radii=radii, edges=_reference_edges(ref))
-    obs = {REFERENCE: observe(ref, settings, ref_rdf)}
-    obs[REFERENCE].pressure_bar = reference_pressure_bar
-    for label, traj in trajs.items():
-        if traj.n_frames >= 2:
-            obs[label] = observe(traj, settings)
+    observables = registered_observables()
+    settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar)
+    results = {REFERENCE: measure_reference(observables, ref, settings)}
+    results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
     metrics = {
-        "reference": {"path": str(reference), "split": split, **_scalars(obs[REFERENCE])},
-        "settings": {"r_max_A": r_max, "rdf_bins": bins, "rdf": "intermolecular", "shell_radii_A": settings.shell_radii,
-                     "msd_fit_window_fraction": dynamics.FIT_WINDOW, "equil_fs": equil_fs},
+        "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames,
+                      **{k: v for obs in observables for k, v in obs.values(results[REFERENCE][obs.name]).items()}},
+        "settings": {"r_max_A": r_max, "rdf_bins": bins,
+                     **{k: v for obs in observables for k, v in obs.definition(results[REFERENCE][obs.name]).items()},
+                     "equil_fs": equil_fs},
         "runs": {label: {"run_dir": str(runs[label]), "status": traj.status, "stable": is_stable(traj),
-                         "outcome": run_outcome(traj),
-                         "force_rmse_test": _recorded_force_rmse(runs[label]),
-                         **compare_observables(obs[REFERENCE], obs.get(label), traj.n_frames)}
+                         "outcome": run_outcome(traj), "force_rmse_test": _recorded_force_rmse(runs[label]),
+                         "n_frames": traj.n_frames,
+                         **compare_observables(observables, results[REFERENCE], results.get(label))}
                  for label, traj in trajs.items()},
     }
     with atomic_dir(out, overwrite, marker="metrics.json", what="evaluation report") as tmp:
-        plots = plot_all(obs, trajs, metrics, tmp / "plots")
-        write_metrics(metrics, tmp)
-        write_markdown(metrics, plots, tmp)
+        plots = plot_all(observables, results, trajs, metrics, tmp / "plots")
+        write_metrics(metrics, tmp, observables)
+        write_markdown(metrics, plots, tmp, observables)
     return metrics
 
 
@@ -170,90 +139,55 @@ def run_outcome(traj: CGTrajectory) -> str:
     return "incomplete"
 
 
-def observe(traj: CGTrajectory, settings: Settings,
-            rdf: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Observables:
-    """Every observable of one trajectory on the shared grids (``rdf``: its g(r) if already computed with them)."""
-    has_velocities = traj.velocities is not None
-    msd = dynamics.msd(traj)
-    return Observables(
-        n_frames=traj.n_frames,
-        rdf=rdf if rdf is not None else structure.rdf(traj, settings.r_max, settings.bins, intermolecular=True),
-        bonded={kind: bonded.bonded_distributions(traj, kind, settings.edges[kind]) for kind in BONDED_KINDS},
-        triplet=structure.triplet_angles(traj, settings.shell_radii),
-        density_g_cm3=thermo.mean_density(traj),
-        pressure_bar=thermo.mean_pressure(traj),
-        temperature_K=thermo.mean_temperature(traj),
-        msd=msd,
-        vacf=dynamics.vacf(traj) if has_velocities else None,
-        d_gk_a2_fs=dynamics.diffusion_green_kubo(traj) if has_velocities else None,
-        msd_fit=dynamics.fit_msd(*msd),
-    )
+def measure_reference(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings) -> dict[str, Any]:
+    """Measure the reference observable by observable into ``settings.reference``, which later ones and every run use."""
+    for obs in observables:
+        settings.reference[obs.name] = obs.measure(ref, settings)
+    return dict(settings.reference)
 
 
-def compare_observables(ref: Observables, run: Observables | None, n_frames: int) -> dict[str, Any]:
-    """Metrics of one run against the reference (None where the run has too few frames or no such observable)."""
+def observe(observables: Sequence[Observable], traj: CGTrajectory, settings: Settings) -> dict[str, Any]:
+    """Every observable of one run, by name, on the reference's grids."""
+    return {obs.name: obs.measure(traj, settings) for obs in observables}
+
+
+def compare_observables(observables: Sequence[Observable], ref: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's scalars and errors against the reference (every column None where the run has too few frames)."""
     if run is None:
-        return {"n_frames": n_frames, "rdf_error": None, "rdf_error_per_pair": {},
-                **{f"{kind}_js": None for kind in BONDED_KINDS}, "triplet_js": None,
-                "density_rel_error": None, "pressure_rel_error": None, "diffusion_rel_error": None}
-    per_pair = {k: rdf_error(g, run.rdf[k][1]) for k, (_, g) in ref.rdf.items() if k in run.rdf}
-    type_pairs = [v for k, v in per_pair.items() if k != structure.ALL_PAIRS]
-    out: dict[str, Any] = {"n_frames": n_frames, "rdf_error": _mean(type_pairs), "rdf_error_per_pair": per_pair}
-    for kind in BONDED_KINDS:
-        per_key = {k: js_divergence(p, run.bonded[kind][k][1]) for k, (_, p) in ref.bonded[kind].items()}
-        out[f"{kind}_js"] = _mean(per_key.values())
-        out[f"{kind}_js_per_key"] = per_key
-    out["triplet_js"] = js_divergence(ref.triplet[1], run.triplet[1])
-    out.update(_scalars(run))
-    out["density_rel_error"] = relative_error(run.density_g_cm3, ref.density_g_cm3)
-    out["pressure_rel_error"] = relative_error(run.pressure_bar, ref.pressure_bar)
-    out["diffusion_rel_error"] = relative_error(run.msd_fit.d_a2_fs, ref.msd_fit.d_a2_fs)
+        return {column.key: None for obs in observables for column in obs.columns}
+    out: dict[str, Any] = {}
+    for obs in observables:
+        out.update(obs.values(run[obs.name]))
+        out.update(obs.compare(ref[obs.name], run[obs.name]))
     return out
-
-
-def _scalars(o: Observables) -> dict[str, Any]:
-    """Scalar observables of one trajectory, D in both Å²/fs and 10⁻⁵ cm²/s (None where not finite)."""
-    def finite(d: float | None, factor: float = 1.0) -> float | None:
-        return None if d is None or not np.isfinite(d) else float(d * factor)
-
-    d_msd, d_gk, to_cgs = o.msd_fit.d_a2_fs, o.d_gk_a2_fs, dynamics.A2_FS_TO_1E5_CM2_S
-    return {"n_frames": o.n_frames, "density_g_cm3": o.density_g_cm3, "pressure_bar": o.pressure_bar,
-            "temperature_K": o.temperature_K, "D_msd_A2_fs": finite(d_msd), "D_msd_1e-5_cm2_s": finite(d_msd, to_cgs),
-            "msd_fit_window_fs": o.msd_fit.window_fs, "D_gk_A2_fs": finite(d_gk), "D_gk_1e-5_cm2_s": finite(d_gk, to_cgs)}
-
-
-def _reference_edges(ref: CGTrajectory) -> dict[str, dict[str, np.ndarray]]:
-    """Histogram edges per bonded kind and type key, spanning the reference's sampled range."""
-    return {kind: {key: bonded.default_edges(kind, values) for key, values in bonded.bonded_values(ref, kind).items()}
-            for kind in BONDED_KINDS}
 
 
 def _check_same_terms(ref: CGTrajectory, run: CGTrajectory, run_dir: str | Path) -> None:
     """Refuse a run whose bonded type keys differ from the reference's (a different CG topology)."""
-    for kind in BONDED_KINDS:
+    for kind in BONDED:
         ref_keys, run_keys = set(bonded.term_keys(ref, kind)), set(bonded.term_keys(run, kind))
         if ref_keys != run_keys:
             raise InputError(run_dir, f"{kind} types {sorted(run_keys)} differ from the reference's {sorted(ref_keys)}")
 
 
-def _mean(values) -> float | None:
-    """Mean of finite values, None if there are none."""
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
-
-
 # --- outputs ---------------------------------------------------------------------------------
 
 
-def write_metrics(metrics: dict[str, Any], out: Path) -> None:
-    """``metrics.json`` (everything, NaN as null) and ``metrics.csv`` (one row per run, :data:`CSV_COLUMNS`)."""
-    (out / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
+def csv_columns(observables: Sequence[Observable]) -> tuple[str, ...]:
+    """metrics.csv columns: :data:`RUN_COLUMNS`, then every observable's columns in registry order."""
+    return (*RUN_COLUMNS, *(column.key for obs in observables for column in obs.columns))
+
+
+def write_metrics(metrics: dict[str, Any], out: Path, observables: Sequence[Observable]) -> None:
+    """``metrics.json`` (everything, NaN as null) and ``metrics.csv`` (one row per run, :func:`csv_columns`)."""
+    (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
+    columns = csv_columns(observables)
     with (out / "metrics.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(columns)
         for label, m in metrics["runs"].items():
             row = {"label": label, **m}
-            writer.writerow(["" if row.get(c) is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
 
 
 def _recorded_force_rmse(run_dir: str | Path) -> float | None:
@@ -263,24 +197,24 @@ def _recorded_force_rmse(run_dir: str | Path) -> float | None:
     return None if value is None else float(value)
 
 
-def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: Path) -> None:
+def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: Path,
+                   observables: Sequence[Observable]) -> None:
     """``report.md``: what was compared, a summary table (reference first), how to read it, and every plot."""
     ref, settings = metrics["reference"], metrics["settings"]
-    shells = ", ".join(f"{k}: {v:.2f} Å" for k, v in settings["shell_radii_A"].items())
     intro = (f"Reference: `{ref['path']}` ({ref['split']} frames: {ref['n_frames']}, "
-             f"T = {format_number(ref['temperature_K'])} K). g(r) is intermolecular, up to {settings['r_max_A']:.2f} Å; "
-             f"triplet neighbours lie within the reference's first shell ({shells}); D is fitted to MSD = 6Dt + b "
-             f"over 20–80 % of each trajectory's longest lag; runs skip their first {settings['equil_fs'] * FS_TO_PS:g} ps.")
-    header = ["run", "stable", "frames", "force RMSE (test)", "g(r) RMS Δg", "bond JS", "angle JS", "dihedral JS", "triplet JS",
-              "ρ (g/cm³)", "Δρ/ρ", "P (bar)", "ΔP/P", "T (K)", "D (10⁻⁵ cm²/s)", "ΔD/D"]
-    legend = ("force RMSE (test) is the model's held-out force error on the reference's test frames (kcal/mol/Å, "
-              "per component, recorded by `cgzoo simulate`); RMS Δg is the root-mean-square difference of g(r) over r, averaged over type pairs; JS is the "
-              "Jensen–Shannon divergence in bits (0 identical, 1 disjoint), averaged over type keys; Δx/x are signed "
-              "relative errors against the reference (pressure only when a reference pressure was given). "
-              "Smaller magnitudes are better.")
+             f"T = {format_number(ref.get('temperature_K'))} K); runs skip their first "
+             f"{settings['equil_fs'] * FS_TO_PS:g} ps.")
+    columns = [column for obs in observables for column in obs.columns if column.header is not None]
+    header = ["run", "stable", "frames", "force RMSE (test)", *(column.header for column in columns)]
+    notes = [note for obs in observables if (note := obs.describe(settings))]
+    force = ("force RMSE (test) is the model's held-out force error on the reference's test frames (kcal/mol/Å, "
+             "per component, recorded by `cgzoo simulate`)")
+    legend = "; ".join([force, *notes, "Δx/x are signed relative errors against the reference"]) + \
+        ". Smaller magnitudes are better."
+    keys = ["force_rmse_test", *(column.key for column in columns)]
     lines = ["# CG model evaluation", "", intro, "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header), _row(REFERENCE, "–", ref),
-             *[_row(label, "yes" if m["stable"] else f"**no**: {m['outcome']} ({m['status']})", m)
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header), _row(REFERENCE, "–", ref, keys),
+             *[_row(label, "yes" if m["stable"] else f"**no**: {m['outcome']} ({m['status']})", m, keys)
                for label, m in metrics["runs"].items()],
              "", legend, ""]
     for section, files in plots.items():
@@ -288,20 +222,18 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
     (out / "report.md").write_text("\n".join(lines))
 
 
-def _row(label: str, stable: str, m: dict[str, Any]) -> str:
-    """One markdown table row of the summary."""
-    cells = [label, stable, str(m["n_frames"]), *(format_number(m.get(c)) for c in (
-        "force_rmse_test", "rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js", "density_g_cm3", "density_rel_error",
-        "pressure_bar", "pressure_rel_error", "temperature_K", "D_msd_1e-5_cm2_s", "diffusion_rel_error"))]
+def _row(label: str, stable: str, m: dict[str, Any], keys: list[str]) -> str:
+    """One markdown table row of the summary: label, stability, frames and the values of ``keys``."""
+    cells = [label, stable, str(m["n_frames"]), *(format_number(m.get(k)) for k in keys)]
     return "| " + " | ".join(cells) + " |"
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Metrics with NaN/inf as None, tuples as lists and numpy scalars as Python numbers."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if np.isfinite(value) else None
     if isinstance(value, np.integer):

@@ -1,8 +1,9 @@
 """Collect a finished study into one table: ``results.csv`` (every model × seed), ``summary.md`` and figures.
 
 One row per model and seed, from the recorded task results (held-out force RMSE, training time,
-MD speed) and the two evaluations of its mapping (NVT: g(r), bonded and triplet distributions,
-D; NPT: density). Aggregates are mean ± sample standard deviation over seeds. The findings
+MD speed) and the two evaluations of its mapping, NVT and NPT, whose metrics every registered
+observable turns into its own columns (:meth:`cgzoo.observables.base.Observable.study_cells`:
+g(r), bonded and triplet distributions and D from NVT, density from NPT). Aggregates are mean ± sample standard deviation over seeds. The findings
 paragraph of ``summary.md`` is computed, not written by hand: for every metric it counts the
 (mapping, architecture) pairs where Δ beats ML only, and the mappings where some network beats
 the force-matched prior, calling differences within a relative margin ties.
@@ -20,28 +21,28 @@ from typing import Any
 
 import numpy as np
 
+from cgzoo.observables.base import StudyMetric
+from cgzoo.observables.registry import registered_observables
 from cgzoo.outputs import save_figure, write_atomic
 from cgzoo.study.plan import ENSEMBLES, Task
 
 KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed")
-#: (column, label, lower is better); errors are compared as absolute values.
-METRICS = (
-    ("force_rmse", "force RMSE (kcal/mol/Å)"),
-    ("rdf_error", "g(r) RMS error"),
-    ("bonded_js", "bonded JS (bits)"),
-    ("triplet_js", "triplet-angle JS (bits)"),
-    ("density_abs_rel_error", "NPT density error (abs., rel.)"),
-    ("diffusion_abs_rel_error", "D error (abs., rel.)"),
-)
-#: the run a metric comes from; values from runs that did not finish are left out of the aggregates.
-METRIC_RUN = {"force_rmse": None, "rdf_error": "nvt", "bonded_js": "nvt", "triplet_js": "nvt",
-              "density_abs_rel_error": "npt", "diffusion_abs_rel_error": "nvt"}
-COLUMNS = (*KEYS, "n_beads", "force_rmse", "reference_force_rms", "rdf_error", "bond_js", "angle_js", "dihedral_js", "bonded_js",
-           "triplet_js", "density_npt_g_cm3", "density_ref_g_cm3", "density_rel_error", "density_abs_rel_error",
-           "D_1e-5_cm2_s", "D_ref_1e-5_cm2_s", "diffusion_rel_error", "diffusion_abs_rel_error", "stable_nvt", "stable_npt",
-           "status_nvt", "status_npt", "train_seconds", "md_ns_per_day")
+#: the force error judges the model itself, on no run; the observables add theirs (:func:`study_metrics`)
+FORCE_METRIC = StudyMetric("force_rmse", "force RMSE (kcal/mol/Å)", None)
 MODE_ORDER = ("prior_only", "ml_only", "delta")
 MODE_LABEL = {"prior_only": "prior only", "ml_only": "ML only", "delta": "Δ"}
+
+
+def result_columns() -> tuple[str, ...]:
+    """results.csv columns: the model's keys and force errors, every observable's study columns, then runs and timings."""
+    return (*KEYS, "n_beads", "force_rmse", "reference_force_rms",
+            *(c for obs in registered_observables() for c in obs.study_columns),
+            "stable_nvt", "stable_npt", "status_nvt", "status_npt", "train_seconds", "md_ns_per_day")
+
+
+def study_metrics() -> tuple[StudyMetric, ...]:
+    """The metrics the summary, findings and figures show (lower is better; errors are compared as absolute values)."""
+    return (FORCE_METRIC, *(m for obs in registered_observables() for m in obs.study_metrics))
 
 
 def _metrics(task: Task | None, states: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -54,6 +55,7 @@ def _metrics(task: Task | None, states: dict[str, dict[str, Any]]) -> dict[str, 
 def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (mapping, model, seed) of the plan, with None where a step failed or was skipped."""
     by_name = {t.name: t for t in tasks}
+    observables = registered_observables()
     rows = []
     for task in tasks:
         if task.fn != "simulate" or task.meta["ensemble"] != "nvt":
@@ -69,38 +71,29 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
                    reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"))
         md = (states.get(task.name) or {}).get("result") or {}
         row["md_ns_per_day"] = md.get("ns_per_day")
+        evaluations = {}
         for ensemble in ENSEMBLES:
             metrics = _metrics(by_name.get(f"{mapping}/eval_{ensemble}"), states)
             run = (metrics or {}).get("runs", {}).get(label)
             row[f"stable_{ensemble}"] = None if run is None else bool(run["stable"])
             row[f"status_{ensemble}"] = (states.get(f"{mapping}/md/{label}_{ensemble}") or {}).get("result", {}).get("status")
-            if run is None:
-                continue
-            ref = metrics["reference"]
-            if ensemble == "nvt":
-                row.update({k: run.get(k) for k in ("rdf_error", "bond_js", "angle_js", "dihedral_js", "triplet_js")})
-                row["D_1e-5_cm2_s"], row["D_ref_1e-5_cm2_s"] = run.get("D_msd_1e-5_cm2_s"), ref.get("D_msd_1e-5_cm2_s")
-                row["diffusion_rel_error"] = run.get("diffusion_rel_error")
-            else:
-                row["density_npt_g_cm3"], row["density_ref_g_cm3"] = run.get("density_g_cm3"), ref.get("density_g_cm3")
-                row["density_rel_error"] = run.get("density_rel_error")
-        bonded = [row.get(k) for k in ("bond_js", "angle_js", "dihedral_js") if row.get(k) is not None]
-        row["bonded_js"] = float(np.mean(bonded)) if bonded else None
-        for key in ("density", "diffusion"):
-            value = row.get(f"{key}_rel_error")
-            row[f"{key}_abs_rel_error"] = None if value is None else abs(value)
+            if run is not None:
+                evaluations[ensemble] = (metrics["reference"], run)
+        for obs in observables:
+            row.update(obs.study_cells(evaluations))
         rows.append(row)
     return rows
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """``results.csv``: :data:`COLUMNS`, empty cells where a value does not exist."""
+    """``results.csv``: :func:`result_columns`, empty cells where a value does not exist."""
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
-    writer.writerow(COLUMNS)
+    columns = result_columns()
+    writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if row.get(c) is None else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c])
-                         for c in COLUMNS])
+                         for c in columns])
     write_atomic(path, handle.getvalue())
 
 
@@ -116,8 +109,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     out = {}
     for key, members in groups.items():
         agg: dict[str, Any] = {"n_seeds": len(members)}
-        for column, _ in METRICS:
-            run = METRIC_RUN[column]
+        for metric in study_metrics():
+            column, run = metric.column, metric.ensemble
             values = [r[column] for r in members if r.get(column) is not None and math.isfinite(r[column])
                       and (run is None or r[f"stable_{run}"])]
             agg[column] = (float(np.mean(values)) if values else None,
@@ -145,7 +138,7 @@ def findings(agg: dict[tuple, dict[str, Any]], margin: float = 0.05) -> list[str
     lines = []
     mappings = sorted({k[3] for k in agg})
     archs = sorted({k[4] for k in agg if k[5] != "prior_only"})
-    for column, label in METRICS:
+    for column, label in ((m.column, m.label) for m in study_metrics()):
         delta_vs_ml = []
         for mapping in mappings:
             for arch in archs:
@@ -192,22 +185,28 @@ def _fmt(cell: tuple[float | None, float | None, int]) -> str:
 
 def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Path, margin: float = 0.05) -> None:
     """``summary.md``: provenance lines, computed findings, one table per system (mean ± spread over seeds)."""
+    shown = [(m.column, m.label) for m in study_metrics()]
+    by_run: dict[str, list[str]] = defaultdict(list)
+    for metric in study_metrics():
+        if metric.ensemble is not None:
+            by_run[metric.ensemble].append(metric.label)
     lines = [*header, "", "## Findings (computed from results.csv)", "",
              f"Ties: differences within {margin:.0%} of the larger value.", "", *findings(agg, margin), ""]
     lines += [("Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
-               "Stability counts NVT and NPT runs that reached their full length. g(r), bonded, triplet and D "
-               "come from the NVT run, density from the NPT run, each compared with the mapped atomistic reference; "
-               "a run that did not finish contributes no structural or dynamical value (– in the table)."), ""]
+               "Stability counts NVT and NPT runs that reached their full length. "
+               + "; ".join(f"{', '.join(labels)} come from the {ensemble.upper()} run" for ensemble, labels in by_run.items())
+               + ", each compared with the mapped atomistic reference; a run that did not finish contributes no "
+               "structural or dynamical value (– in the table)."), ""]
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",
-                  "| mapping | model | " + " | ".join(label for _, label in METRICS) + " | stable |",
-                  "|---|---|" + "---|" * (len(METRICS) + 1)]
+                  "| mapping | model | " + " | ".join(label for _, label in shown) + " | stable |",
+                  "|---|---|" + "---|" * (len(shown) + 1)]
         keys = sorted((k for k in agg if k[0] == system), key=lambda k: (k[1], k[2], order[k[5]], k[4]))
         for key in keys:
             a = agg[key]
             model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
-            lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in METRICS)
+            lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown)
                          + f" | {a['stability'][0]}/{a['stability'][1]} |")
         lines.append("")
     write_atomic(path, "\n".join(lines))
@@ -215,6 +214,7 @@ def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Pat
 
 def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, path: Path) -> Path | None:
     """Rows: metrics; columns: systems; x: beads per molecule; one line per model (colour: architecture, style: mode)."""
+    shown = [(m.column, m.label) for m in study_metrics()]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,9 +228,9 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
     colors = {a: c for a, c in zip(archs, ["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])}
     styles = {"prior_only": "-", "ml_only": ":", "delta": "-"}
     markers = {"prior_only": "s", "ml_only": "x", "delta": "o"}
-    fig, axes = plt.subplots(len(METRICS), len(systems), figsize=(3.2 * len(systems), 2.3 * len(METRICS)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), len(systems), figsize=(3.2 * len(systems), 2.3 * len(shown)), squeeze=False)
     for j, system in enumerate(systems):
-        for i, (column, label) in enumerate(METRICS):
+        for i, (column, label) in enumerate(shown):
             ax = axes[i][j]
             plotted = False
             for arch in archs:
@@ -253,7 +253,7 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
                 ax.set_title(f"{system} ({operator.upper()})", fontsize=9)
             if j == 0:
                 ax.set_ylabel(label, fontsize=8)
-            if i == len(METRICS) - 1:
+            if i == len(shown) - 1:
                 ax.set_xlabel("beads per molecule", fontsize=8)
             ax.tick_params(labelsize=7)
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -273,6 +273,7 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
 
 def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | None:
     """One panel per metric: Δ (y) against ML only (x) for every (mapping, architecture); below the diagonal Δ wins."""
+    shown = [(m.column, m.label) for m in study_metrics()]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,9 +287,9 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
     colors = {s: c for s, c in zip(systems, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"])}
     markers = {a: m for a, m in zip(archs, ["o", "^", "s", "D", "v"])}
     ncol = 3
-    nrow = math.ceil(len(METRICS) / ncol)
+    nrow = math.ceil(len(shown) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
-    for idx, (column, label) in enumerate(METRICS):
+    for idx, (column, label) in enumerate(shown):
         ax = axes[idx // ncol][idx % ncol]
         values = []
         for system, mapping, arch in pairs:
@@ -310,7 +311,7 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
         ax.set_xlabel("ML only", fontsize=8)
         ax.set_ylabel("Δ (prior + network)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for idx in range(len(METRICS), nrow * ncol):
+    for idx in range(len(shown), nrow * ncol):
         axes[idx // ncol][idx % ncol].axis("off")
     handles = [plt.Line2D([], [], color=colors[s], marker="o", ls="", label=s) for s in systems]
     handles += [plt.Line2D([], [], color="grey", marker=markers[a], ls="", label=a) for a in archs]
