@@ -69,7 +69,7 @@ def _lammps_angle_file():
     from pathlib import Path
 
     from cgzoo.priors import build_prior
-    from cgzoo.priors.table_io import write_lammps
+    from cgzoo.tables import write_lammps
 
     path = Path(tempfile.mkdtemp(prefix="cgzoo-tables-")) / "angle.table"
     write_lammps(build_prior({"class_path": "tabulated", "init_args": {"type_names": TYPES, "kind": "angle",

@@ -22,7 +22,7 @@ from cgzoo.priors.dihedral import FourierDihedral
 from cgzoo.priors.harmonic import CosineHarmonicAngle, HarmonicAngle, HarmonicBond
 from cgzoo.priors.lennard_jones import WCA, LennardJones, Mie, SoftRepulsion
 from cgzoo.priors.morse import Morse
-from cgzoo.priors.table_io import TableFile
+from cgzoo.priors.table_file import TableFile
 from cgzoo.priors.tabulated import Tabulated
 
 PRIORS: dict[str, type[Prior]] = {
