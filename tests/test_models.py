@@ -126,9 +126,9 @@ def test_delta_model_on_force_matched_water(name, tmp_path):
     from pathlib import Path
 
     from cgzoo.data.dataset import CGDataset
+    from cgzoo.fitting.spec import fit_prior
     from cgzoo.models import CGModel, build_network
     from cgzoo.neighbors import TopologyCache, batch_graph
-    from cgzoo.priors.fit import fit_prior
 
     data = Path(__file__).parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"
     prior, report = fit_prior(data, {"max_frames": 10, "terms": [{"fit": "force_matching", "cutoff": CUTOFF,

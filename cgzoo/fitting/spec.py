@@ -11,7 +11,7 @@ the non-bonded residual)::
         bonds: harmonic        # harmonic | table | none
         angles: table
         dihedrals: none
-      - fit: force_matching    # options: cgzoo.priors.force_matching.FMSettings
+      - fit: force_matching    # options: cgzoo.fitting.force_matching.FMSettings
         cutoff: 9.0
         pair_spacing: 0.2
         bonds: false
@@ -41,10 +41,11 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from cgzoo.data.dataset import iter_frames, load_topology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import FitError, InputError
+from cgzoo.fitting.boltzmann import fit_boltzmann
+from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
+from cgzoo.fitting.least_squares import fit_least_squares
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
-from cgzoo.priors.boltzmann import fit_boltzmann
-from cgzoo.priors.force_matching import FMSettings, fit_force_matching
 from cgzoo.priors.registry import build_prior, resolve_class
 from cgzoo.priors.terms import PairPrior
 from cgzoo.schema import Strict, read_yaml_file, validate
@@ -119,40 +120,6 @@ def _data_initial_params(prior_cls: type[PairPrior], stream: FrameStream, temper
     return {f: guesses[f] for f in prior_cls.fields}
 
 
-def fit_least_squares(prior: Prior, frames: list[tuple[CGGraph, np.ndarray]], max_iter: int = 100) -> dict[str, Any]:
-    """Fit an analytic prior's parameters to residual forces with L-BFGS; report the training force RMSE."""
-    params = [p for p in prior.parameters() if p.requires_grad]
-    if not params:
-        raise FitError(f"least squares: {type(prior).__name__} has no parameters to fit")
-    prior.double()
-    targets = [torch.as_tensor(f) for _, f in frames]
-    n_comp = sum(t.numel() for t in targets)
-
-    def loss_fn() -> torch.Tensor:
-        total = torch.zeros((), dtype=torch.float64)
-        for (graph, _), target in zip(frames, targets):
-            pos = graph.pos.detach().requires_grad_(True)
-            g = CGGraph(**{**graph.__dict__, "pos": pos})
-            (grad,) = torch.autograd.grad(prior(g).sum(), pos, create_graph=True)
-            total = total + ((-grad - target) ** 2).sum()
-        return total / n_comp
-
-    optimizer = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    loss = float(loss_fn().detach())
-    if not math.isfinite(loss) or any(not torch.isfinite(p).all() for p in params):
-        raise FitError(f"least squares: fit of {type(prior).__name__} diverged (non-finite parameters)")
-    return {"method": "least_squares", "prior": type(prior).__name__, "frames": len(frames),
-            "train_force_rmse": math.sqrt(loss), "params": prior.config().get("params")}
-
-
 def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
     """Force RMSE (kcal/mol/Å, per component) of ``prior`` on ``stream``'s frames, overall and per bead type."""
     names = stream.topology.type_names
@@ -197,7 +164,7 @@ class _SplitSpec(Strict):
 
 
 class _ForceMatchingTerm(Strict):
-    """``fit: force_matching``: the options of :class:`~cgzoo.priors.force_matching.FMSettings`."""
+    """``fit: force_matching``: the options of :class:`~cgzoo.fitting.force_matching.FMSettings`."""
 
     fit: Literal["force_matching"]
     pair: bool = FMSettings.pair
@@ -431,8 +398,8 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
     """Write prior.json, tables, plots and the reports into ``tmp``, naming files by their final place in ``out``."""
     import json
 
+    from cgzoo.fitting.plots import pair_distributions, plot_terms, sampled_ranges
     from cgzoo.priors.export import export_tables, unexportable
-    from cgzoo.priors.plots import pair_distributions, plot_terms, sampled_ranges
     from cgzoo.priors.registry import save_prior
 
     def final(paths: list[Path]) -> list[str]:
