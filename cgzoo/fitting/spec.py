@@ -46,7 +46,7 @@ from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
 from cgzoo.fitting.least_squares import fit_least_squares
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
-from cgzoo.priors.registry import build_prior, resolve_class
+from cgzoo.priors.registry import build_prior, prior_class
 from cgzoo.priors.terms import PairPrior
 from cgzoo.schema import Strict, read_yaml_file, validate
 from cgzoo.terms import canonical_key
@@ -314,7 +314,7 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
             fitted.extend(priors)
         else:
             args = dict(term.get("init_args") or {})
-            cls = resolve_class(term["class_path"])
+            cls = prior_class(term["class_path"])
             if method == "least_squares" and issubclass(cls, PairPrior) and "params" not in args and "default" not in args:
                 args.update(params={}, default=_data_initial_params(cls, stream, temperature))
             prior = _build_term(k, term, args, type_names)
