@@ -3,8 +3,9 @@
 A module's layer is the first package (or module) under ``cgzoo/``: ``cgzoo/md/simulate.py`` is in
 ``md``, ``cgzoo/terms.py`` in ``terms``. Imports are read with :mod:`ast` — module-level and
 function-level ``import``/``from … import`` statements, relative ones, string literals given to
-``importlib.import_module``/``__import__``, and the ``"cgzoo.module:Class"`` entries of the lazy registries —
-so an import hidden in a function or a registry breaks a rule as surely as one at the top. The rules are the tables below; ``docs/architecture.md`` quotes them
+``importlib.import_module``/``__import__``, and the ``"cgzoo.module:Class"`` entries of the lazy
+registries — so an import hidden in a function or a registry breaks a rule as surely as one at the
+top. The rules are the tables below; ``docs/architecture.md`` quotes them
 (:func:`test_docs_quote_the_rules` keeps the two equal).
 """
 
