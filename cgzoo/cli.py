@@ -97,7 +97,7 @@ def _runs(frames) -> list[tuple[int, int]]:
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> None:
-    from cgzoo.priors.fit import run_fit_prior
+    from cgzoo.fitting.spec import run_fit_prior
 
     report = run_fit_prior(args.data, args.prior, args.out, export=args.export, plots=not args.no_plots,
                            overwrite=args.overwrite, progress=lambda msg: None if args.quiet else print(msg))

@@ -11,7 +11,9 @@ because a file says so (importing a module runs its code). A plugin module is en
 
 Every subclass of the expected base found in an enabled module is known under its dotted path
 (``mypkg.priors.MyPrior``, also the module's own name for it); an entry point's class also under
-the entry point's name. Both registries resolve dotted paths through :func:`plugin_class`.
+the entry point's name. Both registries (priors and networks) are a :class:`Registry`: built-in
+names map to ``module:Class`` strings imported on first use, any other name goes to
+:func:`plugin_class`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 
@@ -112,3 +115,29 @@ def plugin_class(path: str, base: type, kind: str, known: list[str]) -> type:
     raise PluginError(f"{kind} {path!r} is not built in (one of {sorted(known)}) and not an enabled plugin; cgzoo "
                       f"never imports a module named in a file: enable it with {PLUGINS_ENV}={module_name} (or an "
                       f"entry point in group {ENTRY_POINT_GROUPS[kind]!r}) if you trust it")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Names → built-in classes as ``module:Class`` strings, imported on first use, so a registry costs no imports.
+
+    ``kind`` (``prior class`` or ``network``) picks the plugin entry-point group; a name that is not
+    built in resolves only from enabled plugins (:func:`plugin_class`).
+    """
+
+    kind: str
+    base: type
+    builtins: dict[str, str]
+
+    def resolve(self, name: str) -> type:
+        """The class registered as ``name`` (or named by a built-in's dotted path), else an enabled plugin's class."""
+        target = self.builtins.get(name) or {t.replace(":", "."): t for t in self.builtins.values()}.get(name)
+        if target is None:
+            return plugin_class(name, self.base, self.kind, list(self.builtins))
+        module_name, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def name_of(self, cls: type) -> str:
+        """The name that resolves back to ``cls``: its registered name, else its dotted path (a plugin's class)."""
+        target = f"{cls.__module__}:{cls.__qualname__}"
+        return next((name for name, t in self.builtins.items() if t == target), target.replace(":", "."))

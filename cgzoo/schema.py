@@ -1,7 +1,7 @@
 """Typed schemas' shared parts: reading an input file, a strict model base, and the one place that turns
 pydantic's validation errors into cgzoo's one-line :class:`~cgzoo.errors.InputError`.
 
-Each input format declares its own models next to its reader (prior spec in :mod:`cgzoo.priors.fit`,
+Each input format declares its own models next to its reader (prior spec in :mod:`cgzoo.fitting.spec`,
 study file in :mod:`cgzoo.study.config`, mapping in :mod:`cgzoo.mapping.spec`) on :class:`Strict`,
 and validates with :func:`validate`, so every bad key or value reads
 ``FILE: key.path: problem (got VALUE)``.

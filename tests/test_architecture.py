@@ -2,9 +2,10 @@
 
 A module's layer is the first package (or module) under ``cgzoo/``: ``cgzoo/md/simulate.py`` is in
 ``md``, ``cgzoo/terms.py`` in ``terms``. Imports are read with :mod:`ast` — module-level and
-function-level ``import``/``from … import`` statements, relative ones, and string literals given to
-``importlib.import_module``/``__import__`` — so an import hidden in a function breaks a rule as
-surely as one at the top. The rules are the tables below; ``docs/architecture.md`` quotes them
+function-level ``import``/``from … import`` statements, relative ones, string literals given to
+``importlib.import_module``/``__import__``, and the ``"cgzoo.module:Class"`` entries of the lazy
+registries — so an import hidden in a function or a registry breaks a rule as surely as one at the
+top. The rules are the tables below; ``docs/architecture.md`` quotes them
 (:func:`test_docs_quote_the_rules` keeps the two equal).
 """
 
@@ -20,14 +21,22 @@ from pathlib import Path
 
 import pytest
 
+from cgzoo.models import NETWORKS, Network, network_class, network_spec
+from cgzoo.priors import PRIORS, Prior, prior_class
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cgzoo"
 DOC = ROOT / "docs" / "architecture.md"
+#: a lazy registry's entry: the module and class a name resolves to on first use
+REGISTRY_ENTRY = re.compile(r"(cgzoo(?:\.\w+)+):\w+")
 
 #: layer → (layers it must never import, why)
 FORBIDDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "models": (("training", "md", "engines", "cli"), "a model knows nothing of how it is trained or driven"),
     "priors": (("models", "fitting"), "priors stand alone; fitting produces them, models wrap them"),
+    "fitting": (("models", "training", "md", "engines"), "fitting turns a dataset into priors, before and without any network"),
+    "tables": (("priors", "fitting", "models", "engines", "md"),
+               "table files are other tools' formats; priors, fitting and engines use them, through a protocol, never the reverse"),
     "observables": (("models", "priors", "md"), "observables read trajectories and datasets, never a network"),
     "mapping": (("training", "models"), "data preparation works without Lightning or networks"),
     "io": (("training", "models"), "data preparation works without Lightning or networks"),
@@ -44,7 +53,8 @@ TOP: dict[str, str] = {
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
-TORCH_FREE: tuple[str, ...] = ("data", "io", "mapping", "terms", "geometry", "metrics", "hashing", "errors", "units")
+TORCH_FREE: tuple[str, ...] = ("data", "io", "mapping", "tables", "terms", "geometry", "metrics", "hashing", "errors",
+                               "units")
 #: layers that import no other cgzoo layer, so every layer (torch-free ones included) can use them
 LEAVES: tuple[str, ...] = ("terms", "geometry", "metrics", "hashing", "errors", "units")
 #: third-party packages that make a module torch-based
@@ -100,7 +110,8 @@ def _resolve(module: str, is_package: bool, level: int, name: str | None) -> str
 
 
 def imports_in(text: str, source: str, path: Path) -> list[Import]:
-    """Every import in module ``source`` (text ``text``): ``import``, ``from … import`` anywhere, literal ``import_module`` names."""
+    """Every import in module ``source`` (text ``text``): ``import``, ``from … import`` anywhere, literal ``import_module``
+    names and registry entries (``"cgzoo.priors.harmonic:HarmonicBond"``)."""
     found: list[Import] = []
     for node in ast.walk(ast.parse(text, str(path))):
         if isinstance(node, ast.Import):
@@ -115,6 +126,8 @@ def imports_in(text: str, source: str, path: Path) -> list[Import]:
             called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if called in ("import_module", "__import__"):
                 found.append(Import(source, node.args[0].value, path, node.lineno))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and REGISTRY_ENTRY.fullmatch(node.value):
+            found.append(Import(source, REGISTRY_ENTRY.fullmatch(node.value).group(1), path, node.lineno))
     return found
 
 
@@ -175,9 +188,10 @@ def layer_graph() -> dict[str, dict[str, Import]]:
 
 def test_the_scan_sees_function_level_relative_and_importlib_imports():
     text = ("import importlib\nfrom . import bonded\n\n\ndef f():\n    from cgzoo.models import CGModel\n"
-            "    return importlib.import_module('cgzoo.training.cli')\n")
+            "    return importlib.import_module('cgzoo.training.cli')\n\n\nREGISTRY = {'net': 'cgzoo.models.schnet:SchNet'}\n")
     found = {(imp.target, imp.line) for imp in imports_in(text, "cgzoo.observables.probe", PACKAGE / "observables" / "probe.py")}
-    assert {("cgzoo.observables.bonded", 2), ("cgzoo.models", 6), ("cgzoo.training.cli", 7)} <= found
+    assert {("cgzoo.observables.bonded", 2), ("cgzoo.models", 6), ("cgzoo.training.cli", 7),
+            ("cgzoo.models.schnet", 10)} <= found
     assert layer("cgzoo.md.simulate") == "md" and layer("cgzoo.terms") == "terms"
 
 
@@ -244,6 +258,29 @@ def test_torch_free_layers_load_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_registries_import_their_classes_on_first_use():
+    """``import cgzoo.priors``/``cgzoo.models`` load no registered family or architecture, hence no scipy (tables, fits)."""
+    code = ("import sys, cgzoo.priors, cgzoo.models\n"
+            "lazy = {t.partition(':')[0] for t in [*cgzoo.priors.PRIORS.values(), *cgzoo.models.NETWORKS.values()]}\n"
+            "lazy -= {'cgzoo.priors.base'}  # the protocol itself (none, sum)\n"
+            "print(sorted(m for m in sys.modules if m in lazy or m.split('.')[0] == 'scipy'"
+            " or m.startswith(('cgzoo.fitting', 'cgzoo.tables'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize(("registry", "resolve", "base"), [(PRIORS, prior_class, Prior), (NETWORKS, network_class, Network)],
+                         ids=["priors", "networks"])
+def test_registries_work_alike(registry, resolve, base):
+    """Each entry is the ``module:Class`` of a subclass of the registry's base, found by name and by dotted path."""
+    for name, target in registry.items():
+        cls = resolve(name)
+        assert issubclass(cls, base) and f"{cls.__module__}:{cls.__qualname__}" == target, (name, target, cls)
+        assert resolve(target.replace(":", ".")) is cls
+    assert network_spec(network_class("pair_mlp")(type_names=["A"]))["name"] == "pair_mlp"
 
 
 def test_exceptions_are_still_needed():

@@ -41,7 +41,7 @@ F_TOL, F_REL, E_REL = 1e-2, 1e-4, 1e-4
 
 @pytest.fixture(scope="module")
 def water_prior():
-    from cgzoo.priors.fit import fit_prior
+    from cgzoo.fitting.spec import fit_prior
 
     prior, _ = fit_prior(DEFAULT, {"max_frames": 10, "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]},
                          progress=lambda m: None)

@@ -190,7 +190,7 @@ def test_fit_prior_killed_before_its_report_leaves_no_prior(water_h5, fm_pair, t
     argv = ["fit-prior", "--data", str(water_h5), "--prior", str(fm_pair), "--out", str(out), "--quiet",
             "--export", "lammps"]
     # killed after prior.json's neighbours (tables, plots, report.json, report.md) are written
-    _killed_run(tmp_path, argv, "cgzoo.priors.fit", "markdown_report")
+    _killed_run(tmp_path, argv, "cgzoo.fitting.spec", "markdown_report")
     assert not out.exists()
     assert main(argv) == 0
     assert {p.name for p in out.iterdir()} >= {"prior.json", "report.json", "report.md", "plots", "tables"}

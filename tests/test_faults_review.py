@@ -140,7 +140,7 @@ def test_type_names_with_dash_are_refused_where_they_enter(tmp_path):
 
 
 def test_gromacs_tables_refuse_colliding_file_names(tmp_path):
-    from cgzoo.priors.table_io import write_gromacs
+    from cgzoo.tables import write_gromacs
     from cgzoo.priors.tabulated import Tabulated
 
     names = ["a", "a_a", "a_a_a"]

@@ -14,10 +14,10 @@ from synthetic import forces_of, lj_fluid_system
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.errors import FitError
+from cgzoo.fitting.boltzmann import inverted_table
+from cgzoo.fitting.force_matching import FMSettings, ForceMatching, fit_force_matching
+from cgzoo.fitting.least_squares import fit_least_squares
 from cgzoo.priors import build_prior, load_prior
-from cgzoo.priors.boltzmann import inverted_table
-from cgzoo.priors.fit import fit_least_squares
-from cgzoo.priors.force_matching import FMSettings, ForceMatching, fit_force_matching
 from cgzoo.testing.cases import LJ_TRUE
 from cgzoo.testing.systems import TYPES, graph_of, separated_chains
 from cgzoo.units import kT

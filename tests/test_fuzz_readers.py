@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgzoo.errors import CGZooError
+from cgzoo.fitting.spec import load_spec
 from cgzoo.mapping import load_mapping
-from cgzoo.priors.fit import load_spec
 from cgzoo.study import load_study
 
 pytestmark = pytest.mark.faults

@@ -71,7 +71,7 @@ def test_calculator_matches_model_in_ase_units(start):
 @pytest.fixture(scope="module")
 def water_prior():
     """A force-matched pair prior for CG water, fitted on 10 training frames of the default dataset."""
-    from cgzoo.priors.fit import fit_prior
+    from cgzoo.fitting.spec import fit_prior
 
     prior, _ = fit_prior(DEFAULT, {"max_frames": 10, "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]},
                          progress=lambda m: None)

@@ -12,7 +12,7 @@ from cgzoo.data.dataset import CGDataset
 from cgzoo.models import NETWORKS, CGModel, build_network
 from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.priors import Prior
-from cgzoo.priors.fit import fit_prior
+from cgzoo.fitting.spec import fit_prior
 from cgzoo.testing import check_network
 from cgzoo.testing.cases import CUTOFF, NETWORK_CASES
 from cgzoo.testing.suite import NetworkSuite

@@ -12,9 +12,9 @@ import yaml
 from cgzoo.cli import main
 from cgzoo.data.splits import SplitError, block_split
 from cgzoo.errors import InputError, MappingError
+from cgzoo.fitting.spec import load_spec
 from cgzoo.mapping import load_mapping
 from cgzoo.models.registry import NETWORKS
-from cgzoo.priors.fit import load_spec
 from cgzoo.study import load_study
 from conftest import make_dataset
 

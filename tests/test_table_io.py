@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from cgzoo.errors import InputError, OutputExistsError
-from cgzoo.priors.table_io import (
+from cgzoo.priors.table_file import prior_from_tables
+from cgzoo.priors.tabulated import Tabulated
+from cgzoo.tables import (
     PotentialTable,
     lammps_input,
-    prior_from_tables,
     read_gromacs,
     read_lammps,
     read_tables,
@@ -28,7 +29,6 @@ from cgzoo.priors.table_io import (
     write_tables,
     write_votca,
 )
-from cgzoo.priors.tabulated import Tabulated
 
 TYPES = ["A", "B"]
 KEYS = {"pair": "A-B", "bond": "A-B", "angle": "A-B-A", "dihedral": "A-B-B-A"}

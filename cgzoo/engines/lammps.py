@@ -25,7 +25,7 @@ import numpy as np
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable
-from cgzoo.priors.table_io import lammps_input, special_weights, write_lammps
+from cgzoo.tables import lammps_input, special_weights, write_lammps
 from cgzoo.terms import BONDED
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
 

@@ -1,4 +1,4 @@
-"""Names → network classes (by import path, so an architecture's dependencies load only when it is used).
+"""Names → network classes as ``module:Class`` strings, so an architecture's dependencies load only when it is used.
 
 A user's network is named by its dotted path and resolves only from an enabled plugin module
 (:mod:`cgzoo.plugins`); a checkpoint naming any other module never makes cgzoo import it.
@@ -10,26 +10,23 @@ and checks it in every mode (``docs/extending.md``).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from cgzoo.models.base import Network
-from cgzoo.plugins import plugin_class
+from cgzoo.plugins import Registry
 
+#: name → ``module:Class``, imported when the name is first used
 NETWORKS: dict[str, str] = {
-    "pair_mlp": "cgzoo.models.pair_mlp.PairMLP",
-    "schnet": "cgzoo.models.schnet.SchNet",
-    "equivariant": "cgzoo.models.equivariant.Equivariant",
+    "pair_mlp": "cgzoo.models.pair_mlp:PairMLP",
+    "schnet": "cgzoo.models.schnet:SchNet",
+    "equivariant": "cgzoo.models.equivariant:Equivariant",
 }
+_REGISTRY = Registry("network", Network, NETWORKS)
 
 
 def network_class(name: str) -> type[Network]:
     """The class registered as ``name`` (or a built-in's dotted path), or an enabled plugin's :class:`Network`."""
-    path = NETWORKS.get(name, name)
-    if path in NETWORKS.values():
-        module_name, _, attr = path.rpartition(".")
-        return getattr(importlib.import_module(module_name), attr)
-    return plugin_class(path, Network, "network", list(NETWORKS))
+    return _REGISTRY.resolve(name)
 
 
 def build_network(name: str, type_names: list[str], **hparams: Any) -> Network:
@@ -39,7 +36,4 @@ def build_network(name: str, type_names: list[str], **hparams: Any) -> Network:
 
 def network_spec(net: Network) -> dict[str, Any]:
     """The spec that rebuilds ``net`` with :func:`build_network`."""
-    cls = type(net)
-    path = f"{cls.__module__}.{cls.__qualname__}"
-    name = next((k for k, v in NETWORKS.items() if v == path), path)
-    return {"name": name, **net.config()}
+    return {"name": _REGISTRY.name_of(type(net)), **net.config()}

@@ -20,6 +20,7 @@ from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import BondedPrior, PairPrior
+from cgzoo.tables import lammps_input, write_tables
 from cgzoo.terms import KINDS
 
 #: bond length (Å) used for the bonds of angle and dihedral probes
@@ -127,8 +128,6 @@ def unexportable(prior: Prior) -> list[str]:
 def export_tables(prior: Prior, out_dir: str | Path, formats: list[str], keys: dict[str, list[str]],
                   type_names: list[str], overwrite: bool = False) -> list[Path]:
     """Write LAMMPS/GROMACS/VOTCA tables of every term kind present; returns the written paths."""
-    from cgzoo.priors.table_io import lammps_input, write_tables
-
     out_dir = Path(out_dir)
     written: list[Path] = []
     for kind in KINDS:

@@ -1,11 +1,11 @@
-"""Names → prior classes, and building priors from config specs (``class_path``/``init_args``).
+"""Names → prior classes as ``module:Class`` strings (imported on first use), and building priors from config specs.
 
 A spec is ``None``/``"none"`` (no prior), a registered name or dotted import path with
 ``init_args``, or a list of specs (their sum). User classes are referenced by import path,
 e.g. ``{"class_path": "mypkg.priors.MyPrior", "init_args": {...}}``, must subclass
 :class:`~cgzoo.priors.base.Prior`, and resolve only from plugin modules the user enabled
 (:mod:`cgzoo.plugins`): a file naming a module never makes cgzoo import it. Adding a prior
-family is one file plus a line here.
+family is one file plus a line here, as an architecture is in :mod:`cgzoo.models.registry`.
 """
 
 from __future__ import annotations
@@ -16,40 +16,31 @@ from pathlib import Path
 from typing import Any
 
 from cgzoo.errors import InputError
-from cgzoo.plugins import plugin_class
+from cgzoo.plugins import Registry
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
-from cgzoo.priors.dihedral import FourierDihedral
-from cgzoo.priors.harmonic import CosineHarmonicAngle, HarmonicAngle, HarmonicBond
-from cgzoo.priors.lennard_jones import WCA, LennardJones, Mie, SoftRepulsion
-from cgzoo.priors.morse import Morse
-from cgzoo.priors.table_io import TableFile
-from cgzoo.priors.tabulated import Tabulated
 
-PRIORS: dict[str, type[Prior]] = {
-    "none": NoPrior,
-    "sum": SumPrior,
-    "lennard_jones": LennardJones,
-    "mie": Mie,
-    "soft_repulsion": SoftRepulsion,
-    "wca": WCA,
-    "morse": Morse,
-    "harmonic_bond": HarmonicBond,
-    "harmonic_angle": HarmonicAngle,
-    "cosine_angle": CosineHarmonicAngle,
-    "fourier_dihedral": FourierDihedral,
-    "tabulated": Tabulated,
-    "table_file": TableFile,
+#: name → ``module:Class``, imported when the name is first used (so ``import cgzoo.priors`` loads no scipy)
+PRIORS: dict[str, str] = {
+    "none": "cgzoo.priors.base:NoPrior",
+    "sum": "cgzoo.priors.base:SumPrior",
+    "lennard_jones": "cgzoo.priors.lennard_jones:LennardJones",
+    "mie": "cgzoo.priors.lennard_jones:Mie",
+    "soft_repulsion": "cgzoo.priors.lennard_jones:SoftRepulsion",
+    "wca": "cgzoo.priors.lennard_jones:WCA",
+    "morse": "cgzoo.priors.morse:Morse",
+    "harmonic_bond": "cgzoo.priors.harmonic:HarmonicBond",
+    "harmonic_angle": "cgzoo.priors.harmonic:HarmonicAngle",
+    "cosine_angle": "cgzoo.priors.harmonic:CosineHarmonicAngle",
+    "fourier_dihedral": "cgzoo.priors.dihedral:FourierDihedral",
+    "tabulated": "cgzoo.priors.tabulated:Tabulated",
+    "table_file": "cgzoo.priors.table_file:TableFile",
 }
+_REGISTRY = Registry("prior class", Prior, PRIORS)
 
 
-def resolve_class(class_path: str) -> type[Prior]:
-    """A registered name (or a built-in's dotted path) or an enabled plugin's class → a :class:`Prior` subclass."""
-    if class_path in PRIORS:
-        return PRIORS[class_path]
-    builtin = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in PRIORS.values()}
-    if class_path in builtin:
-        return builtin[class_path]
-    return plugin_class(class_path, Prior, "prior class", list(PRIORS))
+def prior_class(name: str) -> type[Prior]:
+    """The class registered as ``name`` (or a built-in's dotted path), or an enabled plugin's :class:`Prior`."""
+    return _REGISTRY.resolve(name)
 
 
 def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
@@ -64,7 +55,7 @@ def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
         spec = {"class_path": spec}
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise ValueError(f"a prior spec needs 'class_path' (and 'init_args'), got {spec!r}")
-    cls = resolve_class(spec["class_path"])
+    cls = prior_class(spec["class_path"])
     args = dict(spec.get("init_args") or {})
     if cls is SumPrior:
         return SumPrior([build_prior(s, type_names) for s in args.get("priors", [])])
@@ -79,8 +70,7 @@ def build_prior(spec: Any, type_names: list[str] | None = None) -> Prior:
 def prior_spec(prior: Prior) -> dict[str, Any]:
     """The spec that rebuilds ``prior`` with :func:`build_prior` (registered name where there is one; a sum lists its members' specs)."""
     cls = type(prior)
-    name = getattr(cls, "spec_name", None) or next((k for k, v in PRIORS.items() if v is cls),
-                                                   f"{cls.__module__}.{cls.__qualname__}")
+    name = getattr(cls, "spec_name", None) or _REGISTRY.name_of(cls)
     args = {"priors": [prior_spec(p) for p in prior.priors]} if isinstance(prior, SumPrior) else prior.config()
     return {"class_path": name, "init_args": args}
 

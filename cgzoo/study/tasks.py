@@ -86,8 +86,8 @@ def _test_rmse(model, data: str) -> float | None:
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> dict[str, Any]:
     """Fit the prior spec ``specs["bonded"]`` (CG molecules with bonds) or ``specs["pairs"]`` on the training split
     (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete) and measure it on the test split."""
+    from cgzoo.fitting.spec import run_fit_prior
     from cgzoo.md.calculator import load_any_model
-    from cgzoo.priors.fit import run_fit_prior
 
     started = time.perf_counter()
     spec = specs["bonded" if has_bonds else "pairs"]

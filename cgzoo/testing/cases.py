@@ -63,7 +63,7 @@ def table(kind: str) -> dict[str, list[float]]:
 
 def _lammps_angle_file() -> Path:
     """A LAMMPS angle table in a fresh temporary directory (the ``table_file`` prior reads it)."""
-    from cgzoo.priors.table_io import write_lammps
+    from cgzoo.tables import write_lammps
 
     path = Path(tempfile.mkdtemp(prefix="cgzoo-tables-")) / "angle.table"
     write_lammps(build_prior({"class_path": "tabulated", "init_args": {"type_names": TYPES, "kind": "angle",

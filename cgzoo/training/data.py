@@ -139,7 +139,7 @@ class CGDataModule(pl.LightningDataModule):
 
     def _fit_cached(self, spec_path: Path) -> Prior:
         """Fit the spec on the training split, or reuse an identical earlier fit from the cache."""
-        from cgzoo.priors.fit import fit_prior, load_spec
+        from cgzoo.fitting.spec import fit_prior, load_spec
 
         (data_path,) = self.data_paths
         spec = load_spec(spec_path)
@@ -167,7 +167,7 @@ class CGDataModule(pl.LightningDataModule):
     def _training_force_rms(self, max_frames: int = 50) -> tuple[float, float]:
         """RMS of the reference and of the reference − prior force components over (at most about ``max_frames``)
         training frames, kcal/mol/Å: the force scales of ML-only and delta networks."""
-        from cgzoo.priors.fit import prior_forces
+        from cgzoo.fitting.spec import prior_forces
 
         train = [(d, int(f)) for d, splits in enumerate(self.splits) for f in splits["train"]]
         prior = self.prior.double()

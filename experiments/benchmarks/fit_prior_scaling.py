@@ -30,8 +30,8 @@ MEASURE = r"""
 import json, resource, sys, time
 import numpy as np
 from pathlib import Path
-from cgzoo.priors.fit import FrameStream
-from cgzoo.priors.force_matching import FMSettings, fit_force_matching
+from cgzoo.fitting.spec import FrameStream
+from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
 data, n = sys.argv[1], int(sys.argv[2])
 stream = FrameStream(Path(data), np.arange(n), 9.0)
 start = time.perf_counter()

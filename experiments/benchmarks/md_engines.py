@@ -58,11 +58,11 @@ def reference_data(system: str, opts: dict, work: Path, quick: bool) -> tuple[Pa
     import yaml
 
     from cgzoo.data.build import build_dataset
+    from cgzoo.fitting.spec import fit_prior
     from cgzoo.generate import run_generate
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
     from cgzoo.priors import save_prior
-    from cgzoo.priors.fit import fit_prior
 
     run = work / f"{system}_aa"
     run_generate(system, run, n_molecules=opts["n_molecules"], equil_ps=5.0 if quick else 20.0,
@@ -239,10 +239,10 @@ def mts_model(work: Path, checkpoint: str | None):
     """The Δ-model of the MTS checks: a trained checkpoint (``--mts-model``), else zoo SchNet (untrained, scale 0.1)
     on a prior force-matched here; with the RMS of its network and prior forces on the start frame."""
     from cgzoo.data.start import load_start
+    from cgzoo.fitting.spec import fit_prior
     from cgzoo.md.calculator import CGCalculator, load_any_model
     from cgzoo.md.mts import split_calculators
     from cgzoo.priors import save_prior
-    from cgzoo.priors.fit import fit_prior
 
     if checkpoint:
         model = load_any_model(checkpoint)

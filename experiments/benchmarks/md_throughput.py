@@ -38,10 +38,10 @@ def cg_throughput(name: str, steps: int, workdir: Path) -> dict:
     """ns/day and driver-overhead share of one CG model in NVT through the ASE driver."""
     from md_engines import zoo_network_args
 
+    from cgzoo.fitting.spec import fit_prior
     from cgzoo.md import SimulationSettings, simulate
     from cgzoo.md.calculator import CGCalculator
     from cgzoo.models import CGModel, build_network
-    from cgzoo.priors.fit import fit_prior
 
     prior, _ = fit_prior(DATA, {"max_frames": 20, "terms": [{"fit": "force_matching", "cutoff": 9.0}]}, progress=lambda m: None)
     net = None

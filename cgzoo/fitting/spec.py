@@ -11,7 +11,7 @@ the non-bonded residual)::
         bonds: harmonic        # harmonic | table | none
         angles: table
         dihedrals: none
-      - fit: force_matching    # options: cgzoo.priors.force_matching.FMSettings
+      - fit: force_matching    # options: cgzoo.fitting.force_matching.FMSettings
         cutoff: 9.0
         pair_spacing: 0.2
         bonds: false
@@ -41,13 +41,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from cgzoo.data.dataset import iter_frames, load_topology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import FitError, InputError
+from cgzoo.fitting.boltzmann import fit_boltzmann
+from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
+from cgzoo.fitting.least_squares import fit_least_squares
 from cgzoo.forces import energy_derivatives
 from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
-from cgzoo.priors.boltzmann import fit_boltzmann
-from cgzoo.priors.force_matching import FMSettings, fit_force_matching
-from cgzoo.priors.registry import build_prior, resolve_class
+from cgzoo.priors.registry import build_prior, prior_class
 from cgzoo.priors.terms import PairPrior
 from cgzoo.schema import Strict, read_yaml_file, validate
 from cgzoo.terms import canonical_key
@@ -115,38 +116,6 @@ def _data_initial_params(prior_cls: type[PairPrior], stream: FrameStream, temper
     return {f: guesses[f] for f in prior_cls.fields}
 
 
-def fit_least_squares(prior: Prior, frames: list[tuple[CGGraph, np.ndarray]], max_iter: int = 100) -> dict[str, Any]:
-    """Fit an analytic prior's parameters to residual forces with L-BFGS; report the training force RMSE."""
-    params = [p for p in prior.parameters() if p.requires_grad]
-    if not params:
-        raise FitError(f"least squares: {type(prior).__name__} has no parameters to fit")
-    prior.double()
-    targets = [torch.as_tensor(f) for _, f in frames]
-    n_comp = sum(t.numel() for t in targets)
-
-    def loss_fn() -> torch.Tensor:
-        total = torch.zeros((), dtype=torch.float64)
-        for (graph, _), target in zip(frames, targets):
-            forces = energy_derivatives(prior, graph, create_graph=True)["forces"]
-            total = total + ((forces - target) ** 2).sum()
-        return total / n_comp
-
-    optimizer = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    loss = float(loss_fn().detach())
-    if not math.isfinite(loss) or any(not torch.isfinite(p).all() for p in params):
-        raise FitError(f"least squares: fit of {type(prior).__name__} diverged (non-finite parameters)")
-    return {"method": "least_squares", "prior": type(prior).__name__, "frames": len(frames),
-            "train_force_rmse": math.sqrt(loss), "params": prior.config().get("params")}
-
-
 def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
     """Force RMSE (kcal/mol/Å, per component) of ``prior`` on ``stream``'s frames, overall and per bead type."""
     names = stream.topology.type_names
@@ -184,7 +153,7 @@ class _SplitSpec(Strict):
 
 
 class _ForceMatchingTerm(Strict):
-    """``fit: force_matching``: the options of :class:`~cgzoo.priors.force_matching.FMSettings`."""
+    """``fit: force_matching``: the options of :class:`~cgzoo.fitting.force_matching.FMSettings`."""
 
     fit: Literal["force_matching"]
     pair: bool = FMSettings.pair
@@ -334,7 +303,7 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
             fitted.extend(priors)
         else:
             args = dict(term.get("init_args") or {})
-            cls = resolve_class(term["class_path"])
+            cls = prior_class(term["class_path"])
             if method == "least_squares" and issubclass(cls, PairPrior) and "params" not in args and "default" not in args:
                 args.update(params={}, default=_data_initial_params(cls, stream, temperature))
             prior = _build_term(k, term, args, type_names)
@@ -418,10 +387,10 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
     """Write prior.json, tables, plots and the reports into ``tmp``, naming files by their final place in ``out``."""
     import json
 
+    from cgzoo.fitting.plots import plot_terms, sampled_ranges
     from cgzoo.priors.export import export_tables, unexportable
     from cgzoo.observables.structure import rdf
     from cgzoo.observables.trajectory import CGTrajectory
-    from cgzoo.priors.plots import plot_terms, sampled_ranges
     from cgzoo.priors.registry import save_prior
 
     def final(paths: list[Path]) -> list[str]:

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from cgzoo.errors import FitError
+from cgzoo.fitting.force_matching import _bonded_geometry
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import Prior
-from cgzoo.priors.force_matching import _bonded_geometry
 from cgzoo.priors.harmonic import HarmonicAngle, HarmonicBond
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import term_index

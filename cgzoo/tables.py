@@ -1,10 +1,12 @@
 """Potential tables of :class:`~cgzoo.priors.tabulated.Tabulated` priors in LAMMPS, GROMACS and VOTCA formats.
 
 The neutral in-memory form is :class:`PotentialTable` in cgzoo units (x in Å for pairs and bonds,
-radians for angles and dihedrals; U in kcal/mol; F = −dU/dx). Writers take a prior, because
-engines want grids the prior's own table may not cover, which are then filled from
-:meth:`Tabulated.evaluate` (its extrapolation included); readers return tables, and
-:func:`prior_from_tables` turns them into a prior again. Dihedral tables read from any format
+radians for angles and dihedrals; U in kcal/mol; F = −dU/dx). Writers take a :class:`TableSource`
+(a ``Tabulated`` prior), because engines want grids the prior's own table may not cover, which
+are then filled from its ``evaluate`` (extrapolation included); readers return tables, and
+:func:`tabulated_grids` gives the grids :func:`cgzoo.priors.table_file.prior_from_tables` builds a
+prior from. The module knows the priors only through that protocol, so it imports neither them
+nor torch. Dihedral tables read from any format
 hold the whole period (last x = first x + 2π), as :class:`Tabulated` wants. All three engines
 and cgzoo measure dihedrals alike (IUPAC: 0 = cis, ±180° = trans).
 
@@ -55,14 +57,13 @@ import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
 from cgzoo import __version__
 from cgzoo.errors import InputError, check_output_path
-from cgzoo.priors.tabulated import Tabulated
 from cgzoo.terms import KINDS
 from cgzoo.units import ANGSTROM_TO_NM, KCAL_MOL_TO_KJ_MOL, RAD_TO_DEG
 
@@ -82,6 +83,21 @@ ANGLE_STEP = math.radians(0.1)
 TWO_PI = 2.0 * math.pi
 
 
+class TableSource(Protocol):
+    """What the writers need of a tabulated prior (:class:`~cgzoo.priors.tabulated.Tabulated`), named without importing it."""
+
+    kind: str
+    keys: list[str]
+    exclude: int
+    intramolecular: bool
+
+    def grid(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Table ``key``'s own grid: x, U and dU/dx."""
+
+    def evaluate(self, key: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """U and F = −dU/dx of table ``key`` at ``x``, extrapolation included."""
+
+
 @dataclass
 class PotentialTable:
     """One tabulated potential in cgzoo units: x (Å or rad), u (kcal/mol), f = −dU/dx."""
@@ -96,41 +112,40 @@ class PotentialTable:
 # -- conversion to and from priors ------------------------------------------------------------
 
 
-def sample_prior(prior: Tabulated, key: str, x: np.ndarray) -> PotentialTable:
+def sample_prior(prior: TableSource, key: str, x: np.ndarray) -> PotentialTable:
     """Table ``key`` of ``prior`` evaluated at ``x`` (cgzoo units), extrapolation included."""
     x = np.asarray(x, dtype=np.float64)
     u, f = prior.evaluate(key, x)
     return PotentialTable(x, u, f, prior.kind, key)
 
 
-def tables_from_prior(prior: Tabulated) -> list[PotentialTable]:
+def tables_from_prior(prior: TableSource) -> list[PotentialTable]:
     """Every table of ``prior`` on its own grid."""
     return [_native(prior, key) for key in prior.keys]
 
 
-def prior_from_tables(tables: list[PotentialTable], type_names: list[str], kind: str, **kwargs: Any) -> Tabulated:
-    """A :class:`Tabulated` prior of ``kind`` from ``tables``, resampled to uniform grids where needed.
+def tabulated_grids(tables: list[PotentialTable], kind: str) -> dict[str, dict[str, np.ndarray]]:
+    """``Tabulated``'s ``{key: {"x", "u", "du"}}`` grids of ``kind`` from ``tables``, resampled to uniform grids where needed.
 
-    Pair tables lose rows at r ≤ 0 and trailing all-zero rows but one; ``kwargs`` go to
-    :class:`Tabulated` (``exclude``, ``intramolecular``, ``wall``, ``min_wall_force``).
+    Pair tables lose rows at r ≤ 0 and trailing all-zero rows but one.
     """
     grids: dict[str, dict[str, np.ndarray]] = {}
     for table in tables:
         if table.kind != kind:
-            raise ValueError(f"prior_from_tables: table {table.key} is a {table.kind} table, not {kind}")
+            raise ValueError(f"tables: table {table.key} is a {table.kind} table, not {kind}")
         if table.key in grids:
-            raise ValueError(f"prior_from_tables: two tables for {table.key}")
+            raise ValueError(f"tables: two tables for {table.key}")
         grids[table.key] = _uniform(_trimmed(table) if kind == "pair" else table)
-    return Tabulated(type_names, kind, grids, **kwargs)
+    return grids
 
 
-def _native(prior: Tabulated, key: str) -> PotentialTable:
+def _native(prior: TableSource, key: str) -> PotentialTable:
     """Table ``key`` on the prior's own grid, with its stored derivative."""
     x, u, du = prior.grid(key)
     return PotentialTable(x, u, -du, prior.kind, key)
 
 
-def _spanning(prior: Tabulated, key: str, lo: float, hi: float, step: float) -> PotentialTable:
+def _spanning(prior: TableSource, key: str, lo: float, hi: float, step: float) -> PotentialTable:
     """Table ``key`` sampled uniformly on [lo, hi], no coarser than ``step`` or the prior's own spacing."""
     x = prior.grid(key)[0]
     steps = math.ceil((hi - lo) / min(step, x[1] - x[0]) - 1e-9)
@@ -269,7 +284,7 @@ LAMMPS_COLUMNS = {
 }
 
 
-def _lammps_table(prior: Tabulated, key: str) -> PotentialTable:
+def _lammps_table(prior: TableSource, key: str) -> PotentialTable:
     """Table ``key`` on the grid LAMMPS gets: own grid; angles 0…π; dihedrals without the repeated end."""
     if prior.kind == "angle":
         return _spanning(prior, key, 0.0, math.pi, ANGLE_STEP)
@@ -293,14 +308,14 @@ def _lammps_section(table: PotentialTable) -> str:
     return "\n".join([table.key, params, "", *rows, ""])
 
 
-def write_lammps(prior: Tabulated, path: str | Path, overwrite: bool = False) -> Path:
+def write_lammps(prior: TableSource, path: str | Path, overwrite: bool = False) -> Path:
     """Write every table of ``prior`` as sections of one LAMMPS ``*_style table`` file."""
     sections = [_lammps_section(_lammps_table(prior, key)) for key in prior.keys]
     header = _header(prior.kind, f"LAMMPS {prior.kind}_style table, " + LAMMPS_COLUMNS[prior.kind])
     return _written(Path(path), "\n".join([header, "", *sections]), overwrite)
 
 
-def lammps_input(prior: Tabulated, table_file: str, type_ids: dict[str, int] | None = None,
+def lammps_input(prior: TableSource, table_file: str, type_ids: dict[str, int] | None = None,
                  style: str = "linear") -> str:
     """LAMMPS input lines using ``write_lammps``'s file for ``prior``.
 
@@ -336,7 +351,7 @@ def special_weights(exclude: int) -> list[float]:
     return [0.0 if separation <= exclude else 1.0 for separation in (1, 2, 3)]
 
 
-def _special_bonds(prior: Tabulated) -> str:
+def _special_bonds(prior: TableSource) -> str:
     """The ``special_bonds lj`` line matching the prior's bond-separation exclusions."""
     if prior.exclude > 3:
         return f"# cgzoo excludes pairs up to {prior.exclude} bonds apart; special_bonds reaches only 1-4"
@@ -414,14 +429,14 @@ def _lammps_params(path: Path, kind: str, key: str, number: int, words: list[str
 # -- GROMACS ----------------------------------------------------------------------------------
 
 
-def _gromacs_name(prior: Tabulated, key: str) -> str:
+def _gromacs_name(prior: TableSource, key: str) -> str:
     """The file name mdrun looks for: ``table_A_B.xvg`` or ``table_<b|a|d><n>.xvg``."""
     if prior.kind == "pair":
         return "table_" + key.replace("-", "_") + ".xvg"
     return f"table_{GROMACS_BONDED[prior.kind]}{prior.keys.index(key)}.xvg"
 
 
-def _gromacs_table(prior: Tabulated, key: str, spacing_nm: float, table_extension_nm: float) -> PotentialTable:
+def _gromacs_table(prior: TableSource, key: str, spacing_nm: float, table_extension_nm: float) -> PotentialTable:
     """Table ``key`` on the grid GROMACS requires, in cgzoo units."""
     if prior.kind == "pair":
         length = prior.grid(key)[0][-1] * ANGSTROM_TO_NM + table_extension_nm
@@ -444,7 +459,7 @@ def _capped(table: PotentialTable, cap: float) -> PotentialTable:
     return replace(table, u=u, f=f)
 
 
-def write_gromacs(prior: Tabulated, directory: str | Path, spacing_nm: float = 0.002,
+def write_gromacs(prior: TableSource, directory: str | Path, spacing_nm: float = 0.002,
                   table_extension_nm: float = 1.0, cap_kj_mol: float = 1.0e5,
                   overwrite: bool = False) -> list[Path]:
     """Write one GROMACS ``.xvg`` table per key of ``prior`` into ``directory`` (see the module notes)."""
@@ -522,7 +537,7 @@ def _votca_scales(kind: str, units: str) -> tuple[float, float]:
     return (1.0 if _angular(kind) else length), energy
 
 
-def write_votca(prior: Tabulated, directory: str | Path, units: str = "gromacs",
+def write_votca(prior: TableSource, directory: str | Path, units: str = "gromacs",
                 overwrite: bool = False) -> list[Path]:
     """Write one VOTCA ``<key>.pot`` per key of ``prior`` into ``directory`` on the prior's grid."""
     x_scale, u_scale = _votca_scales(prior.kind, units)
@@ -606,7 +621,7 @@ def read_tables(path: str | Path, kind: str, fmt: str | None = None, key: str | 
     return chosen
 
 
-def write_tables(prior: Tabulated, path_or_dir: str | Path, fmt: str | None = None, overwrite: bool = False,
+def write_tables(prior: TableSource, path_or_dir: str | Path, fmt: str | None = None, overwrite: bool = False,
                  **options: Any) -> list[Path]:
     """Write ``prior``'s tables: LAMMPS into one file (``.table``: no ``fmt`` needed), others into a directory."""
     path = Path(path_or_dir)
@@ -621,21 +636,3 @@ def write_tables(prior: Tabulated, path_or_dir: str | Path, fmt: str | None = No
         return write_votca(prior, path, overwrite=overwrite, **options)
     raise ValueError(f"write_tables: fmt must be one of {sorted(FORMATS.values())}, got {fmt!r}")
 
-
-class TableFile(Tabulated):
-    """A tabulated prior read from another tool's table file(s), so a config can reference them by path.
-
-    ``init_args``: ``path`` (a LAMMPS file, or a GROMACS/VOTCA file or directory), ``kind``,
-    optional ``fmt`` and ``key`` (see :func:`read_tables`), ``read_options`` for the reader, and
-    :class:`Tabulated`'s own options. Once read, it describes itself as an inline ``tabulated``
-    prior, so checkpoints do not depend on the file staying where it was.
-    """
-
-    spec_name = "tabulated"
-
-    def __init__(self, type_names: list[str], path: str, kind: str, fmt: str | None = None, key: str | None = None,
-                 read_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        tables = read_tables(path, kind, fmt=fmt, key=key, **(read_options or {}))
-        built = prior_from_tables(tables, type_names, kind, **kwargs)
-        super().__init__(type_names, kind, {k: dict(zip(("x", "u", "du"), (a.tolist() for a in built.grid(k))))
-                                            for k in built.keys}, **kwargs)
