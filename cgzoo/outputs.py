@@ -20,7 +20,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +98,17 @@ def replace_path(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def replace_file(path: Path, write_to: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write_to`` on a temporary sibling renamed onto it when complete (a crash never leaves it torn)."""
+    tmp = temp_sibling(path)
+    try:
+        write_to(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replace_path(tmp, path)
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:

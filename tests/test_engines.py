@@ -22,13 +22,14 @@ from ase import Atoms
 from ase.io import read
 
 from cgzoo.cli import main
+from cgzoo.data.run_record import write_run_json
 from cgzoo.data.start import load_start
 from cgzoo.engines.base import EngineMissing, engine_module
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import frame_force_error, split_model, tabulation_error
 from cgzoo.errors import InputError
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
-from cgzoo.md.simulate import prepare_engine
+from cgzoo.md.integrators import prepare_engine
 from cgzoo.models import CGModel, build_network
 from cgzoo.priors import build_prior, save_prior
 from cgzoo.units import EV_TO_KCAL_MOL
@@ -415,8 +416,6 @@ def test_a_run_directory_is_a_start_with_its_bonds(tmp_path):
     atoms.calc = None
     from ase.io import write
 
-    from cgzoo.md.simulate import SimulationSettings as S
-
     start = tmp_path / "chains.extxyz"
     write(start, atoms, format="extxyz")
     first = tmp_path / "first"
@@ -424,18 +423,17 @@ def test_a_run_directory_is_a_start_with_its_bonds(tmp_path):
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     system, engine = prepare_engine(calc, atoms, topology)
     assert set(engine.tables) == {"bond", "angle", "dihedral"} and len(engine.pairs) == 1
-    from cgzoo.md.simulate import _write_run_json
-
     first.mkdir()
-    s = S(steps=10, bonds=topology["bonds"].tolist(), angles=topology["angles"].tolist(),
-          dihedrals=topology["dihedrals"].tolist(), bead_types=list(atoms.arrays["bead_type"]),
-          molecule_ids=atoms.arrays["molecule_id"].tolist(), type_names=["E", "M"])
-    _write_run_json(first, s, "complete", 10)
+    s = SimulationSettings(steps=10, bonds=topology["bonds"].tolist(), angles=topology["angles"].tolist(),
+                           dihedrals=topology["dihedrals"].tolist(), bead_types=list(atoms.arrays["bead_type"]),
+                           molecule_ids=atoms.arrays["molecule_id"].tolist(), type_names=["E", "M"])
+    write_run_json(first, s.model_dump(), "complete", 10)
     write(first / "traj.traj", atoms)
     loaded, top = load_start(str(first))
     assert {k: v.tolist() for k, v in top.items()} == {k: v.tolist() for k, v in topology.items()}
     assert list(loaded.arrays["bead_type"]) == list(atoms.arrays["bead_type"])
-    run = simulate(model, str(first), tmp_path / "second", S(steps=20, save_every=10, timestep_fs=2.0), progress=False)
+    run = simulate(model, str(first), tmp_path / "second", SimulationSettings(steps=20, save_every=10, timestep_fs=2.0),
+                   progress=False)
     assert json.loads((run / "run.json").read_text())["bonds"] == topology["bonds"].tolist()
     with pytest.raises(InputError, match="has no run.json"):
         load_start(str(tmp_path))

@@ -13,7 +13,7 @@ from ase.io import read, write
 from synthetic import lj_fluid_system
 
 from cgzoo.data.start import atoms_from_dataset
-from cgzoo.md import CGCalculator, SimulationSettings, UnstableSimulation, simulate
+from cgzoo.md import CGCalculator, Frame, Hook, RunInfo, SimulationSettings, StepState, UnstableSimulation, UnstableStep, simulate
 from cgzoo.models import CGModel, build_network
 from cgzoo.neighbors import CellTooSmall, TopologyCache, batch_graph
 from cgzoo.priors import build_prior
@@ -123,6 +123,69 @@ def test_restart_continues_the_trajectory(water_prior, tmp_path):
     assert info["status"] == "complete" and info["steps_done"] == 80 and info["ensemble"] == "nvt"
     assert info["bead_types"] == ["W"] * 300
     assert set(read(out / "traj.extxyz", index=-1).arrays["bead_type"]) == {"W"}
+
+
+class Recording(Hook):
+    """A user hook: the steps it was called at, every saved step, and how each run started and ended."""
+
+    def __init__(self) -> None:
+        self.checked: list[int] = []
+        self.saved: list[int] = []
+        self.events: list[tuple] = []
+
+    def on_start(self, run: RunInfo) -> None:
+        self.events.append(("start", run.first_step, run.restart))
+
+    def on_step(self, state: StepState) -> None:
+        assert state.forces is not None and state.forces.shape == (len(state.atoms), 3)
+        self.checked.append(state.step)
+
+    def on_save(self, frame: Frame) -> None:
+        assert frame.atoms.info["time_fs"] == frame.time_fs == frame.step * 1.0 and frame.thermo["step"] == frame.step
+        self.saved.append(frame.step)
+
+    def on_end(self, status: str) -> None:
+        self.events.append(("end", status))
+
+
+class StopAt(Hook):
+    """A user hook that declares the run unstable at one step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, state: StepState) -> None:
+        if state.step == self.step:
+            raise UnstableStep("told to stop")
+
+
+@pytest.mark.parametrize("engine", ["ase", "lammps"])
+def test_user_hooks_see_every_checked_step_and_saved_frame_and_may_stop_a_run(start, tmp_path, engine):
+    """``simulate(hooks=...)`` calls a user's hook at the start, each checked step (every step in ASE, every saved frame
+    in an engine), each saved frame (as logged) and the end; its :class:`UnstableStep` stops the run as unstable."""
+    if engine != "ase":
+        pytest.importorskip(engine)
+    path, _ = start
+    model = CGModel(lj(), None, mode="prior_only")
+    settings = {"ensemble": "nvt", "steps": 30, "save_every": 10, "temperature_K": 300.0, "timestep_fs": 1.0,
+                "max_temperature_factor": 100.0, "engine": engine}
+    out, first, second = tmp_path / "hooked", Recording(), Recording()
+    simulate(model, str(path), out, SimulationSettings(**settings), progress=False, hooks=[first])
+    assert first.saved == [0, 10, 20, 30] and first.checked == (list(range(31)) if engine == "ase" else first.saved)
+    assert first.events == [("start", 0, False), ("end", "complete")]
+    simulate(model, str(path), out, SimulationSettings(steps=50), restart=True, progress=False, hooks=[second])
+    assert second.saved == [40, 50] and second.checked == (list(range(30, 51)) if engine == "ase" else second.saved)
+    assert second.events == [("start", 30, True), ("end", "complete")]
+    log = np.genfromtxt(out / "log.csv", delimiter=",", names=True)
+    assert list(log["step"]) == first.saved + second.saved
+
+    stopped, watcher = tmp_path / "stopped", Recording()
+    with pytest.raises(UnstableSimulation, match="unstable at step 20: told to stop; last good frame"):
+        simulate(model, str(path), stopped, SimulationSettings(**settings), progress=False, hooks=[StopAt(20), watcher])
+    info = json.loads((stopped / "run.json").read_text())
+    assert info["status"] == "unstable" and info["steps_done"] == 20
+    assert watcher.saved == [0, 10] and watcher.events[-1] == ("end", "unstable")
+    assert len(read(stopped / "last_good.extxyz")) == 64
 
 
 def test_restart_of_a_two_type_system_keeps_bead_types(start, tmp_path):

@@ -19,8 +19,8 @@ from ase.io import read
 from synthetic import lj_fluid_system
 
 from cgzoo.cli import main
+from cgzoo.data.run_record import LOG_FIELDS
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
-from cgzoo.md.simulate import LOG_FIELDS
 from cgzoo.models import CGModel
 from cgzoo.observables.report import run_outcome
 from cgzoo.observables.trajectory import CGTrajectory

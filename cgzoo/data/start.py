@@ -7,44 +7,19 @@ the bead-type convention of :mod:`cgzoo.data.export` (``bead_type``/``molecule_i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.export import frame_to_atoms
+from cgzoo.data.run_record import RUN_FRAME_FILES, read_run_json, run_beads, run_topology
 from cgzoo.errors import InputError
 from cgzoo.terms import FIELD_ORDER
 
 if TYPE_CHECKING:
     from ase import Atoms
-
-#: frame files of a run directory, whose bead types and bonds are in its run.json
-RUN_FRAME_FILES = ("traj.traj", "traj.extxyz", "last_good.extxyz")
-
-
-def read_run_json(info: Path) -> dict[str, Any]:
-    """The JSON object of a run's ``run.json``; :class:`InputError` when it is not one."""
-    try:
-        saved = json.loads(info.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(info, f"not valid JSON ({exc}); the run cannot be continued") from None
-    if not isinstance(saved, dict):
-        raise InputError(info, "does not hold a JSON object; the run cannot be continued")
-    return saved
-
-
-def run_topology(saved: dict[str, Any], info: Path) -> dict[str, np.ndarray]:
-    """The bonded index lists (``bonds``, ``angles``, ``dihedrals``) a run's ``run.json`` records."""
-    topology = {}
-    for field, n in FIELD_ORDER.items():
-        try:
-            topology[field] = np.asarray(saved.get(field) or np.zeros((0, n)), dtype=np.int64).reshape(-1, n)
-        except (ValueError, TypeError):
-            raise InputError(info, f"{field} must be lists of {n} bead indices") from None
-    return topology
 
 
 def label_beads(atoms: Atoms, bead_types: list[str], molecule_ids: list[int]) -> None:
@@ -88,7 +63,7 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     run_json = p.parent / "run.json"
     if run_json.exists() and p.name in RUN_FRAME_FILES:
         saved = read_run_json(run_json)
-        bead_types, molecule_ids = _run_beads(saved, run_json)
+        bead_types, molecule_ids = run_beads(saved, run_json)
         if len(bead_types) != len(atoms):
             raise InputError(run_json, f"records {len(bead_types)} beads, {p.name} has {len(atoms)}")
         label_beads(atoms, bead_types, molecule_ids)
@@ -96,12 +71,3 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     empty = {field: np.zeros((0, n), int) for field, n in FIELD_ORDER.items()}
     return atoms, empty
 
-
-def _run_beads(saved: dict[str, Any], info: Path) -> tuple[list[str], list[int]]:
-    """The per-bead type names and molecule ids a run's ``run.json`` records, checked."""
-    bead_types, molecule_ids = saved.get("bead_types") or [], saved.get("molecule_ids") or []
-    if not isinstance(bead_types, list) or not all(isinstance(t, str) for t in bead_types):
-        raise InputError(info, "bead_types must be a list of type names")
-    if not isinstance(molecule_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in molecule_ids):
-        raise InputError(info, "molecule_ids must be a list of integers")
-    return bead_types, molecule_ids

@@ -19,7 +19,8 @@ from cgzoo.engines.base import engine_module
 from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
-from cgzoo.md.simulate import SimulationSettings, prepare_engine
+from cgzoo.md.integrators import prepare_engine
+from cgzoo.md.settings import SimulationSettings
 from cgzoo.outputs import atomic_dir, check_owned_dir
 
 

@@ -19,7 +19,6 @@ may omit ``bead_type``, and without ``molecule_id`` every bead is its own molecu
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,10 @@ from typing import Any
 import numpy as np
 
 from cgzoo.data.dataset import CGDataset
+from cgzoo.data.run_record import LOG_FIELDS, read_run_json
 from cgzoo.data.start import load_start
 from cgzoo.errors import InputError
 from cgzoo.geometry import minimum_image
-
-#: Columns a run's ``log.csv`` must have.
-LOG_COLUMNS = ("step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3", "epot_kcal_mol",
-               "ekin_kcal_mol", "etot_kcal_mol")
 
 
 @dataclass
@@ -120,7 +116,7 @@ class CGTrajectory:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise InputError(run_dir, "run directory does not exist")
-        settings = _read_run_json(run_dir / "run.json")
+        settings = read_run_json(run_dir / "run.json")
         atoms_list = _read_ase_frames(run_dir / "traj.traj")
         first = atoms_list[0]
         n = len(first)
@@ -173,7 +169,7 @@ def read_log(path: Path) -> dict[str, np.ndarray]:
     if not rows:
         raise InputError(path, "run log is empty")
     header = [h.strip() for h in rows[0]]
-    missing = [c for c in LOG_COLUMNS if c not in header]
+    missing = [c for c in LOG_FIELDS if c not in header]
     if missing:
         raise InputError(path, f"run log lacks columns {', '.join(missing)}")
     values = []
@@ -186,19 +182,6 @@ def read_log(path: Path) -> dict[str, np.ndarray]:
             continue
     table = np.array(values, dtype=np.float64).reshape(-1, len(header))
     return {name: table[:, k] for k, name in enumerate(header)}
-
-
-def _read_run_json(path: Path) -> dict[str, Any]:
-    """The settings of a run, or :class:`InputError` if missing or not JSON."""
-    if not path.exists():
-        raise InputError(path, "run.json does not exist (not a cgzoo simulate directory?)")
-    try:
-        settings = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(settings, dict):
-        raise InputError(path, "run.json does not hold a JSON object")
-    return settings
 
 
 def _read_ase_frames(path: Path) -> list:

@@ -78,7 +78,7 @@ def map_data(out: Path, source: str, top: str | None, reader: dict[str, Any], ma
 
 def _test_rmse(model, data: str) -> float | None:
     """Force RMSE (kcal/mol/Å per component) on every held-out test frame of the default split (None: too few frames)."""
-    from cgzoo.md.simulate import held_out_force_rmse
+    from cgzoo.md.inputs import held_out_force_rmse
 
     return held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"]
 
@@ -133,7 +133,7 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
     """One CG MD run (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a failure.
 
     ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU. The engine is the settings' (default
-    ``auto``: LAMMPS for pair-additive models, ASE for graph networks, see :func:`cgzoo.md.simulate.choose_engine`).
+    ``auto``: LAMMPS for pair-additive models, ASE for graph networks, see :func:`cgzoo.md.integrators.choose_engine`).
     """
     import torch
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import os
 import platform
@@ -126,30 +125,26 @@ def run_md(model, start: str, out: Path, engine: str, timestep_fs: float, steps:
     """One ``simulate`` run; wall time of the integration only (from the first to the last log row)."""
     import torch
 
-    from cgzoo.md import SimulationSettings, simulate
+    from cgzoo.md import Frame, Hook, SimulationSettings, simulate
 
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     save = save_every or steps
     settings = SimulationSettings(ensemble=ensemble, timestep_fs=timestep_fs, steps=steps, save_every=save, engine=engine,
                                   mts=mts, friction_per_ps=1.0)
-    stamps = []
-    sim_module = importlib.import_module("cgzoo.md.simulate")
-    original = sim_module.Recorder.record
+    stamps: list[float] = []
 
-    def record(self, atoms, step):
-        stamps.append(time.perf_counter())
-        original(self, atoms, step)
+    class Stamps(Hook):
+        """The wall time of each saved frame."""
 
-    sim_module.Recorder.record = record
+        def on_save(self, frame: Frame) -> None:
+            stamps.append(time.perf_counter())
+
     try:
-        try:
-            simulate(model, start, out, settings, progress=False, overwrite=True, threads=threads)
-            status = "complete"
-        except Exception as exc:  # noqa: BLE001 - an unstable dt is a result of the scan
-            status = f"failed: {str(exc).splitlines()[0][:160]}"
-    finally:
-        sim_module.Recorder.record = original
+        simulate(model, start, out, settings, progress=False, overwrite=True, threads=threads, hooks=[Stamps()])
+        status = "complete"
+    except Exception as exc:  # noqa: BLE001 - an unstable dt is a result of the scan
+        status = f"failed: {str(exc).splitlines()[0][:160]}"
     wall = stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")
     done = (len(stamps) - 1) * save
     return {"engine": engine, "mts": mts, "threads": threads, "timestep_fs": timestep_fs, "steps": done, "status": status,

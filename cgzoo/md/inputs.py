@@ -1,0 +1,78 @@
+"""What a new run records about its model and start (``run.json``): model label and sha256, topology, bead types, held-out force RMSE."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from cgzoo.hashing import file_sha256
+from cgzoo.md.calculator import CGCalculator
+from cgzoo.md.settings import SimulationSettings
+from cgzoo.metrics import ForceErrors
+from cgzoo.models import CGModel
+
+
+def record_inputs(s: SimulationSettings, model: str | Path | CGModel, sha256: str, start: str, calc: CGCalculator,
+                  atoms: Atoms, topology: dict[str, np.ndarray]) -> None:
+    """Fill the settings a new run records about its model and start structure (``run.json``)."""
+    s.model, s.model_sha256 = model_label(model, calc.model), sha256
+    s.start = s.start or str(start)
+    s.bonds, s.angles, s.dihedrals = (np.asarray(topology[k]).tolist() for k in ("bonds", "angles", "dihedrals"))
+    s.type_names = list(calc.model.type_names)
+    s.bead_types = [s.type_names[int(t)] for t in calc.bead_types(atoms)]
+    start_path = Path(str(start).partition("@")[0])
+    if start_path.suffix.lower() in (".h5", ".hdf5"):
+        s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
+    s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
+
+
+def model_sha256(model: str | Path | CGModel, loaded: CGModel) -> str:
+    """What a restart must match: the sha256 of the model file (a prior directory's ``prior.json``), or of the weights of an in-memory model."""
+    if isinstance(model, CGModel):
+        digest = hashlib.sha256()
+        for name, tensor in loaded.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().double().cpu().numpy().tobytes())
+        return digest.hexdigest()
+    path = Path(model)
+    return file_sha256(path / "prior.json" if path.is_dir() else path)
+
+
+def model_label(model: str | Path | CGModel, loaded: CGModel) -> str:
+    """How ``run.json`` names the model: its file, or the network class (``prior`` for a prior alone)."""
+    if isinstance(model, (str, Path)):
+        return str(model)
+    return type(loaded.net).__name__ if loaded.net is not None else "prior"
+
+
+def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float | None]:
+    """The model's force RMSE (kcal/mol/Å per component) on up to ``max_frames`` test-split frames of ``dataset``.
+
+    The split is the training default (:data:`cgzoo.data.splits.DEFAULT_SPLIT`), so these are frames
+    no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``.
+    """
+    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
+    from cgzoo.neighbors import TopologyCache, batch_graph
+
+    ds = CGDataset.load(dataset)
+    try:
+        test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
+    except SplitError:  # a dataset too short to hold out frames: no held-out error to report
+        return {"force_rmse_test": None, "force_rmse_frames": 0}
+    test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
+    top = ds.topology
+    cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+    if model.energy_scale.device.type != "cpu":  # the graphs below are built on the CPU
+        model = copy.deepcopy(model).cpu()
+    dtype = model.energy_scale.dtype
+    errors = ForceErrors()
+    for f in test:
+        graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, cache, model.cutoff, top.bonds,
+                            top.angles, top.dihedrals, dtype=dtype)
+        errors.update(model(graph, forces=True)["forces"].detach().double().cpu().numpy(), ds.forces[f])
+    return {"force_rmse_test": errors.total().rmse, "force_rmse_frames": len(test)}
