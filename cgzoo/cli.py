@@ -126,7 +126,7 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
                        device=args.device, progress=not args.quiet, threads=args.threads)
     except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
-        raise CGZooError(f"{args.start}: {exc}") from None
+        raise CGZooError(f"{args.start or args.out}: {exc}") from None
     print(f"wrote {out}")
 
 

@@ -149,3 +149,16 @@ def test_gromacs_tables_refuse_colliding_file_names(tmp_path):
     prior = Tabulated(names, "pair", {k: {"x": x.tolist(), "u": np.exp(-x).tolist()} for k in keys})
     with pytest.raises(InputError, match="rename the bead types without '_'"):
         write_gromacs(prior, tmp_path)
+
+
+def test_restart_refuses_another_start_and_overwrite(tmp_path, capsys):
+    prior = tmp_path / "prior"
+    spec = tmp_path / "lj.yaml"
+    spec.write_text("terms:\n  - class_path: lennard_jones\n    init_args: {cutoff: 7.0, params: {W-W: {sigma: 3.1, epsilon: 0.15}}}\n")
+    assert main(["fit-prior", "--data", str(DEFAULT), "--prior", str(spec), "--out", str(prior), "--no-plots",
+                 "--quiet"]) == 0
+    run = ["simulate", "--model", str(prior), "--out", str(tmp_path / "run"), "--engine", "ase", "--quiet"]
+    assert main([*run, "--start", f"{DEFAULT}@0", "--steps", "4", "--save-every", "2"]) == 0
+    one_line(capsys, main([*run, "--restart", "--start", f"{DEFAULT}@5", "--steps", "8"]), "drop --start")
+    one_line(capsys, main([*run, "--restart", "--overwrite", "--steps", "8"]), "give one of them")
+    assert main([*run, "--restart", "--start", f"{DEFAULT}@0", "--steps", "8"]) == 0

@@ -59,16 +59,22 @@ def simulate(model: str | Path | CGModel, start: str, out: str | Path, settings:
     ``settings.engine``: ``ase``, ``openmm``, ``lammps`` or ``auto`` (:func:`~cgzoo.md.integrators.choose_engine`);
     ``settings.mts``: the network every k-th step (Δ-models). ``threads``: CPU threads of OpenMM/LAMMPS (their
     default if None). ``hooks``: the caller's :class:`~cgzoo.md.hooks.Hook` objects, called after the standard ones.
-    On a restart, only the settings given explicitly are compared with the run's (``start`` is not used).
+    On a restart, only the settings given explicitly are compared with the run's, and ``start``, if given, must
+    be the run's own (the run continues from its last frame); ``restart`` and ``overwrite`` exclude each other.
     """
     out = Path(out)
     requested = settings if settings is not None else SimulationSettings()
     device = check_device(device)
     if threads is not None and threads < 1:
         raise InputError(None, f"--threads must be at least 1, got {threads}")
+    if restart and overwrite:
+        raise InputError(out, "--restart continues the run and --overwrite replaces it: give one of them")
     with output_lock(out):
         if restart:
             atoms, topology, done, s = restart_state(out, requested)
+            if start and str(start) != s.start:
+                raise InputError(out, f"--restart continues from the run's last frame, not from --start {start} "
+                                      f"(the run started from {s.start}); drop --start or start a new run")
         else:
             check_new_run_dir(out, overwrite)
             if not start:
