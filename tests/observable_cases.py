@@ -7,7 +7,8 @@ from functools import cache
 
 import numpy as np
 
-from cgzoo.observables.trajectory import LOG_COLUMNS, CGTrajectory
+from cgzoo.data.run_record import LOG_FIELDS
+from cgzoo.observables.trajectory import CGTrajectory
 
 
 @cache
@@ -20,7 +21,7 @@ def chain_liquid(n_mol: int = 20, frames: int = 24, box: float = 15.0, dt: float
     positions = (centres[:, :, None, :] + shapes + rng.normal(0, 0.05, (frames, n_mol, 4, 3))).reshape(frames, -1, 3)
     n = 4 * n_mol
     times = np.arange(frames) * dt
-    log = {name: rng.normal(300.0 if name == "temperature_K" else 1.0, 1.0, frames) for name in LOG_COLUMNS}
+    log = {name: rng.normal(300.0 if name == "temperature_K" else 1.0, 1.0, frames) for name in LOG_FIELDS}
     log.update(step=np.arange(frames) * 10.0, time_fs=times)
     return CGTrajectory(
         positions=positions, boxes=np.tile(np.eye(3) * box, (frames, 1, 1)), times=times,
