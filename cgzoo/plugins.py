@@ -1,12 +1,12 @@
-"""User plugins: prior and network classes from outside cgzoo, loaded only from modules the user enabled.
+"""User plugins: prior, network and observable classes from outside cgzoo, loaded only from modules the user enabled.
 
 A model file (checkpoint, ``prior.json``, fit spec) names its classes; a name that is not a
 built-in family is looked up among the classes of *enabled* plugin modules and is never imported
 because a file says so (importing a module runs its code). A plugin module is enabled by
 
 - the environment variable ``CGZOO_PLUGINS`` (comma-separated module names),
-- an installed package's entry point in group ``cgzoo.priors`` or ``cgzoo.networks``
-  (``my_prior = "mypkg.priors:MyPrior"``), or
+- an installed package's entry point in group ``cgzoo.priors``, ``cgzoo.networks`` or
+  ``cgzoo.observables`` (``my_prior = "mypkg.priors:MyPrior"``), or
 - :func:`register_plugin` from Python.
 
 Every subclass of the expected base found in an enabled module is known under its dotted path
@@ -28,7 +28,7 @@ from types import ModuleType
 from cgzoo.errors import CGZooError
 
 PLUGINS_ENV = "CGZOO_PLUGINS"
-ENTRY_POINT_GROUPS = {"prior class": "cgzoo.priors", "network": "cgzoo.networks"}
+ENTRY_POINT_GROUPS = {"prior class": "cgzoo.priors", "network": "cgzoo.networks", "observable": "cgzoo.observables"}
 
 _registered: list[str] = []
 

@@ -400,3 +400,23 @@ def test_a_registered_observable_appears_in_every_output(tmp_path, reference_pat
     assert (out / "plots" / "volume.png").exists()
     with pytest.raises(ValueError, match="already registered"):
         registry.register_observable(type("Other", (BoxVolume,), {}))
+
+
+def test_an_enabled_plugin_observable_reaches_evaluate(tmp_path, reference_path, monkeypatch):
+    """A user's observable in a plugin module is measured once the user enables the module, never before."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "cgzoo_user_observables.py").write_text(
+        "import pathlib\n"
+        "from test_observables import BoxVolume\n"
+        "pathlib.Path(__file__).with_suffix('.imported').touch()\n"
+        "class CellVolume(BoxVolume):\n"
+        "    name = 'cell_volume'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
+    monkeypatch.delenv("CGZOO_PLUGINS", raising=False)
+    assert "cell_volume" not in [o.name for o in registry.registered_observables()]
+    assert not (tmp_path / "plugins" / "cgzoo_user_observables.imported").exists()
+    monkeypatch.setenv("CGZOO_PLUGINS", "cgzoo_user_observables")
+    names = [o.name for o in registry.registered_observables()]
+    assert "cell_volume" in names[len(registry.OBSERVABLES):]  # after the built-ins
+    metrics = evaluate(reference_path, {"model": write_run(tmp_path / "run", frames=8)}, tmp_path / "eval")
+    assert metrics["reference"]["volume_A3"] == pytest.approx(16.0**3)
