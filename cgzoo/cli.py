@@ -39,9 +39,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 def _cmd_map(args: argparse.Namespace) -> None:
     from cgzoo.data.build import build_dataset
-    from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.dataset import CGDataset, dataset_output
     from cgzoo.data.summary import format_summary, summarize
-    from cgzoo.data.dataset import dataset_output
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
 
