@@ -100,48 +100,40 @@ def replace_path(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
-def replace_file(path: Path, write_to: Callable[[Path], None]) -> None:
-    """Write ``path`` through ``write_to`` on a temporary sibling renamed onto it when complete (a crash never leaves it torn)."""
-    tmp = temp_sibling(path)
-    try:
-        write_to(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    replace_path(tmp, path)
+def replace_file(path: str | Path, write_to: Callable[[Path], None], sync: bool = False) -> Path:
+    """Write ``path`` through ``write_to`` on a per-process temporary sibling renamed onto it when complete.
 
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a per-process temporary and a rename, flushed to disk first.
-
-    A crash leaves the old file or the new one, never a torn one; the caller holds the output's lock
-    when other processes might write ``path`` too.
+    A crash leaves the old file or the new one, never a torn one; ``sync`` flushes the new file to disk
+    before the rename (for files a resume depends on). The caller holds the output's lock when other
+    processes might write ``path`` too.
     """
     path = Path(path)
     tmp = temp_sibling(path)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_to(tmp)
+        if sync:
+            descriptor = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        replace_path(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` atomically, flushed to disk before the rename (:func:`replace_file`)."""
+    raw = data.encode() if isinstance(data, str) else data
+    return replace_file(path, lambda tmp: tmp.write_bytes(raw), sync=True)
 
 
 def save_figure(fig: "Figure", path: str | Path, dpi: int = 110) -> Path:
     """Save a matplotlib figure atomically (format from the suffix of ``path``)."""
-    path = Path(path)
-    tmp = temp_sibling(path)
-    try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    return replace_file(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
 
 
 def write_json_atomic(path: str | Path, obj: object) -> Path:
@@ -150,19 +142,32 @@ def write_json_atomic(path: str | Path, obj: object) -> Path:
 
 
 @contextmanager
-def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Lock ``path`` and yield a temporary file name to write; it becomes ``path`` only if the body succeeds."""
+def _atomic_output(path: str | Path, overwrite: bool, check: Callable[[Path], None], directory: bool) -> Iterator[Path]:
+    """Lock ``path``, run ``check`` on it, and yield a fresh temporary (a directory if ``directory``) that
+    replaces ``path`` only if the body succeeds; the checks are repeated under the lock, since a writer
+    may have finished just before it was taken."""
     path = check_output_path(path, overwrite)
+    check(path)
     with output_lock(path):
-        check_output_path(path, overwrite)  # again under the lock: a writer may have finished just before
+        check_output_path(path, overwrite)
+        check(path)
         remove_stale_temporaries(path)
         tmp = temp_sibling(path)
+        if directory:
+            tmp.mkdir()
         try:
             yield tmp
         except BaseException:
             _remove(tmp)
             raise
         replace_path(tmp, path)
+
+
+@contextmanager
+def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Lock ``path`` and yield a temporary file name to write; it becomes ``path`` only if the body succeeds."""
+    with _atomic_output(path, overwrite, lambda _: None, directory=False) as tmp:
+        yield tmp
 
 
 def check_owned_dir(path: Path, marker: str, what: str) -> None:
@@ -184,17 +189,5 @@ def atomic_dir(path: str | Path, overwrite: bool, marker: str, what: str) -> Ite
     ``marker`` is a file every complete output holds (``prior.json`` for a fitted prior): an existing
     directory without it is not replaced even with ``overwrite``; ``what`` names the output in errors.
     """
-    path = check_output_path(path, overwrite)
-    check_owned_dir(path, marker, what)
-    with output_lock(path):
-        check_output_path(path, overwrite)
-        check_owned_dir(path, marker, what)
-        remove_stale_temporaries(path)
-        tmp = temp_sibling(path)
-        tmp.mkdir()
-        try:
-            yield tmp
-        except BaseException:
-            _remove(tmp)
-            raise
-        replace_path(tmp, path)
+    with _atomic_output(path, overwrite, lambda p: check_owned_dir(p, marker, what), directory=True) as tmp:
+        yield tmp

@@ -7,7 +7,6 @@ The checkpoint format itself (the ``cgzoo`` block, :func:`~cgzoo.models.checkpoi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from cgzoo.errors import InputError
 from cgzoo.models.checkpoint import read_checkpoint
-from cgzoo.outputs import remove_stale_temporaries, temp_sibling
+from cgzoo.outputs import remove_stale_temporaries, replace_file
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
@@ -33,15 +32,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)  # left by a killed run; the run's directory lock makes this process the only writer
-        tmp = temp_sibling(path)
-        try:
-            with tmp.open("wb") as fh:
-                torch.save(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_file(path, lambda tmp: torch.save(checkpoint, tmp), sync=True)
 
     def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         if weights_only is False:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from cgzoo.errors import InputError
 from cgzoo.hashing import file_sha256
 from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import TopologyCache, batch_graph
-from cgzoo.outputs import temp_sibling
+from cgzoo.outputs import replace_file
 from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, save_prior
 from cgzoo.training.facts import DataFacts
 
@@ -151,9 +150,8 @@ class CGDataModule(pl.LightningDataModule):
             return build_prior(json.loads(cached.read_text())["prior"])
         prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_sibling(cached)  # per process, renamed when complete: parallel runs may fit the same prior
-        save_prior(prior, tmp, {"report": report})
-        os.replace(tmp, cached)
+        # a per-process temporary renamed when complete: parallel runs may fit the same prior
+        replace_file(cached, lambda tmp: save_prior(prior, tmp, {"report": report}))
         return prior
 
     # -- what the model needs from the data ---------------------------------------------------------
