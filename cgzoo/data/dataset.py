@@ -127,13 +127,23 @@ class CGDataset:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "CGDataset":
-        """Read a cgzoo HDF5 dataset, checking its schema and that every frame is finite."""
+    def load(cls, path: str | Path, frames: np.ndarray | None = None) -> "CGDataset":
+        """Read a cgzoo HDF5 dataset, checking its schema, its checksums and that every frame is finite.
+
+        ``frames`` reads only those frames (in increasing order) for readers that need a few of a long
+        trajectory; checksums cover whole arrays, so such a reader verifies the file first
+        (:func:`verify_checksums`).
+        """
         path = Path(path)
         with _open_checked(path) as h5, _read_errors(path):
             topology = _read_topology(h5)
-            arrays = {key: h5[key][()] for key in _FRAME_KEYS}
-            _verify(path, _stored_checksums(h5, path), {key: [arr] for key, arr in arrays.items()}, topology_arrays(h5))
+            if frames is None:
+                arrays = {key: h5[key][()] for key in _FRAME_KEYS}
+                _verify(path, _stored_checksums(h5, path), {key: [arr] for key, arr in arrays.items()},
+                        topology_arrays(h5))
+            else:
+                selected = np.unique(np.asarray(frames, dtype=np.int64))
+                arrays = {key: h5[key][selected] for key in _FRAME_KEYS}
             dataset = cls(**{_FRAME_FIELDS[key]: arr for key, arr in arrays.items()}, topology=topology, temperature=_temperature(h5),
                           provenance=_json_attr(h5, "provenance", path))
         check_dataset(dataset, path)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from cgzoo.data.dataset import iter_frames, load_topology
+from cgzoo.data.dataset import CGDataset, iter_frames, load_topology
 from cgzoo.data.splits import block_split
 from cgzoo.errors import FitError, InputError
 from cgzoo.fitting.boltzmann import fit_boltzmann
@@ -388,9 +388,9 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
     import json
 
     from cgzoo.fitting.plots import plot_terms, sampled_ranges
-    from cgzoo.priors.export import export_tables, unexportable
     from cgzoo.observables.structure import rdf
     from cgzoo.observables.trajectory import CGTrajectory
+    from cgzoo.priors.export import export_tables, unexportable
     from cgzoo.priors.registry import save_prior
 
     def final(paths: list[Path]) -> list[str]:
@@ -404,8 +404,8 @@ def _write_fit_outputs(prior: Prior, report: dict[str, Any], spec: dict[str, Any
         report["not_exported"] = unexportable(prior)
     if plots:
         train = spec_splits(spec, stream.n_frames)["train"][:: 10][:20]  # training frames only
-        rdfs = (rdf(CGTrajectory.from_dataset(data, train), max(report["cutoff"], 1.0), intermolecular=True)
-                if report["cutoff"] else {})
+        rdfs = (rdf(CGTrajectory.from_dataset(CGDataset.load(data, train)), max(report["cutoff"], 1.0),
+                    intermolecular=True) if report["cutoff"] else {})  # 20 frames read, not the whole file
         report["plots"] = final(plot_terms(prior, keys, stream.topology.type_names, sampled_ranges(report),
                                            tmp / "plots", rdfs))
     (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str))
