@@ -54,9 +54,9 @@ TOP: dict[str, str] = {
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
 TORCH_FREE: tuple[str, ...] = ("data", "io", "mapping", "tables", "terms", "geometry", "metrics", "hashing", "errors",
-                               "units")
+                               "units", "intervals")
 #: layers that import no other cgzoo layer, so every layer (torch-free ones included) can use them
-LEAVES: tuple[str, ...] = ("terms", "geometry", "metrics", "hashing", "errors", "units")
+LEAVES: tuple[str, ...] = ("terms", "geometry", "metrics", "hashing", "errors", "units", "intervals")
 #: third-party packages that make a module torch-based
 TORCH_PACKAGES = frozenset({"torch", "torch_geometric", "pytorch_lightning", "lightning", "lightning_fabric",
                             "vesin_torch", "e3nn", "torchmetrics", "openmmtorch"})
