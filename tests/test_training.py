@@ -182,3 +182,23 @@ def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():
                 p.add_(0.1)
         module.ema.update_parameters(module.model)
     torch.testing.assert_close(module.ema.module.prior.priors[0].lookup, lookup)
+
+
+def test_early_stopping_stops_and_learning_curve_has_every_epoch(tiny, tmp_path):
+    """No epoch improves by the (huge) min_delta: training stops after the patience; the curve holds each epoch run."""
+    root = tmp_path / "stop"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=30),
+                 "--early_stopping.patience", "2", "--early_stopping.min_delta", "100"]) == 0
+    rows = (root / "learning_curve.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train/force_rmse,val/force_rmse")
+    epochs = [int(r.split(",")[0]) for r in rows[1:]]
+    assert epochs == list(range(3))  # the first epoch sets the best, two more without improvement stop it
+    assert all(r.split(",")[2] for r in rows[1:]) and (root / "learning_curve.png").stat().st_size > 0
+
+
+def test_learning_curve_continues_across_resume(tiny, tmp_path):
+    root = tmp_path / "resume"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=2)]) == 0
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=3), "--ckpt_path", "last"]) == 0
+    epochs = [int(r.split(",")[0]) for r in (root / "learning_curve.csv").read_text().splitlines()[1:]]
+    assert epochs == [0, 1, 2]

@@ -4,7 +4,9 @@ Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work
 Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
 network) next to a CSV logger, and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
 ``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
-``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress;
+``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress; early stopping
+on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap) and
+``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory;
 ``default_root_dir`` is ``runs/train/<network>_<mode>`` unless given. A zoo model is two
 configs, its architecture and its mode: ``--config models/schnet.yaml --config models/modes/delta.yaml``
 (later configs and options override earlier ones).
@@ -31,7 +33,7 @@ warnings.filterwarnings("ignore", message="LightningCLI's args parameter")  # cg
 
 from jsonargparse import ArgumentError
 from pytorch_lightning import Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from cgzoo.errors import CGZooError, InputError
@@ -39,10 +41,14 @@ from cgzoo.models import network_class
 from cgzoo.models.checkpoint import load_model
 from cgzoo.outputs import output_lock
 from cgzoo.training.checkpoint import SafeCheckpointIO
+from cgzoo.training.curves import LearningCurves
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 
 DEFAULT_ROOT = "runs/train"
+#: epochs without a lower validation force RMSE before training stops (twice the plateau scheduler's patience of the
+#: zoo configs, so the learning rate is cut at least once before giving up); ``--early_stopping.patience`` overrides
+EARLY_STOPPING_PATIENCE = 10
 
 
 def default_loggers(save_dir: str = DEFAULT_ROOT) -> list[dict[str, Any]]:
@@ -106,6 +112,12 @@ class CGZooCLI(LightningCLI):
         """The model is built from the data module's facts (types, prior, force scales) as both are instantiated, so bad
         data or network arguments fail before the trainer and its loggers start."""
         parser.link_arguments("data", "model.data_facts", compute_fn=CGDataModule.facts, apply_on="instantiate")
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": "val/force_rmse", "early_stopping.mode": "min",
+                             "early_stopping.patience": EARLY_STOPPING_PATIENCE,
+                             # judged after each validation, where val/force_rmse exists (a run cut by max_steps
+                             # mid-epoch has none at the train epoch's end)
+                             "early_stopping.check_on_train_epoch_end": False})
 
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does; a cgzoo error of the data module, which jsonargparse wraps, comes out as is."""
@@ -163,7 +175,7 @@ class CGZooCLI(LightningCLI):
 
 
 def trainer_defaults() -> dict[str, Any]:
-    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), gradient clipping, autograd in test/predict.
+    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), learning curves, gradient clipping, autograd in test/predict.
 
     ``default_root_dir`` is left unset: :meth:`CGZooCLI.parse_arguments` makes it :func:`run_directory`.
     """
@@ -177,7 +189,8 @@ def trainer_defaults() -> dict[str, Any]:
         "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_top_k=1,
                                       filename="best-{epoch}-{step}", auto_insert_metric_name=False),
                       ModelCheckpoint(save_top_k=1, save_last=True, filename="latest-{epoch}-{step}",
-                                      auto_insert_metric_name=False)],
+                                      auto_insert_metric_name=False),
+                      LearningCurves()],
     }
 
 
