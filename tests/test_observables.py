@@ -219,13 +219,16 @@ def chain_liquid(frames: int, n_mol: int, box: float, seed: int) -> tuple[np.nda
 
 
 def write_run(run_dir: Path, frames: int = 30, n_mol: int = 40, box: float = 16.0, type_names=("E", "M"),
-              status: str = "complete", seed: int = 5) -> Path:
-    """A ``cgzoo simulate`` output directory per the run spec: traj.traj, run.json, log.csv."""
+              status: str = "complete", seed: int = 5, break_at: int | None = None) -> Path:
+    """A ``cgzoo simulate`` output directory per the run spec: traj.traj, run.json, log.csv; from frame ``break_at`` on,
+    the last bead of molecule 0 is pulled 4 Å out of its molecule."""
     from ase import Atoms, units
     from ase.io.trajectory import Trajectory
 
     run_dir.mkdir(parents=True)
     pos, vel = chain_liquid(frames, n_mol, box, seed)
+    if break_at is not None:
+        pos[break_at:, 2, 0] += 4.0
     n = pos.shape[1]
     names = [type_names[t] for t in np.tile([0, 1, 0], n_mol)]
     with Trajectory(str(run_dir / "traj.traj"), "w") as traj:
@@ -420,3 +423,19 @@ def test_an_enabled_plugin_observable_reaches_evaluate(tmp_path, reference_path,
     assert "cell_volume" in names[len(registry.OBSERVABLES):]  # after the built-ins
     metrics = evaluate(reference_path, {"model": write_run(tmp_path / "run", frames=8)}, tmp_path / "eval")
     assert metrics["reference"]["volume_A3"] == pytest.approx(16.0**3)
+
+
+def test_a_run_whose_molecule_breaks_is_not_stable(tmp_path, reference_path):
+    """Finished and finite is not enough: one stretched bond in the analysed frames makes the run "broken"."""
+    ref = CGTrajectory.from_dataset(reference_path)
+    from cgzoo.observables.integrity import bond_ranges, broken_frames
+
+    ranges = bond_ranges(ref)
+    assert set(ranges) == {"E-M"} and ranges["E-M"][0] < ranges["E-M"][1]
+    broken = CGTrajectory.from_run(write_run(tmp_path / "broken", break_at=20))
+    assert broken_frames(broken, ranges).tolist() == [False] * 20 + [True] * 10
+    assert compare.is_stable(broken) and not compare.is_stable(broken, ranges)
+    metrics = evaluate(reference_path, {"ok": write_run(tmp_path / "ok"), "broken": broken.source}, tmp_path / "eval")
+    assert metrics["runs"]["ok"]["stable"] and metrics["runs"]["ok"]["broken_frames"] == 0
+    assert not metrics["runs"]["broken"]["stable"] and metrics["runs"]["broken"]["outcome"] == "broken"
+    assert metrics["runs"]["broken"]["broken_frames"] == 10

@@ -5,7 +5,8 @@
   distributions), of two densities given on one common grid; symmetric and finite even where
   one distribution is zero, so no smoothing is needed.
 * Scalars: signed relative error (model − ref)/|ref|.
-* Stability: the run finished ("complete") and every frame was finite.
+* Stability: the run finished ("complete"), every frame was finite and no molecule broke (every CG bond inside
+  the reference's range, :mod:`cgzoo.observables.integrity`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from cgzoo.observables.integrity import broken_frames
 from cgzoo.observables.trajectory import CGTrajectory
 
 
@@ -49,9 +51,12 @@ def mean_finite(values: Iterable[float | None]) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
-def is_stable(traj: CGTrajectory) -> bool:
-    """Whether a run finished (``run.json`` status "complete") with every saved frame finite."""
-    return traj.status == "complete" and traj.finite_frames() == traj.n_frames
+def is_stable(traj: CGTrajectory, bond_ranges: dict[str, tuple[float, float]] | None = None) -> bool:
+    """Whether a run finished (``run.json`` status "complete") with every saved frame finite and, given the reference's
+    ``bond_ranges``, every bond of every frame inside them."""
+    if traj.status != "complete" or traj.finite_frames() != traj.n_frames:
+        return False
+    return bond_ranges is None or not broken_frames(traj, bond_ranges).any()
 
 
 def _kl_bits(p: np.ndarray, q: np.ndarray) -> float:

@@ -30,6 +30,7 @@ from cgzoo.errors import InputError, check_output_path
 from cgzoo.observables import bonded, structure
 from cgzoo.observables.base import Observable, Settings
 from cgzoo.observables.compare import is_stable
+from cgzoo.observables.integrity import bond_ranges, broken_frames
 from cgzoo.observables.plots import REFERENCE, format_number, plot_all
 from cgzoo.observables.registry import registered_observables
 from cgzoo.observables.trajectory import CGTrajectory
@@ -84,15 +85,16 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
     settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar)
     results = {REFERENCE: measure_reference(observables, ref, settings)}
     results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
+    ranges = bond_ranges(ref)
     metrics = {
-        "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames,
+        "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames, "bond_ranges_A": ranges,
                       **{k: v for obs in observables for k, v in obs.values(results[REFERENCE][obs.name]).items()}},
         "settings": {"r_max_A": r_max, "rdf_bins": bins,
                      **{k: v for obs in observables for k, v in obs.definition(results[REFERENCE][obs.name]).items()},
                      "equil_fs": equil_fs},
-        "runs": {label: {"run_dir": str(runs[label]), "status": traj.status, "stable": is_stable(traj),
-                         "outcome": run_outcome(traj), "force_rmse_test": _recorded_force_rmse(runs[label]),
-                         "n_frames": traj.n_frames,
+        "runs": {label: {"run_dir": str(runs[label]), "status": traj.status, "stable": is_stable(traj, ranges),
+                         "outcome": run_outcome(traj, ranges), "force_rmse_test": _recorded_force_rmse(runs[label]),
+                         "n_frames": traj.n_frames, "broken_frames": int(broken_frames(traj, ranges).sum()),
                          **compare_observables(observables, results[REFERENCE], results.get(label))}
                  for label, traj in trajs.items()},
     }
@@ -129,13 +131,16 @@ def load_run(run_dir: str | Path, type_names: list[str], equil_fs: float = 0.0) 
     return analysed
 
 
-def run_outcome(traj: CGTrajectory) -> str:
-    """"stable" (complete, every frame finite), "unstable" (the guard stopped it, or frames went non-finite) or
-    "incomplete" (killed, stopped early or still running: its frames are fine, there are just fewer of them)."""
-    if is_stable(traj):
+def run_outcome(traj: CGTrajectory, ranges: dict[str, tuple[float, float]] | None = None) -> str:
+    """"stable" (complete, every frame finite, no bond outside the reference's ``ranges``), "unstable" (the guard
+    stopped it, or frames went non-finite), "broken" (molecules fell apart: some bond left its range) or "incomplete"
+    (killed, stopped early or still running: its frames are fine, there are just fewer of them)."""
+    if is_stable(traj, ranges):
         return "stable"
     if traj.status.startswith("unstable") or traj.status.endswith("(non-finite frames)"):
         return "unstable"
+    if ranges is not None and broken_frames(traj, ranges).any():
+        return "broken"
     return "incomplete"
 
 
