@@ -293,6 +293,8 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
                 "diffusion_rel_error", "D_gk_1e-5_cm2_s"):
         assert model[key] is not None and math.isfinite(model[key]), key
     assert model["stable"] and not metrics["runs"]["broken"]["stable"]
+    floor = metrics["floor"]  # the reference's halves against each other: small, but not zero
+    assert 0 < floor["rdf_error"] < 5 and 0 <= floor["bond_js"] < 1 and floor["density_rel_error"] is not None
     assert model["dihedral_js"] is None
     assert model["density_rel_error"] == pytest.approx(0.0, abs=1e-9)
     assert json.loads((out / "metrics.json").read_text())["runs"]["model"]["n_frames"] == 30
@@ -300,6 +302,7 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
     assert [r["label"] for r in rows] == ["model", "broken"] and float(rows[0]["rdf_error"]) >= 0
     report = (out / "report.md").read_text()
     assert "| model | yes |" in report and "plots/rdf_E-M.png" in report
+    assert "| reference split-half (floor) | – |" in report
     with pytest.raises(OutputExistsError):
         evaluate(reference_path, runs, out)
 

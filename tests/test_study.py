@@ -78,7 +78,8 @@ def _tiny_study(tmp_path: Path, md_steps: int = 60) -> Path:
                           "cyclohexane-ua": {"path": str(tmp_path / "missing")}},
             "networks": {"pair_mlp": {"cutoff": 5.0, "hidden": [8], "n_rbf": 8}},
             "training": {"trainer.max_epochs": 1, "data.max_train_frames": 4, "data.cache_dir": str(tmp_path / "cache")},
-            "md": {"nvt_steps": md_steps, "npt_steps": md_steps}}},
+            "seeds": [0, 1],
+            "md": {"nvt_steps": md_steps, "npt_steps": md_steps, "replicas": 2}}},
     }
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -100,9 +101,16 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     assert all(s["status"] == "done" for n, s in states.items() if n.startswith("hexane-ua_"))
 
     rows = list(csv.DictReader((study.results_dir / "results.csv").open()))
-    hexane = {(r["architecture"], r["mode"]): r for r in rows if r["system"] == "hexane-ua"}
-    assert set(hexane) == {("prior", "prior_only"), ("pair_mlp", "ml_only"), ("pair_mlp", "delta")}
-    for row in hexane.values():
+    hexane_rows = [r for r in rows if r["system"] == "hexane-ua"]
+    # 2 seeds × 2 replicas of each model; replicas start from different frames
+    assert sorted((r["architecture"], r["mode"], r["seed"], r["replica"]) for r in hexane_rows) == sorted(
+        (a, m, s, k) for a, m in (("prior", "prior_only"), ("pair_mlp", "ml_only"), ("pair_mlp", "delta"))
+        for s in "01" for k in "01")
+    starts = {read_state(t)["result"]["start_frame"] for t in build_plan(study)
+              if t.fn == "simulate" and t.meta["mapping"] == "hexane-ua_3bead_com" and t.meta["label"] == "prior_only_s0"}
+    assert len(starts) == 2
+    hexane = {(r["architecture"], r["mode"]): r for r in hexane_rows if r["seed"] == "0" and r["replica"] == "0"}
+    for row in hexane_rows:
         assert float(row["force_rmse"]) > 0 and row["n_beads"] == "72"
         assert row["status_nvt"] in ("complete", "unstable") and row["stable_nvt"] in ("True", "False")
         if row["stable_nvt"] == "True":
@@ -111,7 +119,10 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior"))["result"]
     assert float(hexane[("prior", "prior_only")]["force_rmse"]) == pytest.approx(prior_result["force_rmse"], rel=1e-5)
     summary = (study.results_dir / "summary.md").read_text()
-    assert "Δ vs ML only (same network): better in" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
+    assert "pair_mlp: Δ vs ML only better/tie/worse" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
+    assert "| hexane-ua_3bead_com | reference split-half (floor) |" in summary
+    prior_row = next(line for line in summary.splitlines() if line.startswith("| hexane-ua_3bead_com | prior only"))
+    assert prior_row.count("[") >= 2  # 2 seeds × 2 replicas: the force error and the run metrics have intervals
     assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
     assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
 
@@ -126,7 +137,7 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     run_study(config, "test", log=log.append)
     started = {line.split()[1] for line in log if line.startswith("queued")}
     assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
-    nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt" / "run" / "run.json").read_text())
+    nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt_r0" / "run" / "run.json").read_text())
     assert nvt["steps"] == 80
 
 
@@ -140,28 +151,32 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
     states = {t.name: {"status": "skipped", "error": "depends on atomistic/spce-water"} for t in tasks}
     written = write_results(tasks, states, tmp_path, ["# nothing ran"])
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert len(rows) == 2 * 7 and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
-    assert "better in 0, tied in 0, worse in 0 of 0 pairs" in (tmp_path / "summary.md").read_text()
+    assert len(rows) == 2 * 7 * 3 and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)  # 3 replicas
+    assert "Δ vs ML only better/tie/worse 0/0/0" in (tmp_path / "summary.md").read_text()
     assert all(p.exists() for p in written)
 
 
-def test_findings_count_wins_beyond_the_margin_only():
+def test_findings_call_better_only_where_intervals_separate():
+    from cgzoo.intervals import bootstrap_interval
     from cgzoo.study.results import findings, study_metrics
 
-    def cell(force, stable=(2, 2)):
-        out = {m.column: (None, None, 0) for m in study_metrics()}
-        out["force_rmse"] = (force, None, 1)
-        return {**out, "stability": stable, "n_seeds": 1}
+    def cell(force_by_seed, stable=(2, 2)):
+        out = {m.column: bootstrap_interval([]) for m in study_metrics()}
+        out["force_rmse"] = bootstrap_interval([[v] for v in force_by_seed])
+        return {**out, "stability": stable, "n_seeds": len(force_by_seed)}
 
     key = ("w", 1, "com", "w_1bead_com")
-    agg = {(*key, "prior", "prior_only"): cell(4.00), (*key, "net", "ml_only"): cell(4.50, (1, 2)),
-           (*key, "net", "delta"): cell(3.99)}
-    text = "\n".join(findings(agg, margin=0.05))
-    # Δ 3.99 vs ML only 4.50: better; best network 3.99 vs prior 4.00: a tie within 5 %
-    assert "better in 1, tied in 0, worse in 0 of 1 pairs" in text
-    assert "better in 0, tied in 1, worse in 0 of 1 mappings" in text
+    agg = {(*key, "prior", "prior_only"): cell([4.00, 4.02, 3.98]),
+           (*key, "net", "ml_only"): cell([4.50, 4.55, 4.52], (1, 2)),
+           (*key, "net", "delta"): cell([3.99, 4.03, 3.97])}
+    text = "\n".join(findings(agg))
+    # Δ ~3.99 vs ML only ~4.52: separated, better; Δ vs prior: overlapping, a tie; ML only vs prior: worse
+    assert "net: Δ vs ML only better/tie/worse 1/0/0; Δ vs prior better/tie/worse 0/1/0; " \
+           "ML only vs prior better/tie/worse 0/0/1" in text
     assert "ML only 1/2" in text and "Δ 2/2" in text
-    assert "better in 1, tied in 0, worse in 0 of 1 mappings" in "\n".join(findings(agg, margin=0.0))
+    # one seed each: no interval, no evidence, every comparison a tie
+    single = {k: cell([v["force_rmse"].estimate]) for k, v in agg.items()}
+    assert "net: Δ vs ML only better/tie/worse 0/1/0; Δ vs prior better/tie/worse 0/1/0" in "\n".join(findings(single))
 
 
 def test_a_votca_xml_mapping_is_a_grid_point(tmp_path):

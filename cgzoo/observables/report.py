@@ -27,6 +27,7 @@ import numpy as np
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.splits import DEFAULT_SPLIT, block_split
 from cgzoo.errors import InputError, check_output_path
+from cgzoo.intervals import split_half
 from cgzoo.observables import bonded, structure
 from cgzoo.observables.base import Observable, Settings
 from cgzoo.observables.compare import is_stable
@@ -86,6 +87,7 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
     results = {REFERENCE: measure_reference(observables, ref, settings)}
     results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
     ranges = bond_ranges(ref)
+    floor = reference_floor(observables, ref, Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar))
     metrics = {
         "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames, "bond_ranges_A": ranges,
                       **{k: v for obs in observables for k, v in obs.values(results[REFERENCE][obs.name]).items()}},
@@ -97,6 +99,7 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
                          "n_frames": traj.n_frames, "broken_frames": int(broken_frames(traj, ranges).sum()),
                          **compare_observables(observables, results[REFERENCE], results.get(label))}
                  for label, traj in trajs.items()},
+        "floor": floor,
     }
     with atomic_dir(out, overwrite, marker="metrics.json", what="evaluation report") as tmp:
         plots = plot_all(observables, results, trajs, metrics, tmp / "plots")
@@ -142,6 +145,16 @@ def run_outcome(traj: CGTrajectory, ranges: dict[str, tuple[float, float]] | Non
     if ranges is not None and broken_frames(traj, ranges).any():
         return "broken"
     return "incomplete"
+
+
+def reference_floor(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings) -> dict[str, Any] | None:
+    """The reference's second half measured against its first (:func:`cgzoo.intervals.split_half`): the error a perfect
+    model would show over half the reference's length, below which no run can be judged closer (None under 4 frames)."""
+    if ref.n_frames < 4:
+        return None
+    first, second = (ref.select(frames) for frames in split_half(np.arange(ref.n_frames)))
+    measured = measure_reference(observables, first, settings)
+    return compare_observables(observables, measured, observe(observables, second, settings))
 
 
 def measure_reference(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings) -> dict[str, Any]:
@@ -221,7 +234,10 @@ def write_markdown(metrics: dict[str, Any], plots: dict[str, list[Path]], out: P
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header), _row(REFERENCE, "–", ref, keys),
              *[_row(label, "yes" if m["stable"] else f"**no**: {m['outcome']} ({m['status']})", m, keys)
                for label, m in metrics["runs"].items()],
-             "", legend, ""]
+             *([_row("reference split-half (floor)", "–", {**metrics["floor"], "n_frames": ref["n_frames"] // 2}, keys)]
+               if metrics.get("floor") else []),
+             "", legend + " The floor row is the reference's second half against its first: the error of a perfect "
+             "model with half the reference's data.", ""]
     for section, files in plots.items():
         lines += [f"## {section}", "", *[f"![{f.stem}](plots/{f.name})" for f in files], ""]
     (out / "report.md").write_text("\n".join(lines))

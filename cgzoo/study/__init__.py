@@ -74,7 +74,7 @@ def _run_locked(study: Study, config: str | Path, preset: str, workers: int | No
                       {"config": str(study.config_path), "preset": preset, "settings": study.raw,
                        "mappings": [m.name for m in study.mappings], "architectures": study.architectures,
                        "modes": study.modes, "seeds": study.seeds})
-    write_results(tasks, states, study.results_dir, header, margin=float(study.raw.get("report", {}).get("margin", 0.05)))
+    write_results(tasks, states, study.results_dir, header)
     return states
 
 

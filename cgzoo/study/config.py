@@ -65,7 +65,8 @@ class _MD(Strict):
 
     nvt_steps: int = Field(None, gt=0)
     npt_steps: int = Field(None, gt=0)
-    start_frame: int = None
+    replicas: int = Field(None, ge=1)
+    start_frame: int = Field(None, ge=0)
     device: str = None
     engine: str = None
     timestep_fs: float = Field(None, gt=0)
@@ -86,12 +87,6 @@ class _Evaluate(Strict):
 
     nvt_equil_ps: float = Field(None, ge=0)
     npt_equil_ps: float = Field(None, ge=0)
-
-
-class _Report(Strict):
-    """``report``: relative differences below ``margin`` are ties."""
-
-    margin: float = Field(None, ge=0)
 
 
 class _Settings(Strict):
@@ -116,7 +111,6 @@ class _Settings(Strict):
     training: dict[str, Any] = None
     md: _MD = None
     evaluate: _Evaluate = None
-    report: _Report = None
 
 
 class StudyFile(Strict):

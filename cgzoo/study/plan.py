@@ -6,7 +6,7 @@ Work-directory layout (``work_dir``)::
     <mapping>/data/data.h5                  CG dataset
     <mapping>/prior/                        force-matched prior (= the prior_only model)
     <mapping>/train/<arch>_<mode>_s<seed>/  Lightning run, checkpoints/
-    <mapping>/md/<model>_<ensemble>/        CG MD run (<model> = prior_only_s<seed> or <arch>_<mode>_s<seed>)
+    <mapping>/md/<model>_<ensemble>_r<k>/   CG MD replica k (<model> = prior_only_s<seed> or <arch>_<mode>_s<seed>)
     <mapping>/eval_<ensemble>/              cgzoo evaluate of every run of that ensemble
 
 A task's parameters that come from another task's result are given as :class:`From` references
@@ -56,6 +56,11 @@ def model_label(arch: str | None, mode: str, seed: int) -> str:
     return f"prior_only_s{seed}" if mode == "prior_only" else f"{arch}_{mode}_s{seed}"
 
 
+def run_label(label: str, replica: int) -> str:
+    """The label of one MD replica of a model, in run directories and evaluations."""
+    return f"{label}_r{replica}"
+
+
 def build_plan(study: Study) -> list[Task]:
     """Every task of the study, in an order where dependencies come first."""
     tasks: list[Task] = []
@@ -102,18 +107,25 @@ def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
     md = dict(study.md)
     steps = {ens: int(md.pop(f"{ens}_steps")) for ens in ENSEMBLES}
     start_frame = int(md.pop("start_frame", 0))
+    replicas = int(md.pop("replicas", 1))
     device = str(md.pop("device", "cpu"))
     for ensemble in ENSEMBLES:
         runs: dict[str, From] = {}
         for label, model_task, model_meta in models:
             key = "prior" if model_task.endswith("/prior") else "checkpoint"
-            task = f"{name}/md/{label}_{ensemble}"
-            settings = {**md, "ensemble": ensemble, "steps": steps[ensemble], "seed": model_meta["seed"]}
-            tasks.append(Task(task, "simulate", base / "md" / f"{label}_{ensemble}",
-                              {"model": From(model_task, key), "data": From(data_task, "data"), "start_frame": start_frame,
-                               "settings": settings, "device": device},
-                              meta={**model_meta, "ensemble": ensemble, "label": label}))
-            runs[label] = From(task, "run")
+            for replica in range(replicas):
+                run = run_label(label, replica)
+                task = f"{name}/md/{label}_{ensemble}_r{replica}"
+                # replicas differ in velocities (seed) and start frame (spread evenly over the dataset)
+                settings = {**md, "ensemble": ensemble, "steps": steps[ensemble],
+                            "seed": model_meta["seed"] * 1000 + replica}
+                tasks.append(Task(task, "simulate", base / "md" / f"{label}_{ensemble}_r{replica}",
+                                  {"model": From(model_task, key), "data": From(data_task, "data"),
+                                   "start_frame": start_frame, "replica": replica, "replicas": replicas,
+                                   "n_frames": From(data_task, "n_frames"), "settings": settings, "device": device},
+                                  meta={**model_meta, "ensemble": ensemble, "label": label, "replica": replica,
+                                        "run": run}))
+                runs[run] = From(task, "run")
         equil_ps = float(study.evaluate.get(f"{ensemble}_equil_ps", 0.0))
         tasks.append(Task(f"{name}/eval_{ensemble}", "evaluate", base / f"eval_{ensemble}",
                           {"data": From(data_task, "data"), "runs": runs, "equil_fs": equil_ps * 1000.0},

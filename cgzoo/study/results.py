@@ -1,12 +1,14 @@
-"""Collect a finished study into one table: ``results.csv`` (every model × seed), ``summary.md`` and figures.
+"""Collect a finished study into one table: ``results.csv`` (every model × seed × MD replica), ``summary.md`` and figures.
 
-One row per model and seed, from the recorded task results (held-out force RMSE, training time,
-MD speed) and the two evaluations of its mapping, NVT and NPT, whose metrics every registered
+One row per model, seed and replica, from the recorded task results (held-out force RMSE, training
+time, MD speed) and the two evaluations of its mapping, NVT and NPT, whose metrics every registered
 observable turns into its own columns (:meth:`cgzoo.observables.base.Observable.study_cells`:
-g(r), bonded and triplet distributions and D from NVT, density from NPT). Aggregates are mean ± sample standard deviation over seeds. The findings
-paragraph of ``summary.md`` is computed, not written by hand: for every metric it counts the
-(mapping, architecture) pairs where Δ beats ML only, and the mappings where some network beats
-the force-matched prior, calling differences within a relative margin ties.
+g(r), bonded and triplet distributions and D from NVT, density from NPT). Aggregates are 95 %
+bootstrap intervals over seeds and, within each seed, its replicas (:func:`cgzoo.intervals.bootstrap_interval`).
+The findings paragraph of ``summary.md`` is computed, not written by hand: for every metric it
+counts, per architecture, the mappings where Δ beats ML only of the same network and where each
+beats the force-matched prior — "better" only when the intervals separate, a tie otherwise
+(:func:`cgzoo.intervals.verdict`); each mapping's reference split-half floor is a row of its table.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from cgzoo.intervals import Interval, bootstrap_interval, verdict
 from cgzoo.observables.base import StudyMetric
 from cgzoo.observables.registry import registered_observables
 from cgzoo.outputs import save_figure, write_atomic
 from cgzoo.study.plan import ENSEMBLES, Task
 
-KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed")
+KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed", "replica")
+#: the keys of one model (a row of the summary): everything but the seed and the replica
+MODEL_KEYS = KEYS[:-2]
 #: the force error judges the model itself, on no run; the observables add theirs (:func:`study_metrics`)
 FORCE_METRIC = StudyMetric("force_rmse", "force RMSE (kcal/mol/Å)", None)
 MODE_ORDER = ("prior_only", "ml_only", "delta")
@@ -53,7 +58,7 @@ def _metrics(task: Task | None, states: dict[str, dict[str, Any]]) -> dict[str, 
 
 
 def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (mapping, model, seed) of the plan, with None where a step failed or was skipped."""
+    """One row per (mapping, model, seed, MD replica) of the plan, with None where a step failed or was skipped."""
     by_name = {t.name: t for t in tasks}
     observables = registered_observables()
     rows = []
@@ -61,7 +66,7 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
         if task.fn != "simulate" or task.meta["ensemble"] != "nvt":
             continue
         m = task.meta
-        mapping, label = m["mapping"], m["label"]
+        mapping, label, replica = m["mapping"], m["label"], m["replica"]
         model_task = f"{mapping}/prior" if m["mode"] == "prior_only" else f"{mapping}/train/{label}"
         model = (states.get(model_task) or {}).get("result") or {}
         data = (states.get(f"{mapping}/data") or {}).get("result") or {}
@@ -74,15 +79,34 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
         evaluations = {}
         for ensemble in ENSEMBLES:
             metrics = _metrics(by_name.get(f"{mapping}/eval_{ensemble}"), states)
-            run = (metrics or {}).get("runs", {}).get(label)
+            run = (metrics or {}).get("runs", {}).get(m["run"])
             row[f"stable_{ensemble}"] = None if run is None else bool(run["stable"])
-            row[f"status_{ensemble}"] = (states.get(f"{mapping}/md/{label}_{ensemble}") or {}).get("result", {}).get("status")
+            row[f"status_{ensemble}"] = (states.get(f"{mapping}/md/{label}_{ensemble}_r{replica}") or {}).get(
+                "result", {}).get("status")
             if run is not None:
                 evaluations[ensemble] = (metrics["reference"], run)
         for obs in observables:
             row.update(obs.study_cells(evaluations))
         rows.append(row)
     return rows
+
+
+def collect_floors(tasks: list[Task], states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per mapping, the study cells of its reference's split-half floor (the NVT and NPT evaluations' ``floor``)."""
+    observables = registered_observables()
+    floors = {}
+    for task in tasks:
+        if task.fn != "evaluate" or task.meta["ensemble"] != "nvt":
+            continue
+        mapping = task.meta["mapping"]
+        evaluations = {}
+        for ensemble in ENSEMBLES:
+            metrics = _metrics(next((t for t in tasks if t.name == f"{mapping}/eval_{ensemble}"), None), states)
+            if metrics and metrics.get("floor"):
+                evaluations[ensemble] = (metrics["reference"], metrics["floor"])
+        if evaluations:
+            floors[mapping] = {k: v for obs in observables for k, v in obs.study_cells(evaluations).items()}
+    return floors
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -98,116 +122,117 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Per (system, beads, operator, mapping, architecture, mode): mean, spread (sample std) and n of every metric over seeds.
+    """Per model (:data:`MODEL_KEYS`): a 95 % bootstrap :class:`Interval` of every metric over seeds and their replicas.
 
-    A structural or dynamical metric counts only from runs that reached their full length, so a model
-    that blows up never wins on the frames it produced before it did; stability is its own column.
+    A structural or dynamical metric counts only from runs that stayed stable (finished, finite, molecules
+    intact), so a model that blows up never wins on the frames it produced before it did; stability is its own
+    column, counted over every run.
     """
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[tuple(row[k] for k in KEYS[:-1])].append(row)
+        groups[tuple(row[k] for k in MODEL_KEYS)].append(row)
     out = {}
     for key, members in groups.items():
-        agg: dict[str, Any] = {"n_seeds": len(members)}
+        agg: dict[str, Any] = {"n_seeds": len({r["seed"] for r in members})}
         for metric in study_metrics():
             column, run = metric.column, metric.ensemble
-            values = [r[column] for r in members if r.get(column) is not None and math.isfinite(r[column])
-                      and (run is None or r[f"stable_{run}"])]
-            agg[column] = (float(np.mean(values)) if values else None,
-                           float(np.std(values, ddof=1)) if len(values) > 1 else None, len(values))
+            by_seed: dict[int, list[float]] = defaultdict(list)
+            for r in members:
+                if r.get(column) is not None and math.isfinite(r[column]) and (run is None or r[f"stable_{run}"]):
+                    by_seed[r["seed"]].append(r[column])
+            # the force error belongs to the model, not to a run: one value per seed, not one per replica
+            values = [[v[0]] for v in by_seed.values()] if run is None else list(by_seed.values())
+            agg[column] = bootstrap_interval(values)
         runs = [r[f"stable_{e}"] for r in members for e in ENSEMBLES]
         agg["stability"] = (sum(bool(s) for s in runs), len(runs))
         out[key] = agg
     return out
 
 
-def _compare(a: float, b: float, margin: float) -> int:
-    """-1 if ``a`` is lower than ``b`` by more than ``margin`` (relative), +1 if higher by more, 0 if within."""
-    scale = max(abs(a), abs(b))
-    if scale == 0 or abs(a - b) <= margin * scale:
-        return 0
-    return -1 if a < b else 1
+def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
+    """Counted statements per metric and architecture: Δ against ML only of the same network, and each against the prior.
 
-
-def findings(agg: dict[tuple, dict[str, Any]], margin: float = 0.05) -> list[str]:
-    """Counted statements per metric: Δ against ML only for the same network, and the best network against the prior.
-
-    Differences within ``margin`` (relative to the larger value) count as ties: with one seed there
-    is no spread to judge by, and a 1 % change in a g(r) error from a 1 ps run is noise.
+    "Better" needs the two 95 % intervals to separate; overlapping intervals, or a model with one value and
+    so no interval, are ties: the verdicts come from the measured noise, not from a chosen margin.
     """
     lines = []
     mappings = sorted({k[3] for k in agg})
     archs = sorted({k[4] for k in agg if k[5] != "prior_only"})
     for column, label in ((m.column, m.label) for m in study_metrics()):
-        delta_vs_ml = []
-        for mapping in mappings:
-            for arch in archs:
-                ml = _mean(agg, mapping, arch, "ml_only", column)
-                delta = _mean(agg, mapping, arch, "delta", column)
-                if ml is not None and delta is not None:
-                    delta_vs_ml.append(_compare(delta, ml, margin))
-        net_vs_prior: dict[str, int] = {}
-        for mapping in mappings:
-            prior = _mean(agg, mapping, "prior", "prior_only", column)
-            nets = [v for arch in archs for mode in ("ml_only", "delta") if (v := _mean(agg, mapping, arch, mode, column)) is not None]
-            if prior is not None and nets:
-                net_vs_prior[mapping] = _compare(min(nets), prior, margin)
-        better = [m for m, c in net_vs_prior.items() if c < 0]
-        lines.append(
-            f"- **{label}**: Δ vs ML only (same network): better in {delta_vs_ml.count(-1)}, tied in {delta_vs_ml.count(0)}, "
-            f"worse in {delta_vs_ml.count(1)} of {len(delta_vs_ml)} pairs; best network vs the force-matched prior: "
-            f"better in {len(better)}, tied in {list(net_vs_prior.values()).count(0)}, worse in "
-            f"{list(net_vs_prior.values()).count(1)} of {len(net_vs_prior)} mappings"
-            + (f" (better: {', '.join(better)})" if better else "") + ".")
+        parts = []
+        for arch in archs:
+            counts: dict[str, list[str]] = {"Δ vs ML only": [], "Δ vs prior": [], "ML only vs prior": []}
+            for mapping in mappings:
+                ml, delta = _cell(agg, mapping, arch, "ml_only", column), _cell(agg, mapping, arch, "delta", column)
+                prior = _cell(agg, mapping, "prior", "prior_only", column)
+                for name, a, b in (("Δ vs ML only", delta, ml), ("Δ vs prior", delta, prior), ("ML only vs prior", ml, prior)):
+                    if a is not None and b is not None and math.isfinite(a.estimate) and math.isfinite(b.estimate):
+                        counts[name].append(verdict(a, b))
+            parts.append(f"{arch}: " + "; ".join(
+                f"{name} better/tie/worse {v.count('better')}/{v.count('tie')}/{v.count('worse')}"
+                for name, v in counts.items()))
+        lines.append(f"- **{label}** — " + " · ".join(parts) + ".")
     stab = defaultdict(lambda: [0, 0])
     for key, a in agg.items():
         stab[key[5]][0] += a["stability"][0]
         stab[key[5]][1] += a["stability"][1]
-    lines.append("- **stability** (runs that finished, NVT and NPT): " + ", ".join(
+    lines.append("- **stability** (runs that finished with every molecule intact, NVT and NPT): " + ", ".join(
         f"{MODE_LABEL[m]} {stab[m][0]}/{stab[m][1]}" for m in MODE_ORDER if m in stab) + ".")
     return lines
 
 
-def _mean(agg, mapping: str, arch: str, mode: str, column: str) -> float | None:
+def _cell(agg, mapping: str, arch: str, mode: str, column: str) -> Interval | None:
     for key, a in agg.items():
         if key[3] == mapping and key[4] == arch and key[5] == mode:
-            return a[column][0]
+            return a[column]
     return None
 
 
-def _fmt(cell: tuple[float | None, float | None, int]) -> str:
-    mean, spread, _ = cell
-    if mean is None:
+def _mean(agg, mapping: str, arch: str, mode: str, column: str) -> float | None:
+    cell = _cell(agg, mapping, arch, mode, column)
+    return None if cell is None or not math.isfinite(cell.estimate) else cell.estimate
+
+
+def _fmt(cell: Interval | float | None) -> str:
+    """An interval as ``estimate [low, high]`` (the estimate alone without one), a plain value as is, – for nothing."""
+    if cell is None or (isinstance(cell, Interval) and not math.isfinite(cell.estimate)):
         return "–"
-    text = f"{mean:.3g}"
-    return text if spread is None else f"{text} ± {spread:.2g}"
+    return cell.format() if isinstance(cell, Interval) else f"{cell:.3g}"
 
 
-def write_summary(agg: dict[tuple, dict[str, Any]], header: list[str], path: Path, margin: float = 0.05) -> None:
-    """``summary.md``: provenance lines, computed findings, one table per system (mean ± spread over seeds)."""
+def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, Any]], header: list[str],
+                  path: Path) -> None:
+    """``summary.md``: provenance lines, computed findings, one table per system (95 % intervals) with its floor rows."""
     shown = [(m.column, m.label) for m in study_metrics()]
     by_run: dict[str, list[str]] = defaultdict(list)
     for metric in study_metrics():
         if metric.ensemble is not None:
             by_run[metric.ensemble].append(metric.label)
     lines = [*header, "", "## Findings (computed from results.csv)", "",
-             f"Ties: differences within {margin:.0%} of the larger value.", "", *findings(agg, margin), ""]
-    lines += [("Lower is better everywhere. ± is the sample standard deviation over seeds (absent with one seed). "
-               "Stability counts NVT and NPT runs that reached their full length. "
+             "Better/tie/worse per architecture, counted over mappings: better or worse only where the 95 % intervals "
+             "separate.", "", *findings(agg), ""]
+    lines += [("Lower is better everywhere. Cells are estimate [95 % interval]: a two-level bootstrap over training "
+               "seeds and, within each, MD replicas (the force error over seeds only); no interval with a single "
+               "value. Stability counts NVT and NPT runs that finished with every molecule intact. "
                + "; ".join(f"{', '.join(labels)} come from the {ensemble.upper()} run" for ensemble, labels in by_run.items())
-               + ", each compared with the mapped atomistic reference; a run that did not finish contributes no "
-               "structural or dynamical value (– in the table)."), ""]
+               + ", each compared with the mapped atomistic reference; an unstable run contributes no structural or "
+               "dynamical value (– in the table). The floor row of a mapping is its reference's second half against "
+               "its first: no model can be shown closer to the reference than that."), ""]
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",
                   "| mapping | model | " + " | ".join(label for _, label in shown) + " | stable |",
                   "|---|---|" + "---|" * (len(shown) + 1)]
         keys = sorted((k for k in agg if k[0] == system), key=lambda k: (k[1], k[2], order[k[5]], k[4]))
-        for key in keys:
-            a = agg[key]
-            model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
-            lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown)
-                         + f" | {a['stability'][0]}/{a['stability'][1]} |")
+        for mapping in dict.fromkeys(k[3] for k in keys):
+            if mapping in floors:
+                lines.append(f"| {mapping} | reference split-half (floor) | "
+                             + " | ".join(_fmt(floors[mapping].get(c)) for c, _ in shown) + " | – |")
+            for key in (k for k in keys if k[3] == mapping):
+                a = agg[key]
+                model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
+                lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown)
+                             + f" | {a['stability'][0]}/{a['stability'][1]} |")
         lines.append("")
     write_atomic(path, "\n".join(lines))
 
@@ -236,12 +261,13 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
             for arch in archs:
                 for mode in MODE_ORDER:
                     pts = sorted((k[1], agg[k][column]) for k in keys if k[0] == system and k[4] == arch and k[5] == mode)
-                    pts = [(x, c) for x, c in pts if c[0] is not None]
+                    pts = [(x, c) for x, c in pts if math.isfinite(c.estimate)]
                     if not pts:
                         continue
                     x = [p[0] for p in pts]
-                    y = [p[1][0] for p in pts]
-                    err = [p[1][1] or 0.0 for p in pts]
+                    y = [p[1].estimate for p in pts]
+                    err = [[c.estimate - c.low if c.defined else 0.0 for _, c in pts],
+                           [c.high - c.estimate if c.defined else 0.0 for _, c in pts]]
                     ax.errorbar(x, y, yerr=err, color=colors[arch], linestyle=styles[mode], marker=markers[mode], ms=4,
                                 lw=1, capsize=2, label=f"{arch} {MODE_LABEL[mode]}" if arch != "prior" else "prior only (FM)")
                     plotted = True
@@ -323,15 +349,14 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
     return path
 
 
-def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str],
-                  margin: float = 0.05) -> list[Path]:
+def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str]) -> list[Path]:
     """Write ``results.csv``, ``summary.md`` and the figures into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     rows = collect_rows(tasks, states)
     agg = aggregate(rows)
     written = [out / "results.csv", out / "summary.md"]
     write_csv(rows, written[0])
-    write_summary(agg, header, written[1], margin)
+    write_summary(agg, collect_floors(tasks, states), header, written[1])
     for operator in sorted({r["operator"] for r in rows}):
         p = plot_error_vs_resolution(agg, operator, out / f"error_vs_resolution_{operator}.png")
         if p:

@@ -129,8 +129,11 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
     return {"checkpoint": str(best[0]), "force_rmse": _test_rmse(load_model(best[0]), data), "train_seconds": seconds}
 
 
-def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
-    """One CG MD run (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a failure.
+def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu",
+             replica: int = 0, replicas: int = 1, n_frames: int = 1) -> dict[str, Any]:
+    """One CG MD replica (``cgzoo simulate``); a run the stability guard stops is a result (``status: unstable``), not a
+    failure. Replica ``k`` of ``replicas`` starts from frame ``start_frame + k·n_frames/replicas`` (modulo the
+    ``n_frames`` of the dataset), so replicas sample different reference configurations as well as velocities.
 
     ``device`` ``auto`` means CUDA when torch sees a GPU, else the CPU. The engine is the settings' (default
     ``auto``: LAMMPS for pair-additive models, ASE for graph networks, see :func:`cgzoo.md.integrators.choose_engine`).
@@ -144,9 +147,10 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     run = out / "run"  # the run directory is the simulate command's own; task.json and task.log stay beside it
+    frame = (start_frame + replica * n_frames // replicas) % n_frames
     started = time.perf_counter()
     try:
-        run_md(model, f"{data}@{start_frame}", run, SimulationSettings(**settings), overwrite=True, progress=False,
+        run_md(model, f"{data}@{frame}", run, SimulationSettings(**settings), overwrite=True, progress=False,
                device=device)
     except UnstableSimulation as exc:
         message = str(exc)
@@ -156,7 +160,7 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
     info = json.loads((run / "run.json").read_text())
     steps = int(info.get("steps_done", 0))
     ns_per_day = steps * settings["timestep_fs"] * 1e-6 / (seconds / 86400) if seconds > 0 else math.nan
-    return {"run": str(run), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"],
+    return {"run": str(run), "status": info.get("status"), "steps_done": steps, "steps": settings["steps"], "start_frame": frame,
             "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day, "engine": info.get("engine")}
 
 
