@@ -48,6 +48,9 @@ def test_shipped_presets_expand_to_the_documented_grid():
     (lambda d: d["grid"]["systems"].update({"argon": ["one_bead"]}), "is not '<n>bead_<operator>'"),
     (lambda d: d["presets"]["cpu"]["networks"].pop("schnet"), "no network settings for ['schnet']"),
     (lambda d: d["grid"].update(zoo_dir="nowhere"), "zoo config needed by"),
+    (lambda d: d["presets"]["cpu"]["networks"]["schnet"].update(cutoff=7.0), "every network needs the same explicit cutoff"),
+    (lambda d: [n.update(cutoff=8.0) for n in d["presets"]["cpu"]["networks"].values()],
+     "network cutoff 8.0 Å is shorter than the 9.0 Å of the prior"),
 ])
 def test_bad_study_files_fail_in_one_line(tmp_path, edit, message):
     data = yaml.safe_load(SHIPPED.read_text())
@@ -76,7 +79,7 @@ def _tiny_study(tmp_path: Path, md_steps: int = 60) -> Path:
             "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"), "workers": 1,
             "atomistic": {"hexane-ua": {"n_molecules": 24, "equil_ps": 0.4, "prod_ps": 4.0, "save_every_fs": 100.0, "seed": 3},
                           "cyclohexane-ua": {"path": str(tmp_path / "missing")}},
-            "networks": {"pair_mlp": {"cutoff": 5.0, "hidden": [8], "n_rbf": 8}},
+            "networks": {"pair_mlp": {"cutoff": 6.0, "hidden": [8], "n_rbf": 8}},
             "training": {"trainer.max_epochs": 1, "data.max_train_frames": 4, "data.cache_dir": str(tmp_path / "cache")},
             "seeds": [0, 1],
             "md": {"nvt_steps": md_steps, "npt_steps": md_steps, "replicas": 2}}},

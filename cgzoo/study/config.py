@@ -173,6 +173,24 @@ def _require(block: dict[str, Any], key: str, path: Path, where: str) -> Any:
     return block[key]
 
 
+def _check_one_cutoff(networks: dict[str, dict[str, Any]], architectures: list[str], priors: dict[str, str],
+                      path: Path, preset: str) -> None:
+    """Every network of a preset sees the same neighbourhood, at least the prior's: a comparison of architectures or
+    of Δ against ML only must not be a comparison of cutoffs (a short one cuts the first shell of large beads)."""
+    from cgzoo.schema import read_yaml_file
+
+    cutoffs = {a: networks[a].get("cutoff") for a in architectures}
+    if len(set(cutoffs.values())) > 1 or None in cutoffs.values():
+        raise InputError(path, f"preset {preset!r}: every network needs the same explicit cutoff, got {cutoffs}")
+    cutoff = next(iter(cutoffs.values()))
+    for key, spec in priors.items():
+        terms = (read_yaml_file(spec, "prior spec") or {}).get("terms") or []
+        longest = max((float(t["cutoff"]) for t in terms if isinstance(t, dict) and "cutoff" in t), default=0.0)
+        if cutoff < longest:
+            raise InputError(path, f"preset {preset!r}: network cutoff {cutoff} Å is shorter than the {longest} Å of "
+                                   f"the prior {spec} (grid.priors.{key})")
+
+
 def load_study(path: str | Path, preset: str) -> Study:
     """Read a study YAML (checked against :class:`StudyFile`) and expand preset ``preset``; one-line :class:`InputError` on anything malformed."""
     path = Path(path)
@@ -226,6 +244,7 @@ def load_study(path: str | Path, preset: str) -> Study:
     missing = [a for a in architectures if a not in networks]
     if missing:
         raise InputError(path, f"preset {preset!r}: no network settings for {missing}")
+    _check_one_cutoff(networks, architectures, priors, path, preset)
     md = dict(settings.get("md") or {})
     for key in ("nvt_steps", "npt_steps"):
         _require(md, key, path, f"preset {preset!r}: md")

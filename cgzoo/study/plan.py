@@ -85,7 +85,8 @@ def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
               "reader": From(f"atomistic/{cell.system}", "reader"),
               "mapping": str(cell.path)}, meta=meta),
         Task(f"{name}/prior", "fit_prior", base / "prior",
-             {"data": From(data_task, "data"), "specs": dict(study.priors), "has_bonds": From(data_task, "has_bonds")},
+             {"data": From(data_task, "data"), "specs": dict(study.priors), "has_bonds": From(data_task, "has_bonds"),
+              "max_frames": study.training.get("data.max_train_frames")},
              meta=meta),
     ]
     models: list[tuple[str, str, dict[str, Any]]] = []  # (label, task providing the model, its meta)

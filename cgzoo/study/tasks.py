@@ -83,14 +83,25 @@ def _test_rmse(model, data: str) -> float | None:
     return held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"]
 
 
-def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool) -> dict[str, Any]:
+def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_frames: int | None = None) -> dict[str, Any]:
     """Fit the prior spec ``specs["bonded"]`` (CG molecules with bonds) or ``specs["pairs"]`` on the training split
-    (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete) and measure it on the test split."""
-    from cgzoo.fitting.spec import run_fit_prior
+    (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete) and measure it on the test split.
+
+    ``max_frames`` (the networks' ``data.max_train_frames``) thins the training split exactly as the networks' data
+    module does, so the prior and the networks learn from the same frames.
+    """
+    import yaml
+
+    from cgzoo.fitting.spec import load_spec, run_fit_prior
     from cgzoo.md.calculator import load_any_model
+    from cgzoo.outputs import write_atomic
 
     started = time.perf_counter()
     spec = specs["bonded" if has_bonds else "pairs"]
+    if max_frames is not None:
+        spec_path = out / "spec.yaml"
+        write_atomic(spec_path, yaml.safe_dump({**load_spec(spec), "max_frames": int(max_frames)}, sort_keys=False))
+        spec = str(spec_path)
     fit = out / "fit"
     report = run_fit_prior(data, spec, fit, overwrite=True, progress=lambda msg: None)
     seconds = time.perf_counter() - started
