@@ -102,6 +102,22 @@ def test_optimized_map_is_consistent_and_removes_the_bond_stretch_variance(tetra
     assert mapped_forces(mapper, fresh).var() < 0.2 * mapped_forces(basic, fresh).var()
 
 
+def test_no_consistent_perturbation_lowers_the_fitted_variance(tetramer_yaml):
+    top = topology("TET", TET_NAMES, TET_MASSES, 5)
+    forces = tetramer_forces(200, 5, seed=8)
+    lay = fitted(tetramer_yaml, top, forces, ridge=0.0).force_map_fit.layouts[0]
+    stats = ForceCovariance(CGMapper(load_mapping(tetramer_yaml), top).layouts)
+    stats.add(forces)
+    cov = stats.covariance(0)
+    position = np.array([[15 / 29, 14 / 29, 0, 0], [0, 0, 14 / 29, 15 / 29]])
+    null = np.linalg.svd(position)[2][2:]  # directions d with C d = 0: W + e dᵀ stays consistent
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        moved = lay.weights + rng.normal(size=(2, 2)) @ null * 0.1
+        np.testing.assert_allclose(moved @ position.T, np.eye(2), atol=1e-12)
+        assert np.all(np.einsum("ij,jk,ik->i", moved, cov, moved) > lay.variance_optimized)
+
+
 def test_uncorrelated_equal_noise_keeps_a_map_no_worse_than_basic(tetramer_yaml):
     top = topology("TET", TET_NAMES, TET_MASSES, 4)
     forces = np.random.default_rng(3).normal(size=(400, 16, 3))
