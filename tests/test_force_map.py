@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from cgzoo.cli import main
 from cgzoo.data.build import force_map_frames
 from cgzoo.data.dataset import CGDataset
+from cgzoo.data.summary import summarize
 from cgzoo.errors import MappingError
 from cgzoo.io.base import AtomTopology, FrameChunk
 from cgzoo.mapping import CGMapper, load_mapping
@@ -251,6 +252,7 @@ def test_map_cli_with_optimized_force_map_records_it(tetramer_yaml, tmp_path):
     expected = np.einsum("bi,fmix->fmbx", weights, forces.reshape(30, 4, 4, 3)).reshape(30, 8, 3)
     np.testing.assert_allclose(ds.forces, expected, rtol=1e-5, atol=1e-4)
     assert record["variance_by_type"]["P"]["removed"] > 0.5
+    assert summarize(ds)["force_map"].startswith("optimized on 20 frames, ridge 0.01; variance removed P ")
 
 
 def test_map_cli_rejects_a_negative_ridge(tetramer_yaml, tmp_path, capsys):
