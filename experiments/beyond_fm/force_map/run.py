@@ -207,6 +207,14 @@ def variance_figure(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def copy_plots(results: dict) -> None:
+    """The evaluate plots of g(r) and bonded distributions (both runs vs reference), beside the results."""
+    for name, case in results["cases"].items():
+        plots = Path(case["evaluate_dir"]) / "plots"
+        for source in [*plots.glob("rdf_*.png"), *plots.glob("bonds.png"), *plots.glob("angles.png")]:
+            (HERE / f"{name.replace('_com', '')}_{source.name}").write_bytes(source.read_bytes())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/data/bfm/fmap"))
@@ -219,6 +227,7 @@ def main() -> None:
     write_json_atomic(HERE / "results.json", results)
     (HERE / "results.md").write_text(markdown(results))
     variance_figure(results, HERE / "variance.png")
+    copy_plots(results)
     print(markdown(results))
 
 
