@@ -54,8 +54,10 @@ def _cmd_map(args: argparse.Namespace) -> None:
                             timestep_fs=args.timestep_fs)
     mapper = CGMapper(load_mapping(args.mapping), source.topology,
                       allow_constrained_crossing=args.allow_constrained_crossing, force_map=args.force_map)
-    given = {"frames": args.force_map_frames, "max_frames": args.force_map_max_frames, "ridge": args.force_map_ridge}
-    settings = validate(ForceMapSettings, {k: v for k, v in given.items() if v is not None}, "cgzoo map --force-map")
+    given = {"frames": args.force_map_frames, "max_frames": args.force_map_max_frames,
+             "ridge": args.force_map_ridge}
+    settings = validate(ForceMapSettings, {k: v for k, v in given.items() if v is not None},
+                        "cgzoo map --force-map")
     out = build_dataset(source, mapper, args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
                         progress=not args.quiet, force_map=settings)
     print(f"wrote {out}: {source.n_frames} frames, {mapper.n_beads} beads")

@@ -29,8 +29,9 @@ consistent when, all together:
 Condition 4 is checked against ``topology.constraints``: a crossing constraint is a
 :class:`MappingError` unless ``allow_constrained_crossing=True``, which only warns that the mapped
 forces are biased. An optimized force map is not checked here: it gives every constrained group
-one weight by construction, so crossing constraints do not bias it. When an atom is shared by beads (explicit weights, condition 1 broken) its force
-is split in proportion to its weights and a warning says the force map is approximate.
+one weight by construction, so crossing constraints do not bias it. When an atom is shared by beads
+(explicit weights, condition 1 broken) its force is split in proportion to its weights and a warning
+says the basic force map is approximate.
 
 Positions are first made whole (:meth:`CGMapper.make_whole`): along a spanning tree of each
 molecule's bonds (constraints included) every atom is placed at the minimum image of its tree
