@@ -162,6 +162,36 @@ def test_beads_inside_one_rigid_group_have_no_consistent_force_map(tetramer_yaml
         optimize_force_map(mapper, stats, list(range(20)), 1e-4)
 
 
+TETRAMER_XML = """\
+<cg_molecule>
+  <name>TET</name> <ident>TET</ident>
+  <topology>
+    <cg_beads>
+      <cg_bead><name>A</name><type>P</type><mapping>M1</mapping><beads>1:TET:T1 1:TET:T2</beads></cg_bead>
+      <cg_bead><name>B</name><type>P</type><mapping>M2</mapping><beads>1:TET:T3 1:TET:T4</beads></cg_bead>
+    </cg_beads>
+  </topology>
+  <maps>
+    <map><name>M1</name><weights>15 14</weights></map>
+    <map><name>M2</name><weights>14 15</weights></map>
+  </maps>
+</cg_molecule>
+"""
+
+
+def test_votca_mapping_gets_an_optimized_map_by_override(tetramer_yaml, tmp_path):
+    xml = tmp_path / "tet.xml"
+    xml.write_text(TETRAMER_XML)
+    top = topology("TET", TET_NAMES, TET_MASSES, 3)
+    assert CGMapper(load_mapping(xml), top).force_map_kind == "basic"
+    mapper = CGMapper(load_mapping(xml), top, force_map="optimized")
+    stats = ForceCovariance(mapper.layouts)
+    stats.add(tetramer_forces(50, 3, seed=10))
+    mapper.use_force_map(optimize_force_map(mapper, stats, list(range(50)), 1e-4))
+    np.testing.assert_allclose(mapper.force_map.toarray(), fitted(tetramer_yaml, top, tetramer_forces(50, 3, seed=10))
+                               .force_map.toarray(), atol=1e-12)
+
+
 def test_check_force_map_rejects_inconsistent_maps():
     position = sp.csr_matrix(np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]]))
     basic = sp.csr_matrix(np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))
@@ -253,6 +283,15 @@ def test_map_cli_with_optimized_force_map_records_it(tetramer_yaml, tmp_path):
     np.testing.assert_allclose(ds.forces, expected, rtol=1e-5, atol=1e-4)
     assert record["variance_by_type"]["P"]["removed"] > 0.5
     assert summarize(ds)["force_map"].startswith("optimized on 20 frames, ridge 0.01; variance removed P ")
+
+
+def test_map_cli_names_the_trajectory_when_it_is_too_short_for_the_training_split(tetramer_yaml, tmp_path, capsys):
+    traj = tmp_path / "tet.extxyz"
+    write_extxyz(traj, topology("TET", TET_NAMES, TET_MASSES, 2), tetramer_forces(4, 2, seed=7))
+    assert main(["map", "--traj", str(traj), "--mapping", str(tetramer_yaml), "--out", str(tmp_path / "x.h5"),
+                 "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "tet.extxyz: split:" in err and "(--force-map-frames all)" in err and err.count("\n") == 1
 
 
 def test_map_cli_rejects_a_negative_ridge(tetramer_yaml, tmp_path, capsys):

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from cgzoo import __version__
 from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, CGTopology, DatasetWriter, dataset_output
-from cgzoo.data.splits import DEFAULT_SPLIT, block_split
+from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
 from cgzoo.errors import InputError
 from cgzoo.hashing import file_sha256
 from cgzoo.mapping.force_map import ForceCovariance, ForceMapFit, ForceMapSettings, optimize_force_map
@@ -79,7 +79,11 @@ def fit_force_map(
     progress: bool = True,
 ) -> ForceMapFit:
     """Stream the frames :func:`force_map_frames` picks, fit the optimized force map and install it in ``mapper``."""
-    frames = force_map_frames(source.n_frames, settings)
+    try:
+        frames = force_map_frames(source.n_frames, settings)
+    except SplitError as exc:
+        raise InputError(source.paths[-1], f"{exc.problem}; fit the force map on all frames "
+                                           "(--force-map-frames all)") from None
     stats = ForceCovariance(mapper.layouts)
     first = 0
     chunks = tqdm(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
