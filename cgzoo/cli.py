@@ -43,6 +43,8 @@ def _cmd_map(args: argparse.Namespace) -> None:
     from cgzoo.data.summary import format_summary, summarize
     from cgzoo.io import read_atomistic
     from cgzoo.mapping import CGMapper, load_mapping
+    from cgzoo.mapping.force_map import ForceMapSettings
+    from cgzoo.schema import validate
 
     dataset_output(args.out, args.overwrite)  # refuse a bad output before reading anything
     if args.traj is None and args.top is None:
@@ -51,9 +53,13 @@ def _cmd_map(args: argparse.Namespace) -> None:
     source = read_atomistic(traj, top=top, format=args.format, lammps_units=args.lammps_units,
                             timestep_fs=args.timestep_fs)
     mapper = CGMapper(load_mapping(args.mapping), source.topology,
-                      allow_constrained_crossing=args.allow_constrained_crossing)
+                      allow_constrained_crossing=args.allow_constrained_crossing, force_map=args.force_map)
+    given = {"frames": args.force_map_frames, "max_frames": args.force_map_max_frames,
+             "ridge": args.force_map_ridge}
+    settings = validate(ForceMapSettings, {k: v for k, v in given.items() if v is not None},
+                        "cgzoo map --force-map")
     out = build_dataset(source, mapper, args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
-                        progress=not args.quiet)
+                        progress=not args.quiet, force_map=settings)
     print(f"wrote {out}: {source.n_frames} frames, {mapper.n_beads} beads")
     if out.suffix.lower() in (".h5", ".hdf5") and not args.quiet:
         print(format_summary(summarize(CGDataset.load(out))))
@@ -216,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--chunk-size", type=int, default=128, help="frames mapped at a time")
     mp.add_argument("--allow-constrained-crossing", action="store_true",
                     help="map even if a constrained bond crosses two beads (forces will be biased)")
+    mp.add_argument("--force-map", choices=["basic", "optimized"], default=None,
+                    help="bead forces: basic (sum of the bead's atomic forces) or optimized (least-variance "
+                         "consistent map fitted to the atomistic forces); default: the mapping file's force_map")
+    mp.add_argument("--force-map-frames", choices=["train", "all"], default=None,
+                    help="optimized: fit on the default split's training frames (default) or on all frames")
+    mp.add_argument("--force-map-max-frames", type=int, default=None,
+                    help="optimized: at most this many frames, spread evenly (default 200)")
+    mp.add_argument("--force-map-ridge", type=float, default=None,
+                    help="optimized: ridge on the force covariance, relative to its mean variance (default 1e-4)")
     mp.add_argument("--overwrite", action="store_true")
     mp.add_argument("--quiet", action="store_true")
     mp.set_defaults(func=_cmd_map)

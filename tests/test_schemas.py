@@ -156,7 +156,7 @@ MAPPING = ROOT / "datasets" / "mappings" / "hexane-ua_2bead_com.yaml"
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda d: d.update(weight="mass"), "map.yaml: unknown key(s) weight (allowed: name, weights, molecules)"),
+    (lambda d: d.update(weight="mass"), "map.yaml: unknown key(s) weight (allowed: name, weights, force_map, molecules)"),
     (lambda d: d["molecules"][0]["beads"][0].update(weights=[1.0, -2.0, 1.0]),
      "map.yaml: molecules[HEX].beads[A].weights[1]: must be >= 0 (got -2.0)"),
     (lambda d: d["molecules"][0]["beads"][0].update(weights=[0, 0, 0]), "beads[A]: weights sum to 0"),

@@ -49,9 +49,18 @@ def summarize(ds: CGDataset) -> dict[str, Any]:
         "force_rms_component": float(np.sqrt(np.mean(forces**2))),
         "mapping": prov.get("mapping", {}).get("name"),
         "mapping_sha256": prov.get("mapping", {}).get("sha256"),
+        "force_map": _force_map_line(prov.get("force_map", {"kind": "basic"})),
         "source": prov.get("sources"),
         "command": prov.get("command"),
     }
+
+
+def _force_map_line(record: dict[str, Any]) -> str:
+    """The force map kind, and for an optimized map its frames, ridge and variance removed per bead type."""
+    if record.get("kind") != "optimized":
+        return str(record.get("kind"))
+    removed = ", ".join(f"{t} {v['removed']:.0%}" for t, v in record["variance_by_type"].items())
+    return f"optimized on {len(record['frames'])} frames, ridge {record['ridge']:g}; variance removed {removed}"
 
 
 def summarize_file(path: str | Path) -> dict[str, Any]:
@@ -82,6 +91,7 @@ def format_summary(info: dict[str, Any]) -> str:
             f"force RMS={t['force_rms_component']:.4f}  mean |F|={t['force_mean_norm']:.4f} kcal/mol/Å"
         )
     lines.append(f"mapping           {info['mapping']} (sha256 {str(info['mapping_sha256'])[:12]})")
+    lines.append(f"force map         {info['force_map']}")
     lines.append(f"source            {info['source']}")
     lines.append(f"command           {info['command']}")
     if "checksums" in info:

@@ -8,7 +8,9 @@ residue-name sequence, and builds two sparse matrices once:
   ``R_I = Σ_i C_Ii r_i`` is its centre of mass (``mass``), of geometry (``geometry``) or an explicit
   weighted average;
 * the force map ``D`` (beads × atoms): ``D_Ii = 1`` for every atom ``i`` listed in bead ``I``, so
-  ``F_I = Σ_i D_Ii f_i`` is the sum of the bead's atomic forces.
+  ``F_I = Σ_i D_Ii f_i`` is the sum of the bead's atomic forces (the ``basic`` force map). With
+  ``force_map: optimized`` the mapper waits for :meth:`CGMapper.use_force_map` to install the
+  least-variance consistent map fitted by :mod:`cgzoo.mapping.force_map`.
 
 When summing forces is exact
 ----------------------------
@@ -26,8 +28,10 @@ consistent when, all together:
 
 Condition 4 is checked against ``topology.constraints``: a crossing constraint is a
 :class:`MappingError` unless ``allow_constrained_crossing=True``, which only warns that the mapped
-forces are biased. When an atom is shared by beads (explicit weights, condition 1 broken) its force
-is split in proportion to its weights and a warning says the force map is approximate.
+forces are biased. An optimized force map is not checked here: it gives every constrained group
+one weight by construction, so crossing constraints do not bias it. When an atom is shared by beads
+(explicit weights, condition 1 broken) its force is split in proportion to its weights and a warning
+says the basic force map is approximate.
 
 Positions are first made whole (:meth:`CGMapper.make_whole`): along a spanning tree of each
 molecule's bonds (constraints included) every atom is placed at the minimum image of its tree
@@ -44,6 +48,7 @@ import itertools
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,8 +56,11 @@ import scipy.sparse as sp
 from cgzoo.errors import InputError, MappingError
 from cgzoo.geometry import image_offsets, wrap
 from cgzoo.io.base import AtomTopology, FrameChunk
-from cgzoo.mapping.spec import MappingSpec, MoleculeMapping
+from cgzoo.mapping.spec import FORCE_MAP_KINDS, MappingSpec, MoleculeMapping
 from cgzoo.terms import FIELD_ORDER
+
+if TYPE_CHECKING:
+    from cgzoo.mapping.force_map import ForceMapFit
 
 
 @dataclass
@@ -75,6 +83,19 @@ class _Template:
     fixed_weight: np.ndarray  # (E,) raw weight; NaN where the weight is the atom's mass
 
 
+@dataclass(frozen=True)
+class MoleculeLayout:
+    """The molecules of one type that share one atom layout: row ``g`` holds molecule ``g``'s atoms and beads.
+
+    Column ``j`` of ``atoms`` is the same atom (by residue and name) in every molecule, so per-molecule
+    statistics of a layout can be pooled, as the optimized force map does.
+    """
+
+    mol_type: int
+    atoms: np.ndarray  # (G, atoms per molecule) global atom indices
+    beads: np.ndarray  # (G, beads per molecule) global bead indices
+
+
 @dataclass
 class _UnwrapTree:
     """Atoms sorted by tree depth (``inverse`` undoes ``order``) and, per depth, a slice and its parents."""
@@ -88,16 +109,27 @@ class CGMapper:
     """Maps atomistic frames of one topology to CG bead positions and forces with a :class:`MappingSpec`."""
 
     def __init__(
-        self, spec: MappingSpec, topology: AtomTopology, allow_constrained_crossing: bool = False
+        self,
+        spec: MappingSpec,
+        topology: AtomTopology,
+        allow_constrained_crossing: bool = False,
+        force_map: str | None = None,
     ) -> None:
+        """``force_map`` (``basic`` | ``optimized``) overrides the mapping file's ``force_map``."""
         topology.validate()
         self.spec = spec
         self.topology = topology
+        self.force_map_kind = spec.force_map if force_map is None else force_map
+        if self.force_map_kind not in FORCE_MAP_KINDS:
+            raise MappingError(spec.source, f"force map must be one of {', '.join(FORCE_MAP_KINDS)}, "
+                                            f"not {self.force_map_kind!r}")
+        self.force_map_fit: ForceMapFit | None = None
         self.molecule_type_names = [m.name for m in spec.molecules]
         molecules = _split_molecules(topology)
         self._build(molecules)
         self._warn_shared_atoms()
-        self._check_constraints(allow_constrained_crossing)
+        if self.force_map_kind == "basic":
+            self._check_constraints(allow_constrained_crossing)
         self._tree = _unwrap_tree(topology)
         self._maps_by_dtype: dict[np.dtype, tuple[sp.csr_matrix, sp.csr_matrix]] = {}
 
@@ -131,6 +163,7 @@ class CGMapper:
             self.atom_molecule_type[mol.atoms] = k
 
         self.n_beads = n_beads
+        self.layouts: list[MoleculeLayout] = []
         bead_names = np.empty(n_beads, dtype=object)
         bead_type_names = np.empty(n_beads, dtype=object)
         self.molecule_ids = np.empty(n_beads, dtype=np.int64)
@@ -147,6 +180,7 @@ class CGMapper:
             bead_type_names[slots] = np.array([b.type for b in mm.beads], dtype=object)
             self.molecule_ids[slots] = np.array([molecules[i].mol_id for i in members])[:, None]
             self.bead_molecule_type[slots] = tmpl.mol_type
+            self.layouts.append(MoleculeLayout(tmpl.mol_type, atoms, slots))
             entry_atoms = atoms[:, tmpl.atom_local]  # (G, E)
             rows.append((off[:, None] + tmpl.bead_local).ravel())
             cols.append(entry_atoms.ravel())
@@ -163,13 +197,14 @@ class CGMapper:
         rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
         raw_a = np.concatenate(raw).astype(np.float64)
         self.position_map = _position_matrix(rows_a, cols_a, raw_a, n_beads, top.n_atoms)
-        self.force_map = _force_matrix(rows_a, cols_a, raw_a, n_beads, top.n_atoms)
+        self.basic_force_map = _force_matrix(rows_a, cols_a, raw_a, n_beads, top.n_atoms)
+        self.force_map = self.basic_force_map
         self.bead_names = bead_names.astype(str)
         self.type_names = sorted(set(bead_type_names.tolist()))
         self.bead_types = np.searchsorted(np.array(self.type_names), bead_type_names.astype(str)).astype(
             np.int64
         )
-        self.masses = np.asarray(self.force_map @ top.masses.astype(np.float64))
+        self.masses = np.asarray(self.basic_force_map @ top.masses.astype(np.float64))
         self.bonds, self.angles, self.dihedrals = (
             self._stack_terms(bonded[key], FIELD_ORDER[key]) for key in ("bonds", "angles", "dihedrals")
         )
@@ -184,7 +219,7 @@ class CGMapper:
 
     def _warn_shared_atoms(self) -> None:
         """Warn that the force map is approximate when some atom belongs to several beads."""
-        per_atom = np.diff(self.force_map.tocsc().indptr)
+        per_atom = np.diff(self.basic_force_map.tocsc().indptr)
         shared = np.flatnonzero(per_atom > 1)
         if len(shared):
             warnings.warn(
@@ -199,7 +234,7 @@ class CGMapper:
         cons = np.asarray(self.topology.constraints, dtype=np.int64).reshape(-1, 2)
         if not len(cons):
             return
-        dcsc = self.force_map.tocsc()
+        dcsc = self.basic_force_map.tocsc()
         diff = abs(dcsc[:, cons[:, 0]] - dcsc[:, cons[:, 1]])
         crossing = np.flatnonzero(np.asarray(diff.max(axis=0).todense()).ravel() > 1e-12)
         if not len(crossing):
@@ -220,12 +255,29 @@ class CGMapper:
     def _describe_atom(self, atom: int) -> str:
         """Atom index, residue, name, molecule and the beads it belongs to, for error messages."""
         top = self.topology
-        beads = self.force_map.tocsc()[:, atom].nonzero()[0]
+        beads = self.basic_force_map.tocsc()[:, atom].nonzero()[0]
         where = "bead " + "/".join(self.bead_names[beads]) if len(beads) else "no bead"
         return (
             f"atom {atom} {top.resnames[atom]}{top.resids[atom]}:{top.names[atom]} "
             f"of molecule {top.molecule_ids[atom]} ({where})"
         )
+
+    def use_force_map(self, fit: ForceMapFit) -> None:
+        """Map forces with an optimized force map fitted for this mapper (:mod:`cgzoo.mapping.force_map`)."""
+        if self.force_map_kind != "optimized":
+            raise MappingError(self.spec.source, "an optimized force map was given to a mapper whose force map "
+                                                 f"is {self.force_map_kind}")
+        if fit.matrix.shape != self.basic_force_map.shape:
+            raise MappingError(self.spec.source, f"force map of shape {fit.matrix.shape} for "
+                                                 f"{self.n_beads} beads and {self.topology.n_atoms} atoms")
+        self.force_map = fit.matrix.tocsr()
+        self.force_map_fit = fit
+        self._maps_by_dtype.clear()
+
+    @property
+    def needs_force_map(self) -> bool:
+        """True while an optimized force map is asked for but not yet installed by :meth:`use_force_map`."""
+        return self.force_map_kind == "optimized" and self.force_map_fit is None
 
     # --- application ---------------------------------------------------------------------------
 
@@ -247,6 +299,9 @@ class CGMapper:
                 f"frames have positions {chunk.positions.shape} and forces {chunk.forces.shape}, "
                 f"but the topology has {n} atoms",
             )
+        if self.needs_force_map:
+            raise MappingError(self.spec.source, "the optimized force map has not been fitted yet "
+                                                 "(cgzoo.data.build.fit_force_map fits it from atomistic forces)")
         dtype = np.result_type(chunk.positions.dtype, np.float32)
         c_map, d_map = self._maps(dtype)
         boxes = np.asarray(chunk.boxes, dtype=dtype)
@@ -262,7 +317,7 @@ class CGMapper:
 
     def provenance(self) -> dict:
         """What was mapped with what, for dataset metadata."""
-        mapped = np.asarray(self.force_map.sum(axis=0)).ravel() > 0
+        mapped = np.asarray(self.basic_force_map.sum(axis=0)).ravel() > 0
         return {
             "mapping_name": self.spec.name,
             "mapping_source": self.spec.source,
@@ -272,7 +327,14 @@ class CGMapper:
             "n_atoms_dropped": int(np.count_nonzero(~mapped)),
             "n_beads": int(self.n_beads),
             "type_names": list(self.type_names),
+            "force_map": self.force_map_provenance(),
         }
+
+    def force_map_provenance(self) -> dict:
+        """How bead forces are made: the kind, and for an optimized map its frames, ridge, variances and weights."""
+        if self.force_map_fit is None:
+            return {"kind": self.force_map_kind}
+        return self.force_map_fit.provenance()
 
 
 def _apply(matrix: sp.csr_matrix, values: np.ndarray) -> np.ndarray:

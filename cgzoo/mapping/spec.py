@@ -10,6 +10,7 @@ YAML schema
 
     name: hexane-3bead-com      # required: name of the mapping
     weights: mass               # optional default for every bead: mass (COM, the default) | geometry (COG)
+    force_map: basic            # optional: basic (sum of each bead's atomic forces, the default) | optimized
     molecules:                  # required: one entry per molecule type
       - name: HEX               # required, unique
         residues: [HEX]         # required: residue-name sequence of one molecule, used to recognise it
@@ -27,6 +28,8 @@ checked against ``residues``. A bead's ``weights`` is ``mass``, ``geometry`` or 
 number per atom (normalised by their sum, which must be positive). An atom may appear in several
 beads only if every such bead gives explicit weights; its force is then split in proportion to
 them, which makes the force map approximate. Unknown keys are errors, so typos do not pass silently.
+``force_map: optimized`` asks for the least-variance force map fitted to the atomistic forces
+(:mod:`cgzoo.mapping.force_map`, docs/force_maps.md) instead of the sum of each bead's atomic forces.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from cgzoo.schema import NumberLoader, Strict, parse_yaml as parse_yaml_text, re
 from cgzoo.terms import FIELD_ORDER
 
 WEIGHT_KEYWORDS = ("mass", "geometry")
+#: How bead forces are made: ``basic`` sums each bead's atomic forces; ``optimized`` is the
+#: least-variance consistent force map fitted to atomistic forces (:mod:`cgzoo.mapping.force_map`).
+FORCE_MAP_KINDS = ("basic", "optimized")
 
 
 @dataclass(frozen=True)
@@ -87,16 +93,22 @@ class MoleculeMapping:
 
 @dataclass(frozen=True)
 class MappingSpec:
-    """A whole mapping: its molecule types plus the file it came from (path and verbatim text)."""
+    """A whole mapping: its molecule types, its force map kind and the file it came from (path and verbatim text)."""
 
     name: str
     molecules: list[MoleculeMapping]
     source: str = ""
     text: str = ""
+    force_map: str = "basic"
 
     def canonical(self) -> dict[str, Any]:
-        """The mapping's content as plain data, independent of file format, formatting and comments."""
+        """The mapping's content as plain data, independent of file format, formatting and comments.
+
+        ``force_map`` appears only when it is not ``basic``, so hashes of older mappings stay the same.
+        """
+        optional = {} if self.force_map == "basic" else {"force_map": self.force_map}
         return {
+            **optional,
             "name": self.name,
             "molecules": [
                 {
@@ -214,6 +226,7 @@ class MappingFile(Strict):
 
     name: Name
     weights: Literal[WEIGHT_KEYWORDS] = "mass"
+    force_map: Literal[FORCE_MAP_KINDS] = "basic"
     molecules: list[MoleculeFile] = Field(min_length=1)
 
 
@@ -226,7 +239,7 @@ def spec_from_doc(doc: Any, path: str | Path, text: str) -> MappingSpec:
     """Check a parsed mapping document against :class:`MappingFile`, resolve its atoms and validate the whole."""
     checked = validate(MappingFile, doc, path, MappingError)
     molecules = [_molecule(m, checked.weights, path) for m in checked.molecules]
-    spec = MappingSpec(name=checked.name, molecules=molecules, source=str(path), text=text)
+    spec = MappingSpec(name=checked.name, molecules=molecules, source=str(path), text=text, force_map=checked.force_map)
     validate_spec(spec)
     return spec
 

@@ -27,8 +27,9 @@ Mapping to cgzoo: the residue-name sequence that recognises a molecule is read o
 names; ``<ident>`` is therefore ignored. Each ``<map>``'s ``<weights>`` become explicit bead
 weights (VOTCA renormalises them, as cgzoo does). Bonded groups keep their terms, not their group
 names. ``<symmetry>`` (VOTCA's ellipsoidal beads) is accepted and ignored: cgzoo uses bead
-positions only. VOTCA's optional ``<d>`` force coefficients are refused, because cgzoo's force
-map is always the sum of the bead's atomic forces. Note that VOTCA's default force map gives
+positions only. VOTCA's optional ``<d>`` force coefficients are refused: cgzoo's force map is
+the sum of the bead's atomic forces, or with ``cgzoo map --force-map optimized`` (a VOTCA file has no
+``force_map`` key) the least-variance consistent map of :mod:`cgzoo.mapping.force_map`. Note that VOTCA's default force map gives
 zero-weight atoms no force while cgzoo sums them too; both are consistent force maps.
 """
 
