@@ -1,0 +1,148 @@
+"""Noise floor of SPC/E 1-bead and hexane 2-/3-bead COM mappings, its convergence, and the force-matched priors scored.
+
+Run from the repository root after the reference runs and the priors exist (see README.md here):
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python experiments/beyond_fm/noise_floor/run.py
+
+Every measurement is a ``cgzoo noise-floor`` output directory under /work/data/bfm/noise/ (resumed,
+so a rerun redoes no MD); this script collects them into results.json, results.md and
+convergence.png next to itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cgzoo.meanforce import run_noise_floor  # noqa: E402
+from cgzoo.outputs import save_figure, write_atomic, write_json_atomic  # noqa: E402
+
+ATOM = Path("/work/data/bfm/atom")
+DATA = Path("/work/data/bfm/noise")
+HERE = Path(__file__).resolve().parent
+MAPPINGS = Path("datasets/mappings")
+#: (label, generate run, mapping, prior fitted on the dataset mapped from the same run)
+SYSTEMS = [
+    ("spce-water 1-bead COM", "spce-water", "spce-water_1bead_com", "fm_pair"),
+    ("hexane 3-bead COM", "hexane-ua", "hexane-ua_3bead_com", "fm_full"),
+    ("hexane 2-bead COM", "hexane-ua", "hexane-ua_2bead_com", "fm_full"),
+]
+#: the main measurement and the two convergence series (same M configurations within a series)
+MAIN = {"configs": 12, "run_ps": 5.0, "stiffness": 1000.0}
+SERIES_CONFIGS = 4
+STIFFNESSES = (300.0, 1000.0, 3000.0)
+LENGTHS_PS = (0.5, 2.0, 8.0)
+SERIES_PS = 2.0
+#: systems that get the convergence series (the wall-time budget allows them for two)
+SERIES_FOR = ("spce-water_1bead_com", "hexane-ua_3bead_com")
+
+
+def measure(system: str, mapping: str, tag: str, models: list[Path] = (), **kw) -> dict:
+    """One noise-floor directory (resumed if present); returns its summary and the wall time it took."""
+    out = DATA / f"nf_{mapping}_{tag}"
+    start = time.perf_counter()
+    summary = run_noise_floor(ATOM / system, MAPPINGS / f"{mapping}.yaml", out, threads=1, models=list(models),
+                              progress=False, **kw)
+    summary["wall_s"] = time.perf_counter() - start
+    print(f"{mapping} {tag}: floor {summary['floor']['all']['fraction']:.4f} ± "
+          f"{summary['floor']['all']['fraction_error']:.4f}  ({summary['wall_s']:.0f} s)", flush=True)
+    return summary
+
+
+def fit_r2(mapping: str) -> float | None:
+    """The prior's force R² on the test split of its dataset from ``cgzoo fit-prior``'s report: 1 − (RMSE / RMS F)².
+
+    The mapped forces' mean is zero, so their RMS is their standard deviation.
+    """
+    path = DATA / f"prior_{mapping}" / "report.json"
+    if not path.exists():
+        return None
+    test = json.loads(path.read_text())["errors"]["test"]
+    return 1.0 - (test["force_rmse"] / test["reference_force_rms"]) ** 2
+
+
+def main() -> int:
+    results: dict = {"main_settings": MAIN, "series_configs": SERIES_CONFIGS, "series_ps": SERIES_PS,
+                     "systems": {}}
+    only = set(sys.argv[1:])
+    for label, system, mapping, prior in SYSTEMS:
+        if only and mapping not in only:
+            continue
+        prior_dir = DATA / f"prior_{mapping}"
+        entry: dict = {"label": label, "prior": str(prior_dir), "prior_spec": prior, "fit_prior_r2": fit_r2(mapping)}
+        main_summary = measure(system, mapping, "main", [prior_dir] if prior_dir.exists() else [],
+                               configs=MAIN["configs"], run_ps=MAIN["run_ps"], stiffness=MAIN["stiffness"])
+        entry["main"] = main_summary
+        if mapping in SERIES_FOR:
+            entry["stiffness"] = {str(k): measure(system, mapping, f"K{k:g}", configs=SERIES_CONFIGS, run_ps=SERIES_PS,
+                                                  stiffness=k)["floor"] for k in STIFFNESSES}
+            entry["length"] = {str(t): measure(system, mapping, f"T{t:g}", configs=SERIES_CONFIGS, run_ps=t,
+                                               stiffness=1000.0)["floor"] for t in LENGTHS_PS}
+        results["systems"][mapping] = entry
+    write_json_atomic(HERE / "results.json", results)
+    write_atomic(HERE / "results.md", markdown(results))
+    figure(results)
+    return 0
+
+
+def markdown(results: dict) -> str:
+    """The tables of results.md."""
+    m = results["main_settings"]
+    lines = ["# Noise floor of CG force maps (restrained atomistic MD)", "",
+             f"Main: M = {m['configs']} configurations evenly spaced over the 100 ps reference run, each "
+             f"{m['run_ps']:g} ps (+0.2 ps discarded) with every bead centre restrained at K = {m['stiffness']:g} "
+             "kcal/mol/Å², force samples every 20 fs. Errors: bootstrap SD over the M configurations.", "",
+             "| mapping | bead type | noise floor | R² ceiling | prior R² vs raw | prior R² vs mean force | "
+             "prior excess MSE / Var F | fit-prior R² (test) | s per config |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for mapping, entry in results["systems"].items():
+        s = entry["main"]
+        scores = next(iter(s["models"].values()), {})
+        for name, f in s["floor"].items():
+            p = scores.get(name)
+            prior_cols = (f"{p['r2_raw']:.3f} | {p['r2_mean']:.3f} ± {p['r2_mean_error']:.3f} | "
+                          f"{p['excess_fraction']:.3f} ± {p['excess_mse_error'] / f['total_variance']:.3f}"
+                          if p else "– | – | –")
+            fit = entry["fit_prior_r2"] if name == "all" and entry["fit_prior_r2"] is not None else None
+            lines.append(f"| {mapping} | {name} | {f['fraction']:.4f} ± {f['fraction_error']:.4f} | "
+                         f"{1 - f['fraction']:.3f} | {prior_cols} | {'–' if fit is None else f'{fit:.3f}'} | "
+                         f"{s['seconds_per_config'] or 0:.0f} |")
+    lines += ["", f"Convergence (M = {results['series_configs']}, all beads): stiffness at {results['series_ps']:g} ps "
+                  "runs, run length at K = 1000.", "",
+              "| mapping | series | value | noise floor | SEM² share |", "|---|---|---|---|---|"]
+    for mapping, entry in results["systems"].items():
+        for series, unit in (("stiffness", "kcal/mol/Å²"), ("length", "ps")):
+            for value, floor in entry.get(series, {}).items():
+                f = floor["all"]
+                lines.append(f"| {mapping} | {series} | {value} {unit} | {f['fraction']:.4f} ± {f['fraction_error']:.4f}"
+                             f" | {f['sem_correction']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(results: dict) -> None:
+    """Floor against stiffness and against run length, per mapping with series."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for mapping, entry in results["systems"].items():
+        for ax, series in zip(axes, ("stiffness", "length"), strict=True):
+            if series in entry:
+                x = [float(v) for v in entry[series]]
+                y = [f["all"]["fraction"] for f in entry[series].values()]
+                e = [f["all"]["fraction_error"] for f in entry[series].values()]
+                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=mapping)
+    axes[0].set(xscale="log", xlabel="restraint K (kcal/mol/Å²)", ylabel="noise floor (fraction of Var F)")
+    axes[1].set(xscale="log", xlabel="restrained run length (ps)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, HERE / "convergence.png")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
