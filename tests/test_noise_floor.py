@@ -24,7 +24,7 @@ from cgzoo.generate import run_generate
 from cgzoo.io.base import AtomTopology
 from cgzoo.mapping import CGMapper
 from cgzoo.mapping.spec import parse_yaml
-from cgzoo.meanforce import run_noise_floor, score_models
+from cgzoo.meanforce import score_models
 from cgzoo.meanforce.restrained import RestraintSettings, run_restrained
 from cgzoo.meanforce.run import measure
 from cgzoo.meanforce.source import ALL, SourceFrames

@@ -35,12 +35,12 @@ def markdown(summary: dict) -> str:
     s = summary["settings"]
     lines = [
         f"# Noise floor of {Path(s['mapping']).name} on {s['system']}", "",
-        f"Source `{s['source']}` ({summary['n_frames_source']} frames, {summary['n_atoms']} atoms, "
-        f"{summary['n_beads']} beads). M = {s['configs']} configurations, each restrained "
-        f"(K = {s['stiffness']:g} kcal/mol/Å²) for {s['equil_ps']:g} ps + {s['run_ps']:g} ps at "
-        f"{s['temperature']:g} K, dt {s['timestep_fs']:g} fs, {s['n_samples']} force samples every "
-        f"{s['sample_every_fs']:g} fs. Bead centres stayed within {summary['restraint_rms_deviation_A']:.4f} Å RMS "
-        f"({summary['restraint_max_deviation_A']:.3f} Å max) of their targets.", "",
+        (f"Source `{s['source']}` ({summary['n_frames_source']} frames, {summary['n_atoms']} atoms, "
+         f"{summary['n_beads']} beads). M = {s['configs']} configurations, each restrained "
+         f"(K = {s['stiffness']:g} kcal/mol/Å²) for {s['equil_ps']:g} ps + {s['run_ps']:g} ps at "
+         f"{s['temperature']:g} K, dt {s['timestep_fs']:g} fs, {s['n_samples']} force samples every "
+         f"{s['sample_every_fs']:g} fs. Bead centres stayed within {summary['restraint_rms_deviation_A']:.4f} Å RMS "
+         f"({summary['restraint_max_deviation_A']:.3f} Å max) of their targets."), "",
         "| bead type | noise floor (fraction of Var F) | R² ceiling | floor MSE (kcal/mol/Å)² | Var F | SEM² share |",
         "|---|---|---|---|---|---|",
     ]
@@ -55,8 +55,8 @@ def markdown(summary: dict) -> str:
                 lines.append(f"| `{model}` | {name} | {m['r2_mean']:.4f} ± {m['r2_mean_error']:.4f} | {m['r2_raw']:.4f} | "
                              f"{m['r2_ceiling']:.4f} | {m['excess_mse']:.3f} ± {m['excess_mse_error']:.3f} | "
                              f"{m['excess_fraction']:.4f} |")
-    lines += ["", "Errors are bootstrap SDs over the M configurations. The floor is bias-corrected for the "
-                  "finite run (SEM² share: the part of it that correction is); see docs/noise_floor.md.", ""]
+    lines += ["", ("Errors are bootstrap SDs over the M configurations. The floor is bias-corrected for the "
+                   "finite run (SEM² share: the part of it that correction is); see docs/noise_floor.md."), ""]
     return "\n".join(lines)
 
 

@@ -20,7 +20,14 @@ from cgzoo.mapping import CGMapper
 from cgzoo.meanforce import report, store
 from cgzoo.meanforce.predict import model_forces
 from cgzoo.meanforce.restrained import RestraintSettings, run_restrained
-from cgzoo.meanforce.source import ALL, SourceFrames, load_mapper, read_source_frames, rebuild_system, source_record
+from cgzoo.meanforce.source import (
+    ALL,
+    SourceFrames,
+    load_mapper,
+    read_source_frames,
+    rebuild_system,
+    source_record,
+)
 from cgzoo.meanforce.statistics import config_stats, model_score, type_floor
 from cgzoo.outputs import output_lock
 
@@ -70,7 +77,7 @@ def measure(out: str | Path, identity: dict, frames: SourceFrames, system_for: C
            "seed": seed}
     with output_lock(out):
         store.prepare(out, key, overwrite)
-        results, timing = [], []
+        results = []
         for index, frame in enumerate(frames.frame_indices.tolist()):
             if store.config_path(out, index).exists():
                 results.append(store.load_config(out, index))
@@ -79,14 +86,14 @@ def measure(out: str | Path, identity: dict, frames: SourceFrames, system_for: C
             samples = run_restrained(system_for(frames.boxes[index]), frames.positions[index], frames.boxes[index],
                                      mapper.position_map, mapper.force_map, settings,
                                      seed=1 + (seed * 100_003 + index) % (2**31 - 2))
-            stats = config_stats(samples.forces)
-            store.save_config(out, index, frame, stats, samples.rms_deviation, samples.max_deviation)
-            results.append((frame, stats, samples.rms_deviation, samples.max_deviation))
-            timing.append(time.perf_counter() - start)
+            result = store.ConfigResult(frame, config_stats(samples.forces), samples.rms_deviation,
+                                        samples.max_deviation, time.perf_counter() - start)
+            store.save_config(out, index, result)
+            results.append(result)
             if progress:
                 print(f"configuration {index + 1}/{len(frames.frame_indices)} (frame {frame}): "
-                      f"{timing[-1]:.1f} s, restraint RMS deviation {samples.rms_deviation:.4f} Å", flush=True)
-        stacked = {name: np.stack([getattr(r[1], name) for r in results]) for name in ("mean", "variance", "sem2")}
+                      f"{result.seconds:.1f} s, restraint RMS deviation {result.rms_deviation:.4f} Å", flush=True)
+        stacked = {name: np.stack([getattr(r.stats, name) for r in results]) for name in ("mean", "variance", "sem2")}
         targets = np.stack([np.asarray(mapper.position_map @ p) for p in frames.positions])
         store.save_mean_forces(
             out, frames=frames.frame_indices, positions=wrap(targets, frames.boxes), boxes=frames.boxes,
@@ -95,9 +102,9 @@ def measure(out: str | Path, identity: dict, frames: SourceFrames, system_for: C
             total_variance=np.array([frames.total_variance[n] for n in [*mapper.type_names, ALL]]), **stacked)
         summary = {"settings": key, "n_frames_source": frames.n_frames, "n_atoms": int(mapper.topology.n_atoms),
                    "n_beads": int(mapper.n_beads),
-                   "restraint_rms_deviation_A": float(np.sqrt(np.mean([r[2] ** 2 for r in results]))),
-                   "restraint_max_deviation_A": float(max(r[3] for r in results)),
-                   "seconds_per_config": float(np.mean(timing)) if timing else None,
+                   "restraint_rms_deviation_A": float(np.sqrt(np.mean([r.rms_deviation**2 for r in results]))),
+                   "restraint_max_deviation_A": float(max(r.max_deviation for r in results)),
+                   "seconds_per_config": float(np.mean([r.seconds for r in results])),
                    "floor": _floors(stacked, mapper.bead_types, mapper.type_names, frames.total_variance),
                    "models": {}}
         report.write_results(out, summary, stacked["mean"], frames.raw_forces)

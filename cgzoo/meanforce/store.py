@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,20 +70,33 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def save_config(out: Path, index: int, frame: int, stats: ConfigStats, rms_deviation: float, max_deviation: float) -> None:
+@dataclass
+class ConfigResult:
+    """One finished restrained run: its source frame, statistics, restraint deviations (Å) and wall time (s)."""
+
+    frame: int
+    stats: ConfigStats
+    rms_deviation: float
+    max_deviation: float
+    seconds: float
+
+
+def save_config(out: Path, index: int, result: ConfigResult) -> None:
     """Checkpoint one finished restrained run."""
+    s = result.stats
     write_atomic(config_path(out, index), _npz_bytes(
-        frame=np.int64(frame), mean=stats.mean, variance=stats.variance, sem2=stats.sem2,
-        n_samples=np.int64(stats.n_samples), rms_deviation=np.float64(rms_deviation),
-        max_deviation=np.float64(max_deviation)))
+        frame=np.int64(result.frame), mean=s.mean, variance=s.variance, sem2=s.sem2, n_samples=np.int64(s.n_samples),
+        rms_deviation=np.float64(result.rms_deviation), max_deviation=np.float64(result.max_deviation),
+        seconds=np.float64(result.seconds)))
 
 
-def load_config(out: Path, index: int) -> tuple[int, ConfigStats, float, float]:
-    """A checkpointed run: its frame, statistics and restraint deviations (RMS, max)."""
+def load_config(out: Path, index: int) -> ConfigResult:
+    """A checkpointed run."""
     with np.load(config_path(out, index)) as data:
         stats = ConfigStats(mean=data["mean"], variance=data["variance"], sem2=data["sem2"],
                             n_samples=int(data["n_samples"]))
-        return int(data["frame"]), stats, float(data["rms_deviation"]), float(data["max_deviation"])
+        return ConfigResult(int(data["frame"]), stats, float(data["rms_deviation"]), float(data["max_deviation"]),
+                            float(data["seconds"]))
 
 
 def save_mean_forces(out: Path, **arrays: np.ndarray) -> None:

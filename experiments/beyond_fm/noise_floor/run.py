@@ -1,17 +1,19 @@
 """Noise floor of SPC/E 1-bead and hexane 2-/3-bead COM mappings, its convergence, and the force-matched priors scored.
 
-Run from the repository root after the reference runs and the priors exist (see README.md here):
+Run from the repository root once the reference runs /work/data/bfm/atom/{spce-water,hexane-ua} exist:
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python experiments/beyond_fm/noise_floor/run.py
+    PYTHONPATH=. OMP_NUM_THREADS=1 python experiments/beyond_fm/noise_floor/run.py [MAPPING ...]
 
-Every measurement is a ``cgzoo noise-floor`` output directory under /work/data/bfm/noise/ (resumed,
-so a rerun redoes no MD); this script collects them into results.json, results.md and
-convergence.png next to itself.
+It maps each run and fits its prior with ``cgzoo map`` and ``cgzoo fit-prior`` where they are
+missing; every measurement is a ``cgzoo noise-floor`` output directory under /work/data/bfm/noise/
+(resumed, so a rerun redoes no MD and only rescores); results.json, results.md and convergence.png
+are written next to this script.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,10 +21,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from cgzoo.meanforce import run_noise_floor  # noqa: E402
-from cgzoo.outputs import save_figure, write_atomic, write_json_atomic  # noqa: E402
+from cgzoo.meanforce import run_noise_floor
+from cgzoo.outputs import save_figure, write_atomic, write_json_atomic
 
 ATOM = Path("/work/data/bfm/atom")
 DATA = Path("/work/data/bfm/noise")
@@ -38,7 +40,7 @@ SYSTEMS = [
 MAIN = {"configs": 12, "run_ps": 5.0, "stiffness": 1000.0}
 SERIES_CONFIGS = 4
 STIFFNESSES = (300.0, 1000.0, 3000.0)
-LENGTHS_PS = (0.5, 2.0, 8.0)
+LENGTHS_PS = (0.5, 2.0, 8.0, 20.0)
 SERIES_PS = 2.0
 #: systems that get the convergence series (the wall-time budget allows them for two)
 SERIES_FOR = ("spce-water_1bead_com", "hexane-ua_3bead_com")
@@ -54,6 +56,18 @@ def measure(system: str, mapping: str, tag: str, models: list[Path] = (), **kw) 
     print(f"{mapping} {tag}: floor {summary['floor']['all']['fraction']:.4f} ± "
           f"{summary['floor']['all']['fraction_error']:.4f}  ({summary['wall_s']:.0f} s)", flush=True)
     return summary
+
+
+def prepare(system: str, mapping: str, prior: str) -> Path:
+    """The force-matched prior of ``mapping``: the run mapped with ``cgzoo map``, fitted with ``cgzoo fit-prior``."""
+    dataset, prior_dir = DATA / f"{mapping}.h5", DATA / f"prior_{mapping}"
+    if not dataset.exists():
+        subprocess.run(["cgzoo", "map", "--top", str(ATOM / system), "--mapping", str(MAPPINGS / f"{mapping}.yaml"),
+                        "--out", str(dataset)], check=True)
+    if not (prior_dir / "prior.json").exists():
+        subprocess.run(["cgzoo", "fit-prior", "--data", str(dataset), "--prior", f"datasets/priors/{prior}.yaml",
+                        "--out", str(prior_dir)], check=True)
+    return prior_dir
 
 
 def fit_r2(mapping: str) -> float | None:
@@ -75,15 +89,15 @@ def main() -> int:
     for label, system, mapping, prior in SYSTEMS:
         if only and mapping not in only:
             continue
-        prior_dir = DATA / f"prior_{mapping}"
+        prior_dir = prepare(system, mapping, prior)
         entry: dict = {"label": label, "prior": str(prior_dir), "prior_spec": prior, "fit_prior_r2": fit_r2(mapping)}
-        main_summary = measure(system, mapping, "main", [prior_dir] if prior_dir.exists() else [],
+        main_summary = measure(system, mapping, "main", [prior_dir],
                                configs=MAIN["configs"], run_ps=MAIN["run_ps"], stiffness=MAIN["stiffness"])
         entry["main"] = main_summary
         if mapping in SERIES_FOR:
-            entry["stiffness"] = {str(k): measure(system, mapping, f"K{k:g}", configs=SERIES_CONFIGS, run_ps=SERIES_PS,
-                                                  stiffness=k)["floor"] for k in STIFFNESSES}
-            entry["length"] = {str(t): measure(system, mapping, f"T{t:g}", configs=SERIES_CONFIGS, run_ps=t,
+            entry["stiffness"] = {str(k): measure(system, mapping, f"K{k:g}_T{SERIES_PS:g}", configs=SERIES_CONFIGS,
+                                                  run_ps=SERIES_PS, stiffness=k)["floor"] for k in STIFFNESSES}
+            entry["length"] = {str(t): measure(system, mapping, f"K1000_T{t:g}", configs=SERIES_CONFIGS, run_ps=t,
                                                stiffness=1000.0)["floor"] for t in LENGTHS_PS}
         results["systems"][mapping] = entry
     write_json_atomic(HERE / "results.json", results)
@@ -96,11 +110,11 @@ def markdown(results: dict) -> str:
     """The tables of results.md."""
     m = results["main_settings"]
     lines = ["# Noise floor of CG force maps (restrained atomistic MD)", "",
-             f"Main: M = {m['configs']} configurations evenly spaced over the 100 ps reference run, each "
-             f"{m['run_ps']:g} ps (+0.2 ps discarded) with every bead centre restrained at K = {m['stiffness']:g} "
-             "kcal/mol/Å², force samples every 20 fs. Errors: bootstrap SD over the M configurations.", "",
-             "| mapping | bead type | noise floor | R² ceiling | prior R² vs raw | prior R² vs mean force | "
-             "prior excess MSE / Var F | fit-prior R² (test) | s per config |",
+             (f"Main: M = {m['configs']} configurations evenly spaced over the 100 ps reference run, each "
+              f"{m['run_ps']:g} ps (+0.2 ps discarded) with every bead centre restrained at K = {m['stiffness']:g} "
+              "kcal/mol/Å², force samples every 20 fs. Errors: bootstrap SD over the M configurations."), "",
+             ("| mapping | bead type | noise floor | R² ceiling | prior R² vs raw | prior R² vs mean force | "
+              "prior excess MSE / Var F | fit-prior R² (test) | s per config |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for mapping, entry in results["systems"].items():
         s = entry["main"]
@@ -113,9 +127,9 @@ def markdown(results: dict) -> str:
             fit = entry["fit_prior_r2"] if name == "all" and entry["fit_prior_r2"] is not None else None
             lines.append(f"| {mapping} | {name} | {f['fraction']:.4f} ± {f['fraction_error']:.4f} | "
                          f"{1 - f['fraction']:.3f} | {prior_cols} | {'–' if fit is None else f'{fit:.3f}'} | "
-                         f"{s['seconds_per_config'] or 0:.0f} |")
-    lines += ["", f"Convergence (M = {results['series_configs']}, all beads): stiffness at {results['series_ps']:g} ps "
-                  "runs, run length at K = 1000.", "",
+                         f"{s['seconds_per_config']:.0f} |")
+    lines += ["", (f"Convergence (M = {results['series_configs']}, all beads): stiffness at {results['series_ps']:g} "
+                   "ps runs, run length at K = 1000."), "",
               "| mapping | series | value | noise floor | SEM² share |", "|---|---|---|---|---|"]
     for mapping, entry in results["systems"].items():
         for series, unit in (("stiffness", "kcal/mol/Å²"), ("length", "ps")):
