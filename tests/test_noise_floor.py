@@ -174,8 +174,10 @@ def test_exact_mean_force_model_scores_one_and_no_excess(toy_run, tmp_path):
     assert str(exact_model) in (out / "report.md").read_text()
 
 
-def test_resume_skips_finished_configurations(toy_run, monkeypatch):
+def test_resume_skips_finished_configurations(toy_run, monkeypatch, tmp_path):
     out, summary = toy_run
+    model = save_prior(HarmonicBond(["E"], {"E-E": {"k": K_SPRING / 2, "r0": 0.0}}), tmp_path / "prior.json")
+    score_models(out, [model])
     before = {p.name: p.stat().st_mtime_ns for p in (out / "configs").iterdir()}
     (out / "configs" / "config_0003.npz").unlink()
     calls = []
@@ -187,6 +189,7 @@ def test_resume_skips_finished_configurations(toy_run, monkeypatch):
     after = {p.name: p.stat().st_mtime_ns for p in (out / "configs").iterdir()}
     assert all(after[name] == before[name] for name in before if name != "config_0003.npz")
     assert again["floor"]["E"]["fraction"] == pytest.approx(summary["floor"]["E"]["fraction"], rel=0.05)
+    assert str(model) in again["models"]  # a resume keeps the scores made so far
     with pytest.raises(InputError, match="other settings.*stiffness"):
         measure(out, {"source": "toy", "system": "trimer", "mapping": "trimer.yaml"}, toy_frames(TOY_CONFIGS),
                 lambda box: trimer_system(), trimer_mapper(), settings(stiffness=500.0, run_ps=TOY_PS), progress=False)

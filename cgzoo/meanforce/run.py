@@ -77,6 +77,7 @@ def measure(out: str | Path, identity: dict, frames: SourceFrames, system_for: C
            "seed": seed}
     with output_lock(out):
         store.prepare(out, key, overwrite)
+        scored = report.read_results(out)["models"] if (out / report.RESULTS).exists() else {}
         results = []
         for index, frame in enumerate(frames.frame_indices.tolist()):
             if store.config_path(out, index).exists():
@@ -106,7 +107,7 @@ def measure(out: str | Path, identity: dict, frames: SourceFrames, system_for: C
                    "restraint_max_deviation_A": float(max(r.max_deviation for r in results)),
                    "seconds_per_config": float(np.mean([r.seconds for r in results])),
                    "floor": _floors(stacked, mapper.bead_types, mapper.type_names, frames.total_variance),
-                   "models": {}}
+                   "models": scored}
         report.write_results(out, summary, stacked["mean"], frames.raw_forces)
         if models:
             summary = score_models(out, models)
