@@ -173,8 +173,8 @@ def _cmd_noise_floor(args: argparse.Namespace) -> None:
     else:
         summary = run_noise_floor(args.source, args.mapping, args.out, configs=args.configs, run_ps=args.ps,
                                   equil_ps=args.equil_ps, stiffness=args.stiffness, sample_every_fs=args.sample_every_fs,
-                                  seed=args.seed, platform=args.platform, threads=args.threads, models=args.model,
-                                  overwrite=args.overwrite)
+                                  timestep_fs=args.timestep_fs, seed=args.seed, platform=args.platform,
+                                  threads=args.threads, models=args.model, overwrite=args.overwrite)
     for name, f in summary["floor"].items():
         print(f"{name:<8} noise floor {f['fraction']:.4f} ± {f['fraction_error']:.4f} of Var F "
               f"(R² ceiling {1 - f['fraction']:.4f})")
@@ -197,6 +197,8 @@ def _add_noise_floor_parser(sub: argparse._SubParsersAction) -> None:
     nf.add_argument("--equil-ps", type=float, default=0.2, help="discarded start of each restrained run, ps")
     nf.add_argument("--stiffness", type=float, default=1000.0, help="restraint K on bead centres, kcal/mol/Å²")
     nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs")
+    nf.add_argument("--timestep-fs", type=float, default=None,
+                    help="MD time step, fs (default: the source run's; stiff restraints may need less)")
     nf.add_argument("--seed", type=int, default=0)
     nf.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
     nf.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")

@@ -36,20 +36,22 @@ FRICTION_PER_PS = 1.0
 
 
 def run_noise_floor(source: str | Path, mapping: str | Path, out: str | Path, configs: int = 8, run_ps: float = 2.0,
-                    equil_ps: float = 0.2, stiffness: float = 1000.0, sample_every_fs: float = 20.0, seed: int = 0,
-                    platform: str = "CPU", threads: int | None = None, models: list[str | Path] = (),
-                    overwrite: bool = False, progress: bool = True) -> dict:
+                    equil_ps: float = 0.2, stiffness: float = 1000.0, sample_every_fs: float = 20.0,
+                    timestep_fs: float | None = None, seed: int = 0, platform: str = "CPU", threads: int | None = None,
+                    models: list[str | Path] = (), overwrite: bool = False, progress: bool = True) -> dict:
     """Measure the noise floor of ``mapping`` on the generate run ``source`` into ``out``; return ``noise_floor.json``.
 
     ``configs`` frames evenly spaced over the run are each simulated with every bead restrained
     (``stiffness`` kcal/(mol·Å²)) for ``equil_ps`` + ``run_ps`` ps at the run's temperature and time
-    step, sampling the mapped force every ``sample_every_fs`` fs.
+    step (or ``timestep_fs``: a stiff restraint may need a shorter one), sampling the mapped force
+    every ``sample_every_fs`` fs.
     """
     out = Path(out)
     record = source_record(source)
     mapper = load_mapper(source, mapping)
     settings = RestraintSettings(stiffness=float(stiffness), temperature=float(record["temperature_K"]),
-                                 timestep_fs=float(record["timestep_fs"]), friction_per_ps=FRICTION_PER_PS,
+                                 timestep_fs=float(record["timestep_fs"] if timestep_fs is None else timestep_fs),
+                                 friction_per_ps=FRICTION_PER_PS,
                                  equil_ps=float(equil_ps), run_ps=float(run_ps), sample_every_fs=float(sample_every_fs),
                                  platform=platform, threads=threads)
     settings.validate()
