@@ -195,7 +195,8 @@ def _add_noise_floor_parser(sub: argparse._SubParsersAction) -> None:
     nf.add_argument("--configs", type=_positive_int, default=8, help="M configurations, evenly spaced over the run")
     nf.add_argument("--ps", type=float, default=2.0, help="sampled length of each restrained run, ps")
     nf.add_argument("--equil-ps", type=float, default=0.2, help="discarded start of each restrained run, ps")
-    nf.add_argument("--stiffness", type=float, default=1000.0, help="restraint K on bead centres, kcal/mol/Å²")
+    nf.add_argument("--stiffness", type=float, default=3000.0,
+                    help="restraint K on bead centres, kcal/mol/Å² (check the floor is flat in K; docs/noise_floor.md)")
     nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs")
     nf.add_argument("--timestep-fs", type=float, default=None,
                     help="MD time step, fs (default: the source run's; stiff restraints may need less)")

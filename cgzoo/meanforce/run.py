@@ -36,7 +36,7 @@ FRICTION_PER_PS = 1.0
 
 
 def run_noise_floor(source: str | Path, mapping: str | Path, out: str | Path, configs: int = 8, run_ps: float = 2.0,
-                    equil_ps: float = 0.2, stiffness: float = 1000.0, sample_every_fs: float = 20.0,
+                    equil_ps: float = 0.2, stiffness: float = 3000.0, sample_every_fs: float = 20.0,
                     timestep_fs: float | None = None, seed: int = 0, platform: str = "CPU", threads: int | None = None,
                     models: list[str | Path] = (), overwrite: bool = False, progress: bool = True) -> dict:
     """Measure the noise floor of ``mapping`` on the generate run ``source`` into ``out``; return ``noise_floor.json``.
