@@ -153,8 +153,10 @@ def main() -> int:
                        "mains": [{"run": asdict(r), **measure(plan, r, [prior_dir])} for r in plan.mains]}
         for series in ("stiffness", "length"):
             entry[series] = [{"run": asdict(r), "floor": measure(plan, r)["floor"]} for r in getattr(plan, series)]
-        if entry["stiffness"]:
-            entry["extrapolated"] = [extrapolate(entry["stiffness"], m) for m in entry["mains"]]
+        if entry["stiffness"]:  # only for main runs inside the fitted range, where the 1/K law holds
+            fitted_from = sorted(p["run"]["stiffness"] for p in entry["stiffness"])[-EXTRAPOLATE_POINTS]
+            entry["extrapolated"] = [{"run": m["run"], **extrapolate(entry["stiffness"], m)} for m in entry["mains"]
+                                     if m["run"]["stiffness"] >= fitted_from]
         results["systems"][plan.mapping] = entry
     write_json_atomic(HERE / "results.json", results)
     write_atomic(HERE / "results.md", markdown(results))
@@ -185,14 +187,15 @@ def markdown(results: dict) -> str:
                              f"{1 - f['fraction']:.3f} | {prior_cols} | {'–' if fit is None else f'{fit:.3f}'} | "
                              f"{s['seconds_per_config']:.0f} |")
     lines += ["", (f"Stiffness correction: floor(K) = a + b/K fitted to the {results['extrapolate_points']} stiffest "
-                   "points of the stiffness series; a main run's floor less b/K_main, its prior excess plus b/K_main."),
+                   "points of the stiffness series; a main run's floor less b/K_main, its prior excess plus b/K_main "
+                   "(main runs at least as stiff as the softest fitted point only)."),
               "", ("| mapping | run | bead type | fitted K | a (K → ∞) | b/K_main | floor corrected | "
                    "R² ceiling corrected | prior excess / Var F corrected |"), "|---|---|---|---|---|---|---|---|---|"]
     for mapping, entry in results["systems"].items():
-        for s, extra in zip(entry["mains"], entry.get("extrapolated", []), strict=False):
-            for name, x in extra.items():
+        for extra in entry.get("extrapolated", []):
+            for name, x in ((n, x) for n, x in extra.items() if n != "run"):
                 excess = x["prior_excess_fraction_corrected"]
-                lines.append(f"| {mapping} | {_tag(s['run'])} | {name} | {', '.join(f'{k:g}' for k in x['fitted_stiffnesses'])}"
+                lines.append(f"| {mapping} | {_tag(extra['run'])} | {name} | {', '.join(f'{k:g}' for k in x['fitted_stiffnesses'])}"
                              f" | {x['floor_inf']:.4f} ± {x['floor_inf_error']:.4f} | {x['main_bias']:.4f} | "
                              f"{x['main_corrected']:.4f} | {1 - x['main_corrected']:.3f} | "
                              f"{'–' if excess is None else f'{excess:.3f}'} |")
