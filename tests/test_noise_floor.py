@@ -222,11 +222,12 @@ def test_cli_measures_a_generate_run(water_run, tmp_path, capsys):
     (["--mapping", "hexane-ua_3bead_com.yaml"], "molecule 0 (residues SOL) has no entry in the mapping"),
     (["--configs", "9"], "asked for 9 configurations but the run has only 4 frames"),
     (["--stiffness", "0"], "stiffness must be positive"),
+    (["--ps", "0.05"], "gives 2 force samples every 20.0 fs; the standard error needs at least 10"),
 ])
 def test_bad_inputs_give_one_line_errors(water_run, tmp_path, capsys, args, message):
     mappings = Path(__file__).resolve().parents[1] / "datasets" / "mappings"
     argv = ["noise-floor", "--source", str(water_run), "--mapping", str(mappings / "spce-water_1bead_com.yaml"),
-            "--out", str(tmp_path / "nf"), "--configs", "1", "--ps", "0.1", "--threads", "1"]
+            "--out", str(tmp_path / "nf"), "--configs", "1", "--ps", "0.2", "--threads", "1"]
     for flag, value in zip(args[::2], args[1::2], strict=True):
         value = str(mappings / value) if flag == "--mapping" else value
         if flag in argv:

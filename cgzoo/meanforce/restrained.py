@@ -19,6 +19,7 @@ import openmm
 import scipy.sparse as sp
 
 from cgzoo.errors import InputError
+from cgzoo.meanforce.statistics import N_BLOCKS
 from cgzoo.units import (
     ANGSTROM_TO_NM,
     FS_TO_PS,
@@ -52,8 +53,9 @@ class RestraintSettings:
                     if not getattr(self, name) > 0]
         if self.equil_ps < 0:
             problems.append("equil_ps must not be negative")
-        if not problems and self.run_ps * 1000.0 < self.sample_every_fs:
-            problems.append(f"run_ps ({self.run_ps}) is shorter than one sample interval ({self.sample_every_fs} fs)")
+        if not problems and self.n_samples < N_BLOCKS:
+            problems.append(f"run_ps ({self.run_ps}) gives {self.n_samples} force samples every {self.sample_every_fs} fs;"
+                            f" the standard error needs at least {N_BLOCKS}")
         if problems:
             raise InputError(None, "; ".join(problems))
 

@@ -13,6 +13,7 @@ are correlated, so configurations are the unit resampled).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,8 @@ def per_config_means(values: np.ndarray, beads: np.ndarray) -> np.ndarray:
     return values[:, beads].reshape(len(values), -1).mean(axis=1)
 
 
-def bootstrap_sd(statistic, per_config: list[np.ndarray], seed: int = 0, n: int = N_BOOTSTRAP) -> float:
-    """Bootstrap standard deviation of ``statistic(*arrays)`` over configurations resampled with replacement."""
+def bootstrap_sd(statistic: Callable[..., float], per_config: list[np.ndarray], seed: int = 0, n: int = N_BOOTSTRAP) -> float:
+    """Bootstrap standard deviation of ``statistic(*arrays)`` over configurations resampled with replacement (NaN for one)."""
     m = len(per_config[0])
     if m < 2:
         return float("nan")
