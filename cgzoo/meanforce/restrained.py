@@ -177,6 +177,5 @@ def run_restrained(
         deviation = np.linalg.norm(centres - targets, axis=1)
         squared += float(np.mean(deviation**2))
         worst = max(worst, float(deviation.max()))
-    del context, integrator
     return RestrainedSamples(forces=forces, rms_deviation=float(np.sqrt(squared / settings.n_samples)),
                              max_deviation=worst)
