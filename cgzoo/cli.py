@@ -167,6 +167,54 @@ def _cmd_study(args: argparse.Namespace) -> None:
         raise CGZooError(f"{len(failed)} study tasks failed or were skipped (details in each task.json)")
 
 
+def _cmd_noise_floor(args: argparse.Namespace) -> None:
+    from cgzoo.meanforce import run_noise_floor, score_models
+
+    if args.source is None and args.mapping is None:
+        if not args.model:
+            raise CGZooError("give --source and --mapping to measure, or --model to score an existing --out")
+        summary = score_models(args.out, args.model)
+    elif args.source is None or args.mapping is None:
+        raise CGZooError("--source and --mapping go together")
+    else:
+        summary = run_noise_floor(args.source, args.mapping, args.out, configs=args.configs, run_ps=args.ps,
+                                  equil_ps=args.equil_ps, stiffness=args.stiffness, sample_every_fs=args.sample_every_fs,
+                                  timestep_fs=args.timestep_fs, seed=args.seed, platform=args.platform,
+                                  threads=args.threads, models=args.model, overwrite=args.overwrite)
+    for name, f in summary["floor"].items():
+        print(f"{name:<8} noise floor {f['fraction']:.4f} ± {f['fraction_error']:.4f} of Var F "
+              f"(R² ceiling {1 - f['fraction']:.4f})")
+    for model, scores in summary["models"].items():
+        m = scores["all"]
+        print(f"{model}: R² vs mean force {m['r2_mean']:.4f} ± {m['r2_mean_error']:.4f}, vs raw {m['r2_raw']:.4f}, "
+              f"excess MSE {m['excess_mse']:.3f} ± {m['excess_mse_error']:.3f} (kcal/mol/Å)²")
+    print(f"wrote {args.out}/noise_floor.json, report.md, noise_floor.png, mean_forces.npz")
+
+
+def _add_noise_floor_parser(sub: argparse._SubParsersAction) -> None:
+    nf = sub.add_parser("noise-floor", help="measure a mapping's irreducible force error (mean force by restrained "
+                                            "atomistic MD) and score models against the mean force")
+    nf.add_argument("--source", type=Path, default=None, help="cgzoo generate run directory")
+    nf.add_argument("--mapping", type=Path, default=None, help="mapping file (.yaml or VOTCA .xml)")
+    nf.add_argument("--out", required=True, type=Path,
+                    help="output directory (resumed if it holds finished configurations; scored if only --model)")
+    nf.add_argument("--configs", type=_positive_int, default=8, help="M configurations, evenly spaced over the run")
+    nf.add_argument("--ps", type=float, default=2.0, help="sampled length of each restrained run, ps")
+    nf.add_argument("--equil-ps", type=float, default=0.2, help="discarded start of each restrained run, ps")
+    nf.add_argument("--stiffness", type=float, default=3000.0,
+                    help="restraint K on bead centres, kcal/mol/Å² (check the floor is flat in K; docs/noise_floor.md)")
+    nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs")
+    nf.add_argument("--timestep-fs", type=float, default=None,
+                    help="MD time step, fs (default: the source run's; stiff restraints may need less)")
+    nf.add_argument("--seed", type=int, default=0)
+    nf.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
+    nf.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")
+    nf.add_argument("--model", action="append", default=[], type=Path,
+                    help="prior directory, prior.json or checkpoint to score (repeatable)")
+    nf.add_argument("--overwrite", action="store_true", help="discard a previous output in --out and start again")
+    nf.set_defaults(func=_cmd_noise_floor)
+
+
 #: what ``cgzoo --help`` says the command does (plain text: argparse prints it as it is)
 DESCRIPTION = ("Machine-learned coarse-grained molecular dynamics: generate or read atomistic data, map it to beads, "
                "fit physics priors, train networks on the residual forces, run MD and evaluate it.")
@@ -185,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cgzoo", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study,noise-floor}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; "
                                   "--config models/<arch>.yaml --config models/modes/<mode>.yaml)")
@@ -309,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=_cmd_export)
 
     add_evaluate_parser(sub)
+    _add_noise_floor_parser(sub)
 
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")

@@ -44,12 +44,14 @@ FORBIDDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "md": (("training",), "running a model needs the model and its checkpoint reader, not the trainer"),
     "engines": (("md", "training"), "an engine receives a built model and a bead system, nothing of runs or training"),
     "testing": (("training", "md", "engines", "study"), "the shared suites check models and priors, not how they run"),
+    "meanforce": (("training",), "mean forces come from atomistic MD and score any saved model, without the trainer"),
 }
 #: layers no other layer imports, and why
 TOP: dict[str, str] = {
     "study": "the experiment layer on top of everything",
     "cli": "the `cgzoo` command only dispatches to the verbs below it",
     "testing": "the shared test suites are for test code, never imported by the library",
+    "meanforce": "the noise floor is measured on top of generate, mapping and models, never below them",
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
@@ -63,6 +65,7 @@ TORCH_PACKAGES = frozenset({"torch", "torch_geometric", "pytorch_lightning", "li
 #: imports that break a rule above and are right all the same: (importing module, imported layer or package) → why
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cgzoo.cli", "study"): "`cgzoo study` is one of the verbs the command dispatches to",
+    ("cgzoo.cli", "meanforce"): "`cgzoo noise-floor` is one of the verbs the command dispatches to",
     ("cgzoo.data.pyg", "torch"): "PyG frames are data (the intended picture); no other data module imports this one, "
                                  "so `cgzoo.data` loads without torch",
     ("cgzoo.data.pyg", "torch_geometric"): "the same PyG frames",
