@@ -180,7 +180,8 @@ def _cmd_noise_floor(args: argparse.Namespace) -> None:
         summary = run_noise_floor(args.source, args.mapping, args.out, configs=args.configs, run_ps=args.ps,
                                   equil_ps=args.equil_ps, stiffness=args.stiffness, sample_every_fs=args.sample_every_fs,
                                   timestep_fs=args.timestep_fs, seed=args.seed, platform=args.platform,
-                                  threads=args.threads, models=args.model, overwrite=args.overwrite)
+                                  threads=args.threads, models=args.model, overwrite=args.overwrite,
+                                  force_map=args.force_map)
     for name, f in summary["floor"].items():
         print(f"{name:<8} noise floor {f['fraction']:.4f} ± {f['fraction_error']:.4f} of Var F "
               f"(R² ceiling {1 - f['fraction']:.4f})")
@@ -206,6 +207,9 @@ def _add_noise_floor_parser(sub: argparse._SubParsersAction) -> None:
     nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs")
     nf.add_argument("--timestep-fs", type=float, default=None,
                     help="MD time step, fs (default: the source run's; stiff restraints may need less)")
+    nf.add_argument("--force-map", choices=["basic", "optimized"], default=None,
+                    help="force map whose noise is measured (default: the mapping file's; optimized is fitted on the "
+                         "run's training frames, as cgzoo map does)")
     nf.add_argument("--seed", type=int, default=0)
     nf.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
     nf.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")

@@ -238,3 +238,30 @@ def test_bad_inputs_give_one_line_errors(water_run, tmp_path, capsys, args, mess
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "nf" / "noise_floor.json").exists()
+
+
+def test_optimized_force_map_removes_the_trimer_noise_and_keeps_its_mean_force():
+    """For the trimer, bead 1's force plus half the unmapped middle atom's is −(k/2)(r1−r3) exactly: the least-variance
+    consistent map finds those weights, and its restrained fluctuation vanishes while the mean force stays the same."""
+    from cgzoo.mapping.force_map import ForceCovariance, optimize_force_map
+
+    rng = np.random.default_rng(5)
+    atoms, _ = equilibrium_trimers(rng, 1000)
+    r1, r2, r3 = (atoms.reshape(1000, N_TRIMERS, 3, 3)[:, :, i] for i in range(3))
+    atomic = np.stack([-K_SPRING * (r1 - r2), -K_SPRING * (2 * r2 - r1 - r3), -K_SPRING * (r3 - r2)], axis=2)
+    mapper = CGMapper(parse_yaml(MAPPING, "trimer.yaml"), trimer_mapper().topology, force_map="optimized")
+    stats = ForceCovariance(mapper.layouts)
+    stats.add(atomic.reshape(1000, 3 * N_TRIMERS, 3))
+    mapper.use_force_map(optimize_force_map(mapper, stats, list(range(1000)), ridge=1e-8))
+    # the middle atom's weight is 1/2 up to the sampling error of the fitted covariance (~1/√(frames·trimers·3))
+    assert mapper.force_map[:2, :3].toarray() == pytest.approx(np.array([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]]), abs=0.01)
+    positions, _ = equilibrium_trimers(np.random.default_rng(1), 1)
+    samples = run_restrained(trimer_system(), positions[0], BOX, mapper.position_map, mapper.force_map,
+                             settings(run_ps=2.0), seed=7)
+    stats = config_stats(samples.forces)
+    factor, force_var, _ = exact(2000.0)
+    # what is left is the mean force moving with the restrained beads, (k/2)²·2kT/K ≈ 0.5 % of the basic fluctuation
+    assert stats.variance.mean() < 0.01 * force_var
+    targets = np.asarray(mapper.position_map @ positions[0]).reshape(N_TRIMERS, 2, 3)
+    expected = -0.5 * K_SPRING * factor * (targets[:, 0] - targets[:, 1])
+    assert stats.mean.reshape(N_TRIMERS, 2, 3)[:, 0] == pytest.approx(expected, abs=0.05 * np.abs(expected).mean())

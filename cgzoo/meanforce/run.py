@@ -38,17 +38,19 @@ FRICTION_PER_PS = 1.0
 def run_noise_floor(source: str | Path, mapping: str | Path, out: str | Path, configs: int = 8, run_ps: float = 2.0,
                     equil_ps: float = 0.2, stiffness: float = 3000.0, sample_every_fs: float = 20.0,
                     timestep_fs: float | None = None, seed: int = 0, platform: str = "CPU", threads: int | None = None,
-                    models: list[str | Path] = (), overwrite: bool = False, progress: bool = True) -> dict:
+                    models: list[str | Path] = (), overwrite: bool = False, progress: bool = True,
+                    force_map: str | None = None) -> dict:
     """Measure the noise floor of ``mapping`` on the generate run ``source`` into ``out``; return ``noise_floor.json``.
 
     ``configs`` frames evenly spaced over the run are each simulated with every bead restrained
     (``stiffness`` kcal/(mol·Å²)) for ``equil_ps`` + ``run_ps`` ps at the run's temperature and time
     step (or ``timestep_fs``: a stiff restraint may need a shorter one), sampling the mapped force
-    every ``sample_every_fs`` fs.
+    every ``sample_every_fs`` fs. ``force_map`` (``basic`` | ``optimized``) overrides the mapping's: the floor is the
+    noise of that map's forces around the mean force, which every consistent map shares.
     """
     out = Path(out)
     record = source_record(source)
-    mapper = load_mapper(source, mapping)
+    mapper = load_mapper(source, mapping, force_map)
     settings = RestraintSettings(stiffness=float(stiffness), temperature=float(record["temperature_K"]),
                                  timestep_fs=float(record["timestep_fs"] if timestep_fs is None else timestep_fs),
                                  friction_per_ps=FRICTION_PER_PS,

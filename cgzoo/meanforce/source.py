@@ -49,9 +49,20 @@ def choose_frames(n_frames: int, n_configs: int, where: str | Path) -> np.ndarra
     return np.unique(np.linspace(0, n_frames - 1, n_configs).round().astype(np.int64))
 
 
-def load_mapper(source: str | Path, mapping: str | Path) -> CGMapper:
-    """The mapper of ``mapping`` on the run's topology (a one-line :class:`MappingError` when they do not fit)."""
-    return CGMapper(load_mapping(mapping), read_native(source).topology)
+def load_mapper(source: str | Path, mapping: str | Path, force_map: str | None = None) -> CGMapper:
+    """The mapper of ``mapping`` on the run's topology (a one-line :class:`MappingError` when they do not fit).
+
+    An optimized force map (the mapping's ``force_map``, or ``force_map`` here) is fitted on the run's own training
+    frames first, as ``cgzoo map`` does: the mean force is the same for every consistent map, the floor is not.
+    """
+    from cgzoo.data.build import fit_force_map
+    from cgzoo.mapping.force_map import ForceMapSettings
+
+    reader = read_native(source)
+    mapper = CGMapper(load_mapping(mapping), reader.topology, force_map=force_map)
+    if mapper.needs_force_map:
+        fit_force_map(reader, mapper, ForceMapSettings(), progress=False)
+    return mapper
 
 
 def read_source_frames(source: str | Path, mapper: CGMapper, n_configs: int) -> SourceFrames:
