@@ -167,3 +167,27 @@ def test_split_ramp_adds_a_zero_ramp_following_the_pair_terms():
     with pytest.raises(ValueError, match="no pair term"):
         split_ramp(build_prior({"class_path": "harmonic_bond", "init_args": {"type_names": TYPES,
                                                                             "params": {"A-B": {"k": 1.0, "r0": 3.0}}}}), None)
+
+
+def test_refine_pressure_command_writes_a_prior_with_its_iterations(lj_data, tmp_path, capsys):
+    data = dataset(tmp_path, lj_data)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
+                                    "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}))
+    assert main(["fit-prior", "--data", data, "--prior", str(spec), "--out", str(tmp_path / "p"), "--quiet", "--no-plots"]) == 0
+    out = tmp_path / "refined"
+    args = ["refine-pressure", "--prior", str(tmp_path / "p"), "--data", data, "--out", str(out), "--target-bar", "1.0",
+            "--iterations", "2", "--steps", "400", "--equilibration-steps", "100", "--save-every", "20",
+            "--tolerance", "1e-9", "--quiet"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    first, second = report["iterations"]
+    assert first["amplitude"] == 0.0 and first["frames"] == 16  # log rows at steps 100…400 every 20
+    assert second["amplitude"] < 0  # the LJ fluid at this density is far above 1 bar: an attractive ramp
+    assert abs(second["pressure_bar"] - 1.0) < abs(first["pressure_bar"] - 1.0)
+    assert sorted(p.name for p in (out / "iterations" / "00").iterdir()) == ["log.csv", "prior.json"]
+    chosen = report["iterations"][report["chosen"]]["amplitude"]
+    ramp = next(p for p in load_prior(out).priors if isinstance(p, PressureRamp))
+    assert float(ramp.table.values[0, 0, 0]) == pytest.approx(chosen)
+    # a second run refuses the existing output in one line
+    assert main(args) == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1

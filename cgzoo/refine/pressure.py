@@ -147,7 +147,7 @@ def refine_pressure(prior: str | Path, data: str | Path, out: str | Path, settin
                     progress: Callable[[str], None] = print) -> dict[str, Any]:
     """``cgzoo refine-pressure``: iterate the ramp amplitude of ``prior`` against NVT MD at ``data``'s density; write ``out``."""
     from cgzoo.errors import check_output_path
-    from cgzoo.outputs import atomic_dir
+    from cgzoo.outputs import atomic_dir, lock_path
 
     out = check_output_path(out, overwrite)
     s = settings
@@ -181,6 +181,7 @@ def refine_pressure(prior: str | Path, data: str | Path, out: str | Path, settin
                                         temperature, s, k)
             shutil.copy(step_dir / "nvt" / "log.csv", step_dir / "log.csv")
             shutil.rmtree(step_dir / "nvt")
+            lock_path(step_dir / "nvt").unlink(missing_ok=True)
             history.append(Iteration(amplitude, mean, sem, n))
             progress(f"iteration {k}: A = {amplitude:+.5f} kcal/mol, P = {mean:.0f} ± {sem:.0f} bar (target {s.target_bar:g})")
             if abs(mean - s.target_bar) <= max(s.tolerance_bar, 2 * sem):
