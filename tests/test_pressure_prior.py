@@ -109,9 +109,10 @@ def test_ramp_is_exported_with_the_pair_tables():
                                                                                      "init_args": ramp.config()}])
     exported = tabulate(both, "pair", ["A-A", "A-B", "B-B"], TYPES)
     r = np.linspace(3.0, 5.9, 30)
-    u_table, _ = table.evaluate("A-B", r)
+    u_table, f_table = table.evaluate("A-B", r)
     u_both, f_both = exported.evaluate("A-B", r)
     np.testing.assert_allclose(u_both - u_table, -0.5 * (1 - r / 6.0), atol=1e-6)
+    np.testing.assert_allclose(f_both - f_table, -0.5 / 6.0, atol=1e-4)  # the ramp's constant force A/r_c
 
 
 def test_prior_dir_keeps_the_ramp_for_delta_models(lj_data, tmp_path):

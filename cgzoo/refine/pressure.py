@@ -36,8 +36,8 @@ from cgzoo.observables.trajectory import read_log
 from cgzoo.priors import Prior, SumPrior, build_prior, load_prior, save_prior
 from cgzoo.priors.export import members
 from cgzoo.priors.ramp import PressureRamp
-from cgzoo.priors.terms import PairPrior
 from cgzoo.priors.tabulated import Tabulated
+from cgzoo.priors.terms import PairPrior
 
 #: reference frames the first-order slope dP/dA is averaged over
 SLOPE_FRAMES = 20
