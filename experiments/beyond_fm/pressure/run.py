@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/data/bfm/press"))
     parser.add_argument("--systems", nargs="*", default=list(SYSTEMS))
     args = parser.parse_args()
-    results: dict = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
+    results: dict = {}
     for system in args.systems:
         atom, h5, base = SYSTEMS[system]
         data, work = args.data / h5, args.data / system
@@ -113,6 +113,7 @@ def main() -> None:
         row = {"target_bar": target, "reference_density_g_cm3": reference["density_g_cm3"]["mean"],
                "reference_density_sem_g_cm3": reference["density_g_cm3"]["sem"], "gr_noise_rms": noise,
                "variants": {}}
+        curves = {"reference": ref_gr}
         for variant in VARIANTS:
             prior = work / variant
             runs = {"nvt": ("nvt", NVT_STEPS, NVT_EQUIL), "npt": ("npt", NPT_STEPS, NPT_EQUIL)}
@@ -128,13 +129,39 @@ def main() -> None:
                 if ens == "nvt":
                     traj = CGTrajectory.from_run(run)
                     keep = np.flatnonzero(traj.times >= equil * TIMESTEP_FS)
-                    out["gr_rms_error"] = gr_error(ref_gr, gr(traj.select(keep)))
+                    curves[variant] = gr(traj.select(keep))
+                    out["gr_rms_error"] = gr_error(ref_gr, curves[variant])
             out["npt"]["density_rel_error"] = out["npt"]["density_g_cm3"] / row["reference_density_g_cm3"] - 1.0
             row["variants"][variant] = out
             print(system, variant, json.dumps({k: v for k, v in out.items() if k != "prior_report"}), flush=True)
+        _plot(system, curves)
+        # re-read: another system may have been run by a parallel process meanwhile
+        results = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
         results[system] = row
         (HERE / "results.json").write_text(json.dumps(results, indent=1))
     _markdown(results)
+
+
+def _plot(system: str, curves: dict[str, dict]) -> None:
+    """g(r) of every prior's NVT run against the reference, one panel per type pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cgzoo.outputs import save_figure
+
+    keys = list(curves["reference"])
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, gr_of in curves.items():
+            if key in gr_of:
+                r, g = gr_of[key]
+                ax.plot(r, g, "k--" if name == "reference" else "-", lw=1.2, label=name)
+        ax.set(xlabel="r (Å)", ylabel="g(r)", title=f"{system} {key} (NVT, reference box)")
+    axes[0][0].legend(fontsize=8)
+    save_figure(fig, HERE / f"gr_{system}.png")
+    plt.close(fig)
 
 
 def _prior_summary(prior: Path) -> dict:
