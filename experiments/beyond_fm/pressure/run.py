@@ -1,8 +1,9 @@
 """Pressure-consistent priors on SPC/E water (1-bead COM) and TraPPE-UA hexane (3-bead COM).
 
 For each system, priors fitted on the same training frames: plain force matching (``fm``), with the
-Das–Andersen virial constraint (``virial``), with the first-order pressure ramp (``ramp``) and that
-ramp refined on NVT MD (``ramp_md``, ``cgzoo refine-pressure``). Each is run with LAMMPS at the
+Das–Andersen virial constraint (``virial``), with the first-order pressure ramp (``ramp``), that
+ramp refined on NVT MD (``ramp_md``, ``cgzoo refine-pressure``) and a ramp refined on top of the
+virial-constrained prior (``virial_md``). Each is run with LAMMPS at the
 reference temperature: NVT in the reference box (pressure ± block standard error, g(r) error vs the
 reference's test frames) and NPT with the MTK barostat at the reference pressure (density vs the
 generate run's density.json). g(r) noise floor: the reference's first vs second half of frames.
@@ -35,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 ATOM = Path("/work/data/bfm/atom")
 SYSTEMS = {"water": ("spce-water", "water.h5", "fm_pair.yaml"), "hexane": ("hexane-ua", "hexane3.h5", "fm_full.yaml")}
-VARIANTS = ("fm", "virial", "ramp", "ramp_md")
+VARIANTS = ("fm", "virial", "ramp", "ramp_md", "virial_md")
 #: MD lengths (steps of 2 fs): NVT 30 ps (first 6 ps dropped), NPT 60 ps (first 10 ps dropped)
 TIMESTEP_FS, NVT_STEPS, NVT_EQUIL, NPT_STEPS, NPT_EQUIL, SAVE = 2.0, 15_000, 3_000, 30_000, 5_000, 50
 #: refine-pressure: iterations of 20 ps NVT (first 4 ps dropped)
@@ -102,9 +103,10 @@ def main() -> None:
             if not (work / name / "prior.json").exists():
                 cgzoo("fit-prior", "--data", str(data), "--prior", str(spec), "--out", str(work / name), "--no-plots",
                       "--quiet", log=log)
-        if not (work / "ramp_md" / "prior.json").exists():
-            cgzoo("refine-pressure", "--prior", str(work / "ramp"), "--data", str(data), "--out", str(work / "ramp_md"),
-                  "--target-bar", str(target), *REFINE, log=log)
+        for refined in ("ramp", "virial"):
+            if not (work / f"{refined}_md" / "prior.json").exists():
+                cgzoo("refine-pressure", "--prior", str(work / refined), "--data", str(data), "--out",
+                      str(work / f"{refined}_md"), "--target-bar", str(target), *REFINE, log=log)
         test = block_split(load_topology(data)[2], (0.8, 0.1, 0.1), n_blocks=10, gap=2, seed=0)["test"]
         ref_traj = CGTrajectory.from_dataset(data)
         ref_gr = gr(ref_traj.select(test))
