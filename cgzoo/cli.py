@@ -232,12 +232,50 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cmd_refine_pressure(args: argparse.Namespace) -> None:
+    from cgzoo.refine.pressure import RefineSettings, refine_pressure
+
+    settings = RefineSettings(target_bar=args.target_bar, iterations=args.iterations, steps=args.steps,
+                              equilibration_steps=args.equilibration_steps, timestep_fs=args.timestep_fs,
+                              save_every=args.save_every, tolerance_bar=args.tolerance, engine=args.engine,
+                              threads=args.threads, start_frame=args.start_frame, cutoff=args.cutoff, seed=args.seed)
+    report = refine_pressure(args.prior, args.data, args.out, settings, export=args.export, overwrite=args.overwrite,
+                             progress=lambda msg: None if args.quiet else print(msg))
+    best = report["iterations"][report["chosen"]]
+    print(f"wrote {args.out}/prior.json: A = {best['amplitude']:+.5f} kcal/mol, NVT P = {best['pressure_bar']:.0f} "
+          f"± {best['sem_bar']:.0f} bar" + ("" if report["converged"] else " (not converged)"))
+
+
+def _add_refine_pressure_parser(sub: argparse._SubParsersAction) -> None:
+    """``cgzoo refine-pressure``: the pressure ramp of a prior iterated against its own NVT MD."""
+    ref = sub.add_parser("refine-pressure", help="iterate a prior's pressure ramp until its NVT pressure is the target")
+    ref.add_argument("--prior", required=True, type=Path, help="prior directory or prior.json (fit-prior output)")
+    ref.add_argument("--data", required=True, type=Path, help="CG dataset (.h5): start frame, box and temperature")
+    ref.add_argument("--out", required=True, type=Path, help="output prior directory")
+    ref.add_argument("--target-bar", required=True, type=float, help="reference pressure at the dataset's density, bar")
+    ref.add_argument("--iterations", type=int, default=6)
+    ref.add_argument("--steps", type=int, default=10_000, help="NVT steps per iteration")
+    ref.add_argument("--equilibration-steps", type=int, default=2_000, help="steps left out of each average")
+    ref.add_argument("--timestep-fs", type=float, default=2.0)
+    ref.add_argument("--save-every", type=int, default=50, help="steps between logged pressures")
+    ref.add_argument("--tolerance", type=float, default=50.0, help="bar; also stops within 2 standard errors")
+    ref.add_argument("--engine", choices=["lammps", "openmm", "ase"], default="lammps")
+    ref.add_argument("--threads", type=int, default=1)
+    ref.add_argument("--start-frame", type=int, default=0)
+    ref.add_argument("--cutoff", type=float, default=None, help="Å, range of a new ramp (default: the pair cutoff)")
+    ref.add_argument("--seed", type=int, default=0)
+    ref.add_argument("--export", nargs="*", choices=["lammps", "gromacs", "votca"], default=[])
+    ref.add_argument("--overwrite", action="store_true")
+    ref.add_argument("--quiet", action="store_true")
+    ref.set_defaults(func=_cmd_refine_pressure)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``cgzoo`` verb."""
     parser = argparse.ArgumentParser(prog="cgzoo", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study,noise-floor}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study,noise-floor,refine-pressure}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; "
                                   "--config models/<arch>.yaml --config models/modes/<mode>.yaml)")
@@ -308,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--overwrite", action="store_true")
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_cmd_fit_prior)
+    _add_refine_pressure_parser(sub)
 
     sim = sub.add_parser("simulate", help="run CG MD with a trained model through ASE, OpenMM or LAMMPS (NVT, NPT, NVE)")
     sim.add_argument("--model", required=True,

@@ -45,6 +45,7 @@ FORBIDDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "engines": (("md", "training"), "an engine receives a built model and a bead system, nothing of runs or training"),
     "testing": (("training", "md", "engines", "study"), "the shared suites check models and priors, not how they run"),
     "meanforce": (("training",), "mean forces come from atomistic MD and score any saved model, without the trainer"),
+    "refine": (("training", "engines"), "a refinement drives MD through md's public functions and fits priors, never the trainer"),
 }
 #: layers no other layer imports, and why
 TOP: dict[str, str] = {

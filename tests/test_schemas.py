@@ -50,7 +50,7 @@ def edited(source: Path, edit, tmp_path: Path, name: str = "prior.yaml") -> Path
 
 @pytest.mark.parametrize("source, edit, message", [
     (FM_PAIR, lambda d: d.update(splitt=d.pop("split")),
-     "prior.yaml: unknown key(s) splitt (allowed: split, max_frames, temperature, terms)"),
+     "prior.yaml: unknown key(s) splitt (allowed: split, max_frames, temperature, terms, pressure)"),
     (FM_PAIR, lambda d: d["terms"][0].update(pair_spacing=-0.2), "prior.yaml: terms[0].pair_spacing: must be > 0 (got -0.2)"),
     (FM_PAIR, lambda d: d["terms"][0].update(pair_spacing=0), "prior.yaml: terms[0].pair_spacing: must be > 0 (got 0)"),
     (FM_PAIR, lambda d: d["terms"][0].update(pair_spacing=[0.1, 0.2]),

@@ -6,8 +6,9 @@ coefficients c: F = G c. Over the training frames cgzoo accumulates the normal e
 A = Σ GᵀG, b = Σ Gᵀ F_ref frame by frame (memory flat in trajectory length) and solves
 (A + λ_s·S + λ_r·I) c = b, with S a second-difference smoothness penalty per term (relative
 weight ``smoothing``, scaled by the block's mean diagonal) and a tiny ridge for the constant
-mode of bonded terms. Pair potentials drop the three basis functions alive at the cutoff, so
-U, U′ and U″ vanish there. The solution becomes :class:`~cgzoo.priors.tabulated.Tabulated`
+mode of bonded terms; with a :class:`~cgzoo.fitting.pressure.VirialConstraint` the solution also
+meets the mean-virial equality (Das & Andersen 2010) through a Lagrange multiplier. Pair
+potentials drop the three basis functions alive at the cutoff, so U, U′ and U″ vanish there. The solution becomes :class:`~cgzoo.priors.tabulated.Tabulated`
 priors whose grids refine the knots, reproducing the fitted splines exactly (Izvekov & Voth,
 J. Phys. Chem. B 2005, 109, 2469; Noid et al., J. Chem. Phys. 2008, 128, 244114).
 """
@@ -15,7 +16,7 @@ J. Phys. Chem. B 2005, 109, 2469; Noid et al., J. Chem. Phys. 2008, 128, 244114)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +24,14 @@ import numpy as np
 import torch
 
 from cgzoo.errors import FitError
+from cgzoo.fitting.pressure import VirialConstraint, solve_constrained, volumes
 from cgzoo.geometry import FROM_BOND_VECTORS
 from cgzoo.neighbors import CGGraph
 from cgzoo.priors.base import SumPrior
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask, term_index
 from cgzoo.terms import KINDS, canonical_key
+from cgzoo.units import KCAL_MOL_A3_TO_BAR
 
 
 @dataclass
@@ -159,9 +162,10 @@ def _bonded_geometry(graph: CGGraph, order: int) -> tuple[torch.Tensor, torch.Te
 class ForceMatching:
     """Streaming MS-CG fit: :meth:`scan` frames for sampled ranges, :meth:`accumulate` normal equations, :meth:`solve`."""
 
-    def __init__(self, type_names: list[str], settings: FMSettings) -> None:
+    def __init__(self, type_names: list[str], settings: FMSettings, constraint: VirialConstraint | None = None) -> None:
         self.type_names = list(type_names)
         self.settings = settings
+        self.constraint = constraint
         self.ranges: dict[tuple[str, str], list[float]] = {}
         self.terms: dict[tuple[str, str], Term] = {}
         self.A: np.ndarray | None = None
@@ -169,6 +173,8 @@ class ForceMatching:
         self.sum_f2 = 0.0
         self.n_components = 0
         self.n_frames = 0
+        self.virial_row: np.ndarray | None = None  # Σ over frames of w/3V: mean virial pressure = virial_row @ c / frames
+        self.virial_required = 0.0  # Σ over frames of the virial pressure the constraint asks for
 
     # -- pass 1: which terms exist and over which range are they sampled ----------------------
 
@@ -243,8 +249,27 @@ class ForceMatching:
             offset += basis.n_basis
         self.A = np.zeros((offset, offset))
         self.b = np.zeros(offset)
+        self.virial_row = np.zeros(offset)
 
     # -- pass 2: normal equations ---------------------------------------------------------------
+
+    def _samples(self, graph: CGGraph) -> Iterator[tuple[Term, np.ndarray, np.ndarray, np.ndarray]]:
+        """Every fitted term's samples in this frame: (term, coordinates q (M,), beads (order, M), dq/dx (order, M, 3))."""
+        for kind in self._enabled():
+            if kind == "pair":
+                pairs, r, vec, keys = self._pair_data(graph)
+                unit = (vec / r[:, None]).numpy()
+                for key, sel in self._groups(keys).items():
+                    jac = np.stack([-unit[sel], unit[sel]])  # dr/dx_i = −û, dr/dx_j = +û
+                    yield self._term(kind, key), r.numpy()[sel], pairs.numpy()[:, sel], jac
+            else:
+                order = KINDS[kind]
+                if term_index(graph, order).shape[1] == 0:
+                    continue
+                index, q, jac = _bonded_geometry(graph, order)
+                keys = self._keys([graph.bead_type[k] for k in index])
+                for key, sel in self._groups(keys).items():
+                    yield self._term(kind, key), q.numpy()[sel], index.numpy()[:, sel], jac.numpy()[:, sel]
 
     def design(self, graph: CGGraph) -> np.ndarray:
         """G (3N, K): the CG forces of this frame are G @ c for coefficients c."""
@@ -252,8 +277,7 @@ class ForceMatching:
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
-
-        def add(term: Term, q: np.ndarray, beads: np.ndarray, jac: np.ndarray) -> None:
+        for term, q, beads, jac in self._samples(graph):
             # force on bead a, component d, column c: −Σ_t dB_c(q_t) · ∂q_t/∂x_{a,d}
             idx, _, slopes = term.basis.local(q)
             keep = idx >= 0
@@ -265,28 +289,27 @@ class ForceMatching:
                     cols.append((idx + term.offset)[keep])
                     vals.append(v[keep])
             term.samples += len(q)
-
-        for kind in self._enabled():
-            if kind == "pair":
-                pairs, r, vec, keys = self._pair_data(graph)
-                unit = (vec / r[:, None]).numpy()
-                for key, sel in self._groups(keys).items():
-                    term = self._term(kind, key)
-                    jac = np.stack([-unit[sel], unit[sel]])  # dr/dx_i = −û, dr/dx_j = +û
-                    add(term, r.numpy()[sel], pairs.numpy()[:, sel], jac)
-            else:
-                order = KINDS[kind]
-                if term_index(graph, order).shape[1] == 0:
-                    continue
-                index, q, jac = _bonded_geometry(graph, order)
-                keys = self._keys([graph.bead_type[k] for k in index])
-                for key, sel in self._groups(keys).items():
-                    add(self._term(kind, key), q.numpy()[sel], index.numpy()[:, sel], jac.numpy()[:, sel])
         if not rows:
             return np.zeros((3 * n, k_total))
         flat = np.concatenate(rows) * k_total + np.concatenate(cols)
         g = np.bincount(flat, weights=np.concatenate(vals), minlength=3 * n * k_total)
         return g.reshape(3 * n, k_total)
+
+    def virial(self, graph: CGGraph) -> np.ndarray:
+        """w (K,): the frame's virial Σ r_ij·f_ij of the fitted terms is w @ c (kcal/mol).
+
+        A coordinate homogeneous of degree k in the bond vectors (k = 1: pair distances and bond
+        lengths; k = 0: angles and dihedrals) has Σ_a x_a·∂q/∂x_a = k·q (Euler), so each term adds
+        −k·q·U′(q): lengths contribute −q·U′(q), angles and dihedrals nothing, periodic images included.
+        """
+        w = np.zeros(self.A.shape[0])
+        for term, q, _, _ in self._samples(graph):
+            if term.kind not in ("pair", "bond"):
+                continue
+            idx, _, slopes = term.basis.local(q)
+            keep = idx >= 0
+            np.add.at(w, (idx + term.offset)[keep], (-q[:, None] * slopes)[keep])
+        return w
 
     def _term(self, kind: str, key: str) -> Term:
         try:
@@ -303,6 +326,9 @@ class ForceMatching:
         self.sum_f2 += float(f @ f)
         self.n_components += f.size
         self.n_frames += 1
+        if self.constraint is not None:
+            self.virial_row += self.virial(graph) / (3.0 * float(volumes(graph)[0]))
+            self.virial_required += self.constraint.required(graph)
 
     # -- solution ---------------------------------------------------------------------------------
 
@@ -321,16 +347,20 @@ class ForceMatching:
         a += self.settings.ridge * scale * np.eye(len(a))
         try:
             coeffs = np.linalg.solve(a, self.b)
+            free = coeffs
+            if self.constraint is not None:
+                if not np.any(self.virial_row):
+                    raise FitError("force matching: the virial constraint needs pair or bond terms, and none has a virial")
+                coeffs = solve_constrained(a, self.b, self.virial_row, self.virial_required)
         except np.linalg.LinAlgError:
             raise FitError("force matching: normal equations are singular; raise 'smoothing' or 'ridge'") from None
         for term in self.terms.values():
             if not np.all(np.isfinite(coeffs[term.columns])):
                 raise FitError(f"force matching: fit of {term.kind} {term.key} gave non-finite coefficients")
-        rss = self.sum_f2 - 2 * coeffs @ self.b + coeffs @ self.A @ coeffs
         report = {
             "method": "force_matching",
             "frames": self.n_frames,
-            "train_force_rmse": math.sqrt(max(rss, 0.0) / self.n_components),
+            "train_force_rmse": self._rmse(coeffs),
             "reference_force_rms": math.sqrt(self.sum_f2 / self.n_components),
             "condition_number": float(np.linalg.cond(a)),
             "n_coefficients": int(len(coeffs)),
@@ -338,7 +368,23 @@ class ForceMatching:
                                               "knots": t.basis.n_intervals + 1, "samples": t.samples}
                       for t in self.terms.values()},
         }
+        if self.constraint is not None:
+            report["virial_constraint"] = self._constraint_report(coeffs, free)
         return coeffs, report
+
+    def _rmse(self, coeffs: np.ndarray) -> float:
+        """Training force RMSE per component of ``coeffs`` from the accumulated sums."""
+        rss = self.sum_f2 - 2 * coeffs @ self.b + coeffs @ self.A @ coeffs
+        return math.sqrt(max(rss, 0.0) / self.n_components)
+
+    def _constraint_report(self, coeffs: np.ndarray, free: np.ndarray) -> dict[str, float]:
+        """Mean pressure on the training frames and force RMSE with the virial constraint and without it."""
+        def pressure(c: np.ndarray) -> float:
+            missing = (self.virial_required - self.virial_row @ c) / self.n_frames
+            return self.constraint.target_bar - missing * KCAL_MOL_A3_TO_BAR
+
+        return {"target_bar": self.constraint.target_bar, "train_pressure_bar": pressure(coeffs),
+                "unconstrained_train_pressure_bar": pressure(free), "unconstrained_train_force_rmse": self._rmse(free)}
 
     def priors(self, coeffs: np.ndarray) -> SumPrior:
         """The fitted potentials as one :class:`Tabulated` prior per kind, summed."""
@@ -357,9 +403,10 @@ def fit_force_matching(
     type_names: list[str],
     frames: Callable[[], Iterable[tuple[CGGraph, np.ndarray]]],
     settings: FMSettings,
+    constraint: VirialConstraint | None = None,
 ) -> tuple[SumPrior, dict[str, Any]]:
-    """Two streaming passes over ``frames()`` (graph, reference residual forces): scan ranges, then fit."""
-    fm = ForceMatching(type_names, settings)
+    """Two streaming passes over ``frames()`` (graph, reference residual forces): scan ranges, then fit (under ``constraint``)."""
+    fm = ForceMatching(type_names, settings, constraint)
     for graph, _ in frames():
         fm.scan(graph)
     fm.build_terms()

@@ -20,6 +20,10 @@ the non-bonded residual)::
         init_args: {cutoff: 9.0}
       - class_path: soft_repulsion   # no `fit`: a fixed prior, included as given
         init_args: {...}
+    pressure:                  # optional: a pressure-consistent prior (cgzoo.fitting.pressure)
+      target_bar: 1.0          # required: the reference pressure at the dataset's density
+      method: virial           # virial: constraint on the last term (force matching); ramp: a fitted A(1 − r/r_c) term
+      cutoff: 9.0              # ramp range r_c (Å); default: the spec's largest pair cutoff
 
 Analytic pair priors given without ``params``/``default`` start from the data: σ at the 1st
 percentile of sampled pair distances, ε = k_BT/2.
@@ -44,6 +48,7 @@ from cgzoo.errors import FitError, InputError
 from cgzoo.fitting.boltzmann import fit_boltzmann
 from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
 from cgzoo.fitting.least_squares import fit_least_squares
+from cgzoo.fitting.pressure import VirialConstraint, frame_pressures_bar, ramp_amplitude
 from cgzoo.forces import energy_derivatives
 from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
@@ -230,6 +235,14 @@ _Term = Annotated[
 ]
 
 
+class _PressureSpec(Strict):
+    """``pressure``: make the prior's virial pressure on the training frames the reference's (:mod:`cgzoo.fitting.pressure`)."""
+
+    target_bar: float = Field(allow_inf_nan=False)
+    method: Literal["virial", "ramp"] = "virial"
+    cutoff: float | None = Field(None, gt=0)
+
+
 class PriorSpecFile(Strict):
     """A fit-prior spec file (see the module docstring)."""
 
@@ -237,6 +250,21 @@ class PriorSpecFile(Strict):
     max_frames: int | None = Field(None, gt=0)
     temperature: float | None = Field(None, gt=0)
     terms: list[_Term] = Field(min_length=1)
+    pressure: _PressureSpec | None = None
+
+    @model_validator(mode="after")
+    def _pressure_fits_terms(self) -> "PriorSpecFile":
+        """The virial constraint acts on a last force-matching term that fits pairs or bonds; a ramp needs a cutoff."""
+        p = self.pressure
+        if p is None:
+            return self
+        last = self.terms[-1]
+        if p.method == "virial" and not (isinstance(last, _ForceMatchingTerm) and (last.pair or last.bonds)):
+            raise ValueError("pressure method virial constrains the last term, which must be a force_matching term "
+                             "fitting pairs or bonds")
+        if p.method == "ramp" and p.cutoff is None and not any(_term_cutoff(t.model_dump()) for t in self.terms):
+            raise ValueError("pressure method ramp needs a cutoff (no term has a pair cutoff to take it from)")
+        return self
 
 
 class SpecError(InputError, ValueError):
@@ -283,7 +311,7 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
     temperature = float(spec.get("temperature") or temperature or math.nan)
     splits = spec_splits(spec, n_frames)
     train = splits["train"]
-    cutoff = max([_term_cutoff(t) for t in spec["terms"]] + [0.0])
+    cutoff = max([_term_cutoff(t) for t in spec["terms"]] + [float((spec.get("pressure") or {}).get("cutoff") or 0.0)])
     stream = FrameStream(Path(data), train, cutoff)
     type_names = stream.topology.type_names
     fitted: list[Prior] = []
@@ -293,7 +321,9 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
         progress(f"term {k}: {method or 'fixed ' + term['class_path']}")
         frames = residual_stream(stream, fitted)
         if method == "force_matching":
-            prior, report = fit_force_matching(type_names, frames, FMSettings(**{k2: v for k2, v in term.items() if k2 != "fit"}))
+            constraint = _virial_constraint(spec, fitted, temperature) if k == len(spec["terms"]) - 1 else None
+            prior, report = fit_force_matching(type_names, frames, FMSettings(**{k2: v for k2, v in term.items() if k2 != "fit"}),
+                                               constraint)
             fitted.extend(prior.priors)
         elif method == "boltzmann_inversion":
             if not math.isfinite(temperature):
@@ -315,12 +345,61 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
                 report = {"method": "fixed", "prior": type(prior).__name__}
             fitted.append(prior)
         reports.append(report)
+    if (spec.get("pressure") or {}).get("method") == "ramp":
+        progress("pressure ramp")
+        ramp, report = _fit_ramp(spec, fitted, stream, temperature, cutoff)
+        fitted.append(ramp)
+        reports.append(report)
     total = SumPrior(fitted).double() if fitted else NoPrior(type_names)
     evaluation = {name: force_errors(total, FrameStream(Path(data), idx, cutoff)) for name, idx in
                   (("train", train), ("val", splits["val"]), ("test", splits["test"]))}
     return total, {"dataset": str(data), "temperature": temperature, "cutoff": cutoff,
                    "split": {k: [int(v.min()), int(v.max()), int(len(v))] if len(v) else [] for k, v in splits.items()},
                    "terms": reports, "errors": evaluation}
+
+
+def _pressure_temperature(temperature: float) -> float:
+    """The temperature of the kinetic pressure N·k_BT/V; a one-line error if neither dataset nor spec gives one."""
+    if not math.isfinite(temperature):
+        raise FitError("the pressure term needs a temperature (dataset has none; set 'temperature' in the spec)")
+    return temperature
+
+
+def _virial_constraint(spec: dict[str, Any], fitted: list[Prior], temperature: float) -> VirialConstraint | None:
+    """The Das–Andersen constraint of the spec's last (force-matching) term, counting the virial of the terms before it."""
+    pressure = spec.get("pressure") or {}
+    if pressure.get("method", "virial") != "virial" or "target_bar" not in pressure:
+        return None
+    fixed = SumPrior(fitted).double() if fitted else None
+    return VirialConstraint(float(pressure["target_bar"]), _pressure_temperature(temperature), fixed)
+
+
+def _fit_ramp(spec: dict[str, Any], fitted: list[Prior], stream: FrameStream, temperature: float,
+              cutoff: float) -> tuple[Prior, dict[str, Any]]:
+    """A :class:`~cgzoo.priors.ramp.PressureRamp` on every pair whose amplitude brings the training frames' pressure to the target."""
+    pressure = spec["pressure"]
+    temperature = _pressure_temperature(temperature)
+    r_c = float(pressure.get("cutoff") or cutoff)
+    fm = [t for t in spec["terms"] if t.get("fit") == "force_matching"]
+    exclusions = {"exclude": fm[-1].get("exclude", FMSettings.exclude),
+                  "intramolecular": fm[-1].get("intramolecular", FMSettings.intramolecular)} if fm else {}
+    type_names = stream.topology.type_names
+
+    def ramp(amplitude: float) -> Prior:
+        return build_prior({"class_path": "pressure_ramp", "init_args": {
+            "params": {}, "default": {"amplitude": amplitude}, "cutoff": r_c, **exclusions}}, type_names).double()
+
+    def graphs() -> Iterator[CGGraph]:
+        return (g for g, _ in stream())
+
+    before = SumPrior(fitted).double() if fitted else NoPrior(type_names)
+    try:
+        amplitude = ramp_amplitude(before, ramp(1.0), graphs, float(pressure["target_bar"]), temperature)
+    except ValueError as exc:
+        raise FitError(f"pressure ramp: {exc}") from None
+    return ramp(amplitude), {"method": "pressure_ramp", "frames": len(stream.frames), "cutoff": r_c, "amplitude": amplitude,
+                             "target_bar": float(pressure["target_bar"]),
+                             "train_pressure_before_bar": float(frame_pressures_bar(before, graphs(), temperature).mean())}
 
 
 def term_keys(stream: FrameStream) -> dict[str, list[str]]:

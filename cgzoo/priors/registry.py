@@ -28,6 +28,7 @@ PRIORS: dict[str, str] = {
     "soft_repulsion": "cgzoo.priors.lennard_jones:SoftRepulsion",
     "wca": "cgzoo.priors.lennard_jones:WCA",
     "morse": "cgzoo.priors.morse:Morse",
+    "pressure_ramp": "cgzoo.priors.ramp:PressureRamp",
     "harmonic_bond": "cgzoo.priors.harmonic:HarmonicBond",
     "harmonic_angle": "cgzoo.priors.harmonic:HarmonicAngle",
     "cosine_angle": "cgzoo.priors.harmonic:CosineHarmonicAngle",

@@ -84,6 +84,8 @@ def prior_cases() -> dict[str, dict[str, Any]]:
                                                                          "default": {"sigma": 3.5, "epsilon": 0.5, "n": 9.0}, "params": {}}},
         "wca": {"class_path": "wca", "init_args": {"type_names": TYPES, "params": lj, "exclude": 1}},
         "morse": {"class_path": "morse", "init_args": {**pair, "default": {"D": 0.3, "alpha": 1.2, "r0": 4.0}, "params": {}}},
+        "pressure_ramp": {"class_path": "pressure_ramp", "init_args": {**pair, "default": {"amplitude": -0.4},
+                                                                       "params": {"A-B": {"amplitude": 0.3}}}},
         "harmonic_bond": {"class_path": "harmonic_bond", "init_args": {"type_names": TYPES,
                                                                        "params": {"A-B": {"k": 20.0, "r0": 3.8}, "B-B": {"k": 30.0, "r0": 3.7}}}},
         "harmonic_angle": {"class_path": "harmonic_angle", "init_args": {"type_names": TYPES,
