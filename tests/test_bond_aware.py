@@ -63,6 +63,16 @@ def test_a_checkpoint_from_before_the_argument_loads_as_not_bond_aware_with_iden
     torch.testing.assert_close(out["forces"], torch.tensor(expected["forces"], dtype=torch.float64), rtol=1e-10, atol=1e-12)
 
 
+def test_bond_aware_pair_energy_is_the_energy_of_a_bonded_or_intermolecular_pair():
+    torch.manual_seed(0)
+    net = build_network("pair_mlp", TYPES, **BOND_AWARE_CASES["pair_mlp"]).double()
+    model = CGModel(None, net, mode="ml_only").double().eval()
+    for bonded, sep in ((True, 1), (False, 0)):
+        energy = evaluate(model, two_beads(3.4, bonded))["energy"][0]
+        torch.testing.assert_close(energy, net.pair_energy(torch.tensor(3.4, dtype=torch.float64), 0, 1, sep).detach(),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_a_bond_aware_pair_mlp_is_no_pair_table():
     """``to_prior`` refuses it; engines keep it as a torch network (a plain pair_mlp still becomes a table)."""
     torch.manual_seed(0)
