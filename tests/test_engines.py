@@ -313,7 +313,7 @@ def test_lammps_refuses_a_graph_network_in_simulate(water_prior, tmp_path):
     torch.manual_seed(0)
     net = build_network("schnet", ["W"], cutoff=CUT, hidden_channels=8, num_filters=8, num_interactions=1, num_gaussians=8)
     model = CGModel(water_prior, net, mode="delta")
-    with pytest.raises(InputError, match="engine lammps cannot run the SchNet network"):
+    with pytest.raises(InputError, match="engine lammps cannot run this model: the SchNet network is not pair-additive"):
         simulate(model, f"{DEFAULT}@0", tmp_path / "x", SimulationSettings(steps=10, engine="lammps"), progress=False)
     assert not (tmp_path / "x" / "run.json").exists()
     run = simulate(model, f"{DEFAULT}@0", tmp_path / "auto", SimulationSettings(steps=4, save_every=2), progress=False)

@@ -14,7 +14,7 @@ from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.priors import Prior
 from cgzoo.fitting.spec import fit_prior
 from cgzoo.testing import check_network
-from cgzoo.testing.cases import CUTOFF, NETWORK_CASES
+from cgzoo.testing.cases import BOND_AWARE_CASES, CUTOFF, NETWORK_CASES
 from cgzoo.testing.suite import NetworkSuite
 
 WATER = Path(__file__).parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"
@@ -46,6 +46,14 @@ class TestRegisteredNetworks(NetworkSuite):
         assert all(torch.isfinite(out[k]).all() for k in ("energy", "forces", "stress"))
         torch.testing.assert_close(out["forces"].sum(0), torch.zeros(3, dtype=torch.float64), atol=1e-8, rtol=0)
         torch.testing.assert_close(out["stress"][0], out["stress"][0].T, atol=1e-8, rtol=1e-6)  # no torque: symmetric
+
+
+class TestBondAwareNetworks(NetworkSuite):
+    """Every registered network with ``bond_aware=True``: separation classes in the edge features keep every check."""
+
+    cases = BOND_AWARE_CASES
+    required = NETWORKS
+    cases_home = "BOND_AWARE_CASES in cgzoo/testing/cases.py"
 
 
 class TestUserNetworkPlugin(NetworkSuite):

@@ -1,14 +1,15 @@
 """Split a CG model for MD engines: its pair-additive part as spline tables, the rest as a torch network.
 
 Every prior member (pairs of any family, bonds, angles, dihedrals, tabulated or analytic) and a
-``pair_mlp`` network (its learned pair energy times the model's energy scale, evaluated from the
-trained network itself, not refitted) are summed per term kind and type key into one
+``pair_mlp`` network that is not ``bond_aware`` (its learned pair energy times the model's energy
+scale, evaluated from the trained network itself, not refitted) are summed per term kind and type key into one
 :class:`~cgzoo.priors.tabulated.Tabulated` per kind, on grids wide enough for MD: pairs from
 half the closest start of the model's tables (at most 1 Å, deep in the repulsive core) to the
 cutoff, bonds from 0.02 Å to 6 Å past the widest table, angles over [0, π] and dihedrals over
 one period. Outside those grids the tables extrapolate as
 every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A graph network
-(SchNet, the equivariant net, any user class) stays a torch model, :attr:`EngineModel.network`,
+(SchNet, the equivariant net, a bond-aware ``pair_mlp``, whose pair function differs per bond
+separation and so is not one table per type pair, any user class) stays a torch model, :attr:`EngineModel.network`,
 which an engine runs as an extra force. Per-bead energy shifts of a network are constants
 (:attr:`EngineModel.energy_offset`): they move energies, never forces.
 """
@@ -99,9 +100,21 @@ class _ZeroNetwork(torch.nn.Module):
         return graph.pos.new_zeros(graph.n_structures) + 0.0 * graph.pos.sum()
 
 
+def tabulable_network(net: torch.nn.Module | None) -> bool:
+    """Whether ``net`` is one pair function per type pair, which pair tables hold: a ``pair_mlp`` that is not bond-aware."""
+    return isinstance(net, PairMLP) and not net.bond_aware
+
+
+def untabulable_reason(net: torch.nn.Module) -> str:
+    """Why no pair table holds ``net``, as a clause for one-line errors."""
+    if isinstance(net, PairMLP):
+        return "the bond-aware PairMLP network has one pair function per bond separation, not one per type pair"
+    return f"the {type(net).__name__} network is not pair-additive"
+
+
 def graph_network(model: CGModel) -> torch.nn.Module | None:
-    """The model's network when it is not pair-additive (anything but ``pair_mlp``), else None."""
-    return model.net if model.net is not None and not isinstance(model.net, PairMLP) else None
+    """The model's network when pair tables cannot hold it (anything but a plain ``pair_mlp``), else None."""
+    return model.net if model.net is not None and not tabulable_network(model.net) else None
 
 
 def topology_keys(type_names: list[str], bead_types: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, list[str]]:
@@ -131,7 +144,7 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     network, offset = None, np.zeros(len(type_names))
     if model.net is not None:
         scale = float(model.energy_scale)
-        if isinstance(model.net, PairMLP):
+        if tabulable_network(model.net):
             offset = scale * model.type_shift.double().numpy()
         else:  # the network with its scale and shifts, as a model of its own
             network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
@@ -145,7 +158,7 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
 
 
 def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
-    """The pair-additive members of ``model`` by term kind: prior members, and a ``pair_mlp`` network as a pair term.
+    """The pair-additive members of ``model`` by term kind: prior members, and a plain ``pair_mlp`` network as a pair term.
 
     Raises :class:`NotRepresentable` naming a prior member of unknown kind.
     """
@@ -156,7 +169,7 @@ def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
             raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
                                    "cgzoo can tabulate")
         parts[kind].append(member)
-    if isinstance(model.net, PairMLP):
+    if tabulable_network(model.net):
         parts["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
     return parts
 

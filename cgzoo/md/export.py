@@ -16,7 +16,7 @@ import numpy as np
 
 from cgzoo.data.start import load_start
 from cgzoo.engines.base import engine_module
-from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error
+from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error, untabulable_reason
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.md.integrators import prepare_engine
@@ -40,7 +40,7 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
     calc.bead_types(atoms)
     system, split = prepare_engine(calc, atoms, topology)
     if split.network is not None:
-        raise NotRepresentable(f"{model}: the {type(split.network.net).__name__} network is not pair-additive, so no "
+        raise NotRepresentable(f"{model}: {untabulable_reason(split.network.net)}, so no "
                                f"{engine} file can hold it; run it with cgzoo simulate --engine openmm (a Python force) "
                                "or --engine ase")
     positions, boxes = _frames(start, atoms, frames)

@@ -27,13 +27,13 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
     network (on the CPU the network dominates and OpenMM's Python force adds to it) or with parts no table holds
     (``tabulated`` False), and when no engine is installed."""
     from cgzoo.engines.base import engine_module
-    from cgzoo.engines.tables import graph_network
+    from cgzoo.engines.tables import graph_network, untabulable_reason
 
     if s.engine != "auto":
         if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
             raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
         if s.engine == "lammps" and graph_network(model) is not None:
-            raise InputError(None, f"engine lammps cannot run the {type(model.net).__name__} network (not pair-additive); "
+            raise InputError(None, f"engine lammps cannot run this model: {untabulable_reason(model.net)}; "
                                    "use --engine openmm or ase")
         if s.engine != "ase":
             engine_module(s.engine)  # not installed: say how to install it before anything runs

@@ -14,12 +14,12 @@ convention: σ = (1/V) ∂E/∂ε, positive under tension).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from cgzoo.forces import energy_derivatives
-from cgzoo.neighbors import CGGraph
+from cgzoo.neighbors import MAX_SEPARATION, CGGraph
 from cgzoo.priors.base import NoPrior, Prior
 
 MODES = ("delta", "ml_only", "prior_only")
@@ -29,7 +29,10 @@ class Network(torch.nn.Module):
     """Base of every architecture: ``forward(graph) -> (n_structures,)`` dimensionless energies.
 
     Subclasses take ``type_names`` and ``cutoff`` plus their own hyper-parameters and return all
-    of them from :meth:`config` so a checkpoint can rebuild them.
+    of them from :meth:`config` so a checkpoint can rebuild them. Every built-in network also takes
+    ``bond_aware``: when True each pair's bond separation (:func:`separation_one_hot`) is part of
+    its edge features, so an ML-only model can tell a bond from a non-bonded contact; it defaults
+    to False, which is what a checkpoint saved before the argument existed means.
     """
 
     def __init__(self, type_names: list[str], cutoff: float) -> None:
@@ -46,8 +49,30 @@ class Network(torch.nn.Module):
         raise NotImplementedError
 
 
-def full_edges(graph: CGGraph, cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Directed edges (both i→j and j→i) within ``cutoff``: (2,E) index, (E,3) vectors r_j − r_i, (E,) lengths.
+#: the edge classes a bond-aware network tells apart, in one-hot order: ``edge_sep`` 0, 1, 2, 3 and FAR
+SEPARATION_CLASSES = ("intermolecular", "1-2", "1-3", "1-4", "further intramolecular")
+
+
+def separation_one_hot(edge_sep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(E,) bond separations (``CGGraph.edge_sep``) → (E, 5) one-hot over :data:`SEPARATION_CLASSES`.
+
+    A separation is a fixed label of each pair, not a function of positions, so energies built on
+    it stay as smooth in the positions as the distance features they are combined with.
+    """
+    return torch.nn.functional.one_hot(edge_sep.clamp(max=MAX_SEPARATION + 1), len(SEPARATION_CLASSES)).to(dtype)
+
+
+class Edges(NamedTuple):
+    """Directed edges of a graph within a cutoff: (2,E) index, (E,3) vectors r_j − r_i, (E,) lengths, (E,) ``edge_sep``."""
+
+    index: torch.Tensor
+    vectors: torch.Tensor
+    lengths: torch.Tensor
+    sep: torch.Tensor
+
+
+def full_edges(graph: CGGraph, cutoff: float) -> Edges:
+    """Directed edges (both i→j and j→i) within ``cutoff``, each with its pair's bond separation.
 
     Message-passing networks aggregate over incoming edges; the graph stores each pair once.
     """
@@ -55,9 +80,9 @@ def full_edges(graph: CGGraph, cutoff: float) -> tuple[torch.Tensor, torch.Tenso
     length = torch.linalg.norm(vec, dim=-1)
     keep = length < cutoff
     i, j = graph.edge_index[:, keep]
-    vec, length = vec[keep], length[keep]
+    vec, length, sep = vec[keep], length[keep], graph.edge_sep[keep]
     index = torch.cat([torch.stack([i, j]), torch.stack([j, i])], dim=1)
-    return index, torch.cat([vec, -vec]), torch.cat([length, length])
+    return Edges(index, torch.cat([vec, -vec]), torch.cat([length, length]), torch.cat([sep, sep]))
 
 
 class CGModel(torch.nn.Module):

@@ -10,6 +10,10 @@ features are ``channels``× each natural-parity irrep 0e, 1o, 2e, … up to ``l_
 these that fall outside the set (e.g. 1o⊗1o→1e) are dropped, which costs an energy model little:
 O(3) invariants of vectors are functions of their dot products. The last layer keeps scalars only;
 an MLP turns them into per-bead energies that are summed per structure.
+
+With ``bond_aware`` the radial MLPs also read the edge's one-hot bond-separation class, times the
+same envelope as the Bessel basis: the MLPs have no biases, so a zero input still gives zero
+weights at the cutoff and the energy stays smooth there.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 
-from cgzoo.models.base import Network, full_edges
+from cgzoo.models.base import SEPARATION_CLASSES, Network, full_edges, separation_one_hot
 from cgzoo.neighbors import CGGraph
 
 #: Exponent p of the polynomial envelope; value, slope and curvature vanish at the cutoff.
@@ -55,7 +59,8 @@ class RadialBasis(torch.nn.Module):
 
 
 class Interaction(torch.nn.Module):
-    """One convolution layer: features ``irreps_in`` → ``irreps_out``, messages weighted per edge by a radial MLP."""
+    """One convolution layer: features ``irreps_in`` → ``irreps_out``, messages weighted per edge by a radial MLP
+    of ``num_radial`` edge features (the radial basis, and the separation class when bond-aware)."""
 
     def __init__(
         self,
@@ -63,7 +68,7 @@ class Interaction(torch.nn.Module):
         irreps_out: o3.Irreps,
         irreps_sh: o3.Irreps,
         irreps_type: o3.Irreps,
-        num_basis: int,
+        num_radial: int,
         radial_hidden: int,
         avg_num_neighbors: float,
     ) -> None:
@@ -85,7 +90,7 @@ class Interaction(torch.nn.Module):
                         mid.append((mul, ir_out))
         self.tp = o3.TensorProduct(irreps_in, irreps_sh, o3.Irreps(mid), instructions,
                                    shared_weights=False, internal_weights=False)
-        self.radial = FullyConnectedNet([num_basis, radial_hidden, radial_hidden, self.tp.weight_numel],
+        self.radial = FullyConnectedNet([num_radial, radial_hidden, radial_hidden, self.tp.weight_numel],
                                         torch.nn.functional.silu)
         self.linear_out = o3.Linear(self.tp.irreps_out, self.gate.irreps_in)
         self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, irreps_type, self.gate.irreps_in)
@@ -115,6 +120,7 @@ class Equivariant(Network):
         num_basis: int = 8,
         radial_hidden: int = 64,
         avg_num_neighbors: float = 30.0,
+        bond_aware: bool = False,
     ) -> None:
         super().__init__(type_names, cutoff)
         if num_layers < 1 or l_max < 0:
@@ -122,6 +128,7 @@ class Equivariant(Network):
         self.l_max, self.num_layers, self.channels = int(l_max), int(num_layers), int(channels)
         self.num_basis, self.radial_hidden = int(num_basis), int(radial_hidden)
         self.avg_num_neighbors = float(avg_num_neighbors)
+        self.bond_aware = bool(bond_aware)
 
         irreps_type = o3.Irreps(f"{len(self.type_names)}x0e")
         irreps_sh = o3.Irreps.spherical_harmonics(self.l_max)
@@ -131,8 +138,9 @@ class Equivariant(Network):
         self.spherical_harmonics = o3.SphericalHarmonics(irreps_sh, normalize=True, normalization="component")
         self.radial_basis = RadialBasis(self.cutoff, self.num_basis)
         irreps = [scalars] + [hidden] * (self.num_layers - 1) + [scalars]
+        num_radial = self.num_basis + (len(SEPARATION_CLASSES) if self.bond_aware else 0)
         self.layers = torch.nn.ModuleList(
-            Interaction(irreps_in, irreps_out, irreps_sh, irreps_type, self.num_basis, self.radial_hidden,
+            Interaction(irreps_in, irreps_out, irreps_sh, irreps_type, num_radial, self.radial_hidden,
                         self.avg_num_neighbors)
             for irreps_in, irreps_out in itertools.pairwise(irreps)
         )
@@ -142,9 +150,12 @@ class Equivariant(Network):
         """Energy per structure (n_structures,), dimensionless."""
         if graph.cutoff < self.cutoff - 1e-9:
             raise ValueError(f"graph cutoff {graph.cutoff} Å is below the network cutoff {self.cutoff} Å")
-        edge_index, vectors, lengths = full_edges(graph, self.cutoff)
+        edge_index, vectors, lengths, sep = full_edges(graph, self.cutoff)
         sh = self.spherical_harmonics(vectors)
         basis = self.radial_basis(lengths)
+        if self.bond_aware:
+            envelope = self.radial_basis.envelope(lengths.unsqueeze(-1))
+            basis = torch.cat([basis, separation_one_hot(sep, basis.dtype) * envelope], dim=-1)
         types = torch.nn.functional.one_hot(graph.bead_type, len(self.type_names)).to(graph.pos.dtype)
         h = self.embedding(types)
         for layer in self.layers:
@@ -163,4 +174,5 @@ class Equivariant(Network):
             "num_basis": self.num_basis,
             "radial_hidden": self.radial_hidden,
             "avg_num_neighbors": self.avg_num_neighbors,
+            "bond_aware": self.bond_aware,
         }

@@ -26,6 +26,10 @@ NETWORK_CASES: dict[str, dict[str, Any]] = {
     "equivariant": {"cutoff": CUTOFF, "l_max": 2, "num_layers": 2, "channels": 8, "num_basis": 6, "radial_hidden": 16},
 }
 
+#: the same cases with each pair's bond separation in the edge features (the model checks' chains have 1-2, 1-3, 1-4
+#: and intermolecular pairs), so the suite checks the bond-aware variant of every network too
+BOND_AWARE_CASES: dict[str, dict[str, Any]] = {name: {**args, "bond_aware": True} for name, args in NETWORK_CASES.items()}
+
 #: Lennard-Jones parameters of the physics prior under every Δ case
 LJ_TRUE = {"A-A": {"sigma": 3.2, "epsilon": 0.3}, "A-B": {"sigma": 3.4, "epsilon": 0.2}, "B-B": {"sigma": 3.6, "epsilon": 0.25}}
 
