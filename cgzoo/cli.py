@@ -118,8 +118,10 @@ SIMULATE_SETTINGS = {"ensemble": "ensemble", "temperature_K": "temperature", "pr
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
     from cgzoo.md import SimulationSettings, simulate
+    from cgzoo.md.friction import friction_option
 
     given = {name: getattr(args, dest) for name, dest in SIMULATE_SETTINGS.items() if getattr(args, dest) is not None}
+    given.update(friction_option(given.pop("friction_per_ps"), args.model) if "friction_per_ps" in given else {})
     settings = SimulationSettings(**given)
     try:
         out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
@@ -255,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--timestep-fs", type=float, default=None, help=f"default 2.0{keep}")
     sim.add_argument("--temperature", type=float, default=None, help=f"K (default 298.15{keep})")
     sim.add_argument("--pressure", type=float, default=None, help=f"bar, NPT (default 1.01325{keep})")
-    sim.add_argument("--friction", type=float, default=None, help=f"Langevin friction, 1/ps (default 1.0{keep})")
+    sim.add_argument("--friction", default=None, metavar="GAMMA|FILE|auto",
+                     help="NVT friction: a global Langevin γ in 1/ps, a friction file (cgzoo fit-friction), or auto: "
+                          f"the friction.json beside --model (default 1.0{keep})")
     sim.add_argument("--barostat", choices=["mtk", "berendsen", "montecarlo"], default=None,
                      help=f"NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM) (default mtk{keep})")
     sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default=None,
