@@ -10,8 +10,9 @@ the error bars, joins the points for a second solve). One scale per system: ever
 same γ = s (per-type Langevin), so each molecule's centre of mass feels one rate whatever its
 mapping (the friction coefficient mγ grows with the atoms a bead holds); DPD gives every type pair
 γ = s on the reduced mass. Written to ``--out``: ``friction.json`` (:mod:`cgzoo.md.friction`),
-``fit.json`` (every run's D), ``report.md``, ``d_gamma.png`` and ``vacf.png`` (molecular VACF of
-the model before, at the default Langevin 1/ps, and after). The MD runs go to ``runs/`` beside them,
+``fit.json`` (every run's D, MSD and VACF), ``report.md``, ``d_gamma.png``, ``msd.png`` and
+``vacf.png`` (molecular MSD of reference, model before, at the default Langevin 1/ps, and after;
+the VACF of the model only, as a reference dataset has no velocities). The MD runs go to ``runs/`` beside them,
 kept without their trajectories.
 """
 
@@ -53,15 +54,17 @@ def base_friction(kind: str, type_names: list[str], cutoff_A: float | None) -> F
     raise InputError(None, f"--kind must be one of {', '.join(FRICTIONS)}, got {kind!r}")
 
 
-def reference_diffusion(data: str | Path, window_fs: tuple[float, float]) -> tuple[dynamics.DiffusionEstimate, CGTrajectory]:
-    """The reference's molecular D over ``window_fs``; an :class:`InputError` if the MSD is not diffusive there."""
+def reference_diffusion(data: str | Path, window_fs: tuple[float, float]) -> tuple[dynamics.DiffusionEstimate, dict[str, list]]:
+    """The reference's molecular D over ``window_fs`` and its MSD curve; an :class:`InputError` if the MSD is not
+    diffusive there."""
     ref = dynamics.molecule_centres(CGTrajectory.from_dataset(data))
     estimate = dynamics.diffusion_estimate(ref, window_fs)
+    lag, msd = dynamics.msd(ref, max_lags=60)
     if abs(estimate.loglog_slope - 1.0) > SLOPE_TOLERANCE:
         raise InputError(data, f"the molecular MSD is not diffusive over {window_fs[0] * FS_TO_PS:g}–"
                                f"{window_fs[1] * FS_TO_PS:g} ps (log-log slope {estimate.loglog_slope:.2f}, needs 1 ± "
                                f"{SLOPE_TOLERANCE}); choose a later --window-ps")
-    return estimate, ref
+    return estimate, {"msd_lag_fs": lag.tolist(), "msd_a2": msd.tolist()}
 
 
 class Runner:
@@ -84,7 +87,9 @@ class Runner:
         (out / "traj.traj").unlink()  # measured: the runs keep run.json and log.csv, not hundreds of MB of frames
         estimate = dynamics.diffusion_estimate(traj, self.window_fs)
         lag, vacf = dynamics.vacf(traj, max_lag_fraction=0.1)
+        msd_lag, msd = dynamics.msd(traj, max_lags=60)
         return {"label": label, "run": out.name, **estimate._asdict(), "vacf_lag_fs": lag.tolist(), "vacf": vacf.tolist(),
+                "msd_lag_fs": msd_lag.tolist(), "msd_a2": msd.tolist(),
                 "engine": str(read_run_json(out / "run.json").get("engine"))}
 
 
@@ -122,7 +127,7 @@ def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str
     topology, temperature, n_frames = load_topology(data)
     friction = base_friction(kind, list(topology.type_names), dpd_cutoff)
     with atomic_dir(out, overwrite, FRICTION_FILE, "friction fit") as tmp:
-        reference, _ = reference_diffusion(data, window_fs)
+        reference, reference_msd = reference_diffusion(data, window_fs)
         progress(f"reference D = {reference.d_a2_fs * D_UNIT:.3f} ± {reference.error_a2_fs * D_UNIT:.3f} ×10⁻⁵ cm²/s")
         settings = {"ensemble": "nvt", "temperature_K": temperature or 298.15, "timestep_fs": timestep_fs,
                     "steps": round((equil_ps + run_ps) * PS_TO_FS / timestep_fs / save_every) * save_every,
@@ -135,7 +140,7 @@ def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str
             grid.append({"scale_per_ps": float(scale), **runner.measure(f"{kind}_{scale:g}", friction.scaled(scale))})
             progress(f"{kind} γ = {scale:g}/ps: D = {grid[-1]['d_a2_fs'] * D_UNIT:.3f} ×10⁻⁵ cm²/s")
         after, scale = _solve(grid, reference, runner, friction, kind, progress)
-        result = _result(model, data, kind, window_ps, settings, reference, before, grid, after, scale)
+        result = _result(model, data, kind, window_ps, settings, (reference, reference_msd), before, grid, after, scale)
         scaled = friction.scaled(scale)
         fitted = type(scaled)(scaled.spec.model_copy(update={"fitted_to": _fitted_to(result)}))
         write_json_atomic(tmp / FRICTION_FILE, fitted.to_json())
@@ -164,15 +169,18 @@ def _solve(grid: list[dict[str, Any]], reference: dynamics.DiffusionEstimate, ru
     return after, scale
 
 
-def _result(model, data, kind, window_ps, settings, reference, before, grid, after, scale) -> dict[str, Any]:
+def _result(model: str | Path, data: str | Path, kind: str, window_ps: tuple[float, float], settings: dict[str, Any],
+            reference: tuple[dynamics.DiffusionEstimate, dict[str, list]], before: dict[str, Any],
+            grid: list[dict[str, Any]], after: dict[str, Any], scale: float) -> dict[str, Any]:
     """``fit.json``: inputs, reference D, every run's D (Å²/fs and 10⁻⁵ cm²/s) and VACF, the fitted scale."""
     def run(r: dict[str, Any]) -> dict[str, Any]:
         return {**r, "D_1e-5_cm2_s": r["d_a2_fs"] * D_UNIT, "error_1e-5_cm2_s": r["error_a2_fs"] * D_UNIT}
 
+    estimate, curve = reference
     return {"kind": kind, "model": str(model), "data": str(data), "data_sha256": file_sha256(data),
             "window_ps": list(window_ps), "settings": settings, "fitted_scale_per_ps": scale,
-            "reference": {**reference._asdict(), "D_1e-5_cm2_s": reference.d_a2_fs * D_UNIT,
-                          "error_1e-5_cm2_s": reference.error_a2_fs * D_UNIT},
+            "reference": {**estimate._asdict(), "D_1e-5_cm2_s": estimate.d_a2_fs * D_UNIT,
+                          "error_1e-5_cm2_s": estimate.error_a2_fs * D_UNIT, **curve},
             "before": run(before), "grid": [run(g) for g in grid], "after": run(after)}
 
 
@@ -233,4 +241,13 @@ def _plots(out: Path, result: dict[str, Any]) -> None:
     ax.set(xlabel="lag (ps)", ylabel="molecular VACF, normalised")
     ax.legend(fontsize=7)
     save_figure(fig, out / "vacf.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, r, style in (("reference", ref, {"color": "k", "lw": 2}), ("default Langevin 1/ps", result["before"],
+                            {"color": "C3"}), ("fitted", result["after"], {"color": "C2"})):
+        ax.loglog(np.array(r["msd_lag_fs"]) * FS_TO_PS, r["msd_a2"], label=label, **style)
+    ax.axvspan(*result["window_ps"], color="grey", alpha=0.15, label="fit window")
+    ax.set(xlabel="lag (ps)", ylabel="molecular COM MSD (Å²)")
+    ax.legend(fontsize=7)
+    save_figure(fig, out / "msd.png")
     plt.close(fig)
