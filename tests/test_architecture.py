@@ -50,6 +50,7 @@ TOP: dict[str, str] = {
     "study": "the experiment layer on top of everything",
     "cli": "the `cgzoo` command only dispatches to the verbs below it",
     "testing": "the shared test suites are for test code, never imported by the library",
+    "refine": "refinement runs MD of a fitted model and adjusts it; only the command calls it",
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
@@ -63,6 +64,7 @@ TORCH_PACKAGES = frozenset({"torch", "torch_geometric", "pytorch_lightning", "li
 #: imports that break a rule above and are right all the same: (importing module, imported layer or package) → why
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cgzoo.cli", "study"): "`cgzoo study` is one of the verbs the command dispatches to",
+    ("cgzoo.cli", "refine"): "`cgzoo fit-friction` is one of the verbs the command dispatches to",
     ("cgzoo.data.pyg", "torch"): "PyG frames are data (the intended picture); no other data module imports this one, "
                                  "so `cgzoo.data` loads without torch",
     ("cgzoo.data.pyg", "torch_geometric"): "the same PyG frames",

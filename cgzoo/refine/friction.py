@@ -84,7 +84,8 @@ class Runner:
         simulate(self.model, self.start, out, s, progress=False, threads=self.threads)
         traj = CGTrajectory.from_run(out)
         traj = dynamics.molecule_centres(traj.select(traj.times >= traj.times[0] + self.equil_fs))
-        (out / "traj.traj").unlink()  # measured: the runs keep run.json and log.csv, not hundreds of MB of frames
+        for frames in ("traj.traj", "traj.extxyz"):  # measured: runs keep run.json and log.csv, not 100s of MB of frames
+            (out / frames).unlink(missing_ok=True)
         estimate = dynamics.diffusion_estimate(traj, self.window_fs)
         lag, vacf = dynamics.vacf(traj, max_lag_fraction=0.1)
         msd_lag, msd = dynamics.msd(traj, max_lags=60)
