@@ -86,7 +86,7 @@ def test_lammps_fix_langevin_scales_each_type():
 class Free(Calculator):
     """No forces: the thermostat alone sets the velocities, so the sampled temperature tests it and nothing else."""
 
-    implemented_properties = ["energy", "forces"]
+    implemented_properties = ("energy", "forces")
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -198,8 +198,8 @@ def _report(result: dict[str, Any]) -> str:
     """``report.md``: the reference D and every run's D and error."""
     ref = result["reference"]
     lines = [f"# Friction fit ({result['kind']})", "",
-             f"Model `{result['model']}`, reference `{result['data']}`; molecular centre-of-mass MSD fitted over "
-             f"{result['window_ps'][0]:g}–{result['window_ps'][1]:g} ps (reference log–log slope {ref['loglog_slope']:.2f}).",
+             (f"Model `{result['model']}`, reference `{result['data']}`; molecular centre-of-mass MSD fitted over "
+              f"{result['window_ps'][0]:g}–{result['window_ps'][1]:g} ps (reference log–log slope {ref['loglog_slope']:.2f})."),
              "", "| run | friction scale (1/ps) | D (10⁻⁵ cm²/s) | ± | D / D_ref | engine |", "|---|---|---|---|---|---|",
              f"| reference | | {ref['D_1e-5_cm2_s']:.3f} | {ref['error_1e-5_cm2_s']:.3f} | 1 | |"]
     rows = [("default Langevin 1/ps", None, result["before"])] + [(g["label"], g["scale_per_ps"], g) for g in result["grid"]]

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from ase import Atoms
 from ase.md.md import MolecularDynamics
+from pydantic import Field
 
 from cgzoo.errors import InputError
 from cgzoo.plugins import Registry
@@ -38,8 +39,8 @@ class FrictionSpec(Strict):
     """What every friction file holds besides its kind's parameters."""
 
     kind: str
-    units: dict[str, str] = UNITS
-    fitted_to: dict[str, Any] = {}
+    units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
+    fitted_to: dict[str, Any] = Field(default_factory=dict)
 
 
 class Friction(ABC):
