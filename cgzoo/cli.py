@@ -169,7 +169,8 @@ def _add_fit_friction_parser(sub: argparse._SubParsersAction) -> None:
     ff.add_argument("--data", required=True, type=Path, help="reference CG dataset (.h5)")
     ff.add_argument("--out", required=True, type=Path, help="output directory: friction.json, fit.json, report.md, plots")
     ff.add_argument("--kind", choices=["langevin", "dpd"], default="langevin")
-    ff.add_argument("--gammas", type=float, nargs="+", default=[1.0, 10.0, 40.0], help="friction scales of the first runs, 1/ps")
+    ff.add_argument("--gammas", type=float, nargs="+", default=[10.0, 40.0],
+                    help="friction scales of the first runs, 1/ps (langevin: with the default run's 1/ps)")
     ff.add_argument("--window-ps", type=float, nargs=2, default=[2.0, 8.0], help="MSD lag window of D, ps")
     ff.add_argument("--run-ps", type=float, default=20.0, help="measured length of each run, ps")
     ff.add_argument("--equil-ps", type=float, default=4.0, help="length dropped at the start of each run, ps")

@@ -146,7 +146,7 @@ def test_fit_friction_recovers_the_d_of_a_langevin_reference(lj_model, start, tm
     gamma0 = 5.0
     s = SimulationSettings(friction_per_ps=gamma0, steps=12_000, save_every=25, timestep_fs=4.0, seed=3)
     reference = _dataset_of(simulate(lj_model, str(start), tmp_path / "ref", s, progress=False), tmp_path / "ref.h5")
-    result = fit_friction(lj_model, reference, tmp_path / "fit", gammas=(1.0, 20.0), window_ps=(1.0, 4.0), run_ps=10.0,
+    result = fit_friction(lj_model, reference, tmp_path / "fit", gammas=(20.0,), window_ps=(1.0, 4.0), run_ps=10.0,
                           equil_ps=2.0, timestep_fs=4.0, save_every_fs=100.0, progress=lambda m: None)
     ref, after = result["reference"], result["after"]
     assert abs(after["d_a2_fs"] - ref["d_a2_fs"]) <= 2 * np.hypot(after["error_a2_fs"], ref["error_a2_fs"])

@@ -106,22 +106,23 @@ def solve_scale(points: Sequence[tuple[float, float]], d_target: float) -> float
 
 
 def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str = "langevin",
-                 gammas: Sequence[float] = (1.0, 10.0, 40.0), window_ps: tuple[float, float] = (2.0, 8.0),
+                 gammas: Sequence[float] = (10.0, 40.0), window_ps: tuple[float, float] = (2.0, 8.0),
                  run_ps: float = 20.0, equil_ps: float = 4.0, timestep_fs: float = 2.0, save_every_fs: float = 20.0,
                  dpd_cutoff: float | None = None, engine: str = "auto", seed: int = 0, threads: int | None = None,
                  install: bool = False, overwrite: bool = False,
                  progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Fit the ``kind`` friction of ``model`` to the molecular D of dataset ``data``; write ``out`` (module docstring).
 
-    ``gammas``: friction scales (1/ps) of the first runs; ``window_ps``: the MSD lag window (at most half of
+    ``gammas``: friction scales (1/ps) of the first runs (a Langevin fit adds the default run as scale 1); ``window_ps``: the MSD lag window (at most half of
     ``run_ps``); each run lasts ``equil_ps`` + ``run_ps`` and saves every ``save_every_fs``. ``install`` also writes
     ``friction.json`` beside the model, where ``cgzoo simulate --friction auto`` reads it. Returns ``fit.json``'s content.
     """
     window_fs = (window_ps[0] * PS_TO_FS, window_ps[1] * PS_TO_FS)
     if not 0 < window_ps[0] < window_ps[1] <= run_ps / 2:
         raise InputError(None, f"--window-ps {window_ps} must be increasing, positive and at most half of --run-ps {run_ps}")
-    if len(set(gammas)) < 2 or min(gammas) < 0:
-        raise InputError(None, f"--gammas needs at least two different scales ≥ 0, got {list(gammas)}")
+    if len(set(gammas) | ({1.0} if kind == "langevin" else set())) < 2 or min(gammas) < 0:
+        raise InputError(None, f"--gammas needs two different scales ≥ 0 (besides the default 1/ps for langevin), "
+                               f"got {list(gammas)}")
     save_every = round(save_every_fs / timestep_fs)
     if save_every < 1 or abs(save_every * timestep_fs - save_every_fs) > 1e-6:
         raise InputError(None, f"--save-every-fs {save_every_fs} must be a multiple of --timestep-fs {timestep_fs}")
@@ -136,8 +137,9 @@ def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str
         runner = Runner(model, f"{data}@{n_frames - 1}", tmp / "runs", settings, equil_ps * PS_TO_FS, window_fs, threads)
         before = runner.measure("default", None)
         progress(f"default Langevin 1/ps: D = {before['d_a2_fs'] * D_UNIT:.3f} ×10⁻⁵ cm²/s")
-        grid = []
-        for scale in gammas:
+        # the default is a Langevin friction of scale 1/ps, so a Langevin fit counts it as that point of the line
+        grid = [{"scale_per_ps": 1.0, **before}] if kind == "langevin" else []
+        for scale in [g for g in gammas if not (grid and g == 1.0)]:
             grid.append({"scale_per_ps": float(scale), **runner.measure(f"{kind}_{scale:g}", friction.scaled(scale))})
             progress(f"{kind} γ = {scale:g}/ps: D = {grid[-1]['d_a2_fs'] * D_UNIT:.3f} ×10⁻⁵ cm²/s")
         after, scale = _solve(grid, reference, runner, friction, kind, progress)
