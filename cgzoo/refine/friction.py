@@ -4,9 +4,10 @@ A CG model diffuses too fast: the friction of the degrees of freedom its mapping
 The reference D comes from the molecular centre-of-mass MSD of the reference dataset, fitted over one
 lag window that must be diffusive there (log–log slope within :data:`SLOPE_TOLERANCE` of 1); the CG
 runs are measured over the same window. The model runs short NVT runs at a few friction scales s
-(``--gammas``, 1/ps); 1/D is close to linear in s (D ≈ kT/(M(γ₀ + s)) for Langevin), so a line
-through 1/D(s) gives the s that matches, which one more run checks (and, if it misses by more than
-the error bars, joins the points for a second solve). One scale per system: every bead type gets the
+(``--gammas``, 1/ps); 1/D is close to linear in s (D ≈ kT/(M(γ₀ + s)) for Langevin), so
+interpolating 1/D(s) between the measured points (:func:`solve_scale`) gives the s that matches,
+which one more run checks (and, if it misses by more than the error bars, joins the points for a
+second solve). One scale per system: every bead type gets the
 same γ = s (per-type Langevin), so each molecule's centre of mass feels one rate whatever its
 mapping (the friction coefficient mγ grows with the atoms a bead holds); DPD gives every type pair
 γ = s on the reduced mass. Written to ``--out``: ``friction.json`` (:mod:`cgzoo.md.friction`),
@@ -95,14 +96,22 @@ class Runner:
 
 
 def solve_scale(points: Sequence[tuple[float, float]], d_target: float) -> float:
-    """The scale s with 1/D(s) = 1/``d_target`` on the least-squares line through (s, 1/D) ``points`` (≥ 0)."""
-    s = np.array([p[0] for p in points])
-    inv = 1.0 / np.array([p[1] for p in points])
-    slope, intercept = np.polyfit(s, inv, 1)
+    """The scale s ≥ 0 where 1/D(s) = 1/``d_target``, on the piecewise-linear 1/D through the (s, D) ``points``: between
+    the first two neighbouring points that bracket it, else on the line through the two end points on its side (1/D is
+    near linear in s, but curves at small s where the model's own friction matters, so a global line misses there)."""
+    order = sorted(points)
+    s = np.array([p[0] for p in order])
+    inv = 1.0 / np.array([p[1] for p in order])
+    target = 1.0 / d_target
+    for k in range(len(s) - 1):
+        if min(inv[k], inv[k + 1]) <= target <= max(inv[k], inv[k + 1]) and inv[k] != inv[k + 1]:
+            return float(max(0.0, s[k] + (target - inv[k]) * (s[k + 1] - s[k]) / (inv[k + 1] - inv[k])))
+    k = 0 if target < inv.min() else len(s) - 2
+    slope = (inv[k + 1] - inv[k]) / (s[k + 1] - s[k])
     if slope <= 0:
-        raise InputError(None, f"1/D does not grow with the friction over scales {s.tolist()} (slope {slope:.3g}); "
+        raise InputError(None, f"1/D does not grow with the friction between scales {s[k]:g} and {s[k + 1]:g} /ps; "
                                "the runs are too short or too noisy for a fit")
-    return float(max(0.0, (1.0 / d_target - intercept) / slope))
+    return float(max(0.0, s[k] + (target - inv[k]) / slope))
 
 
 def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str = "langevin",
@@ -159,7 +168,7 @@ def fit_friction(model: str | Path, data: str | Path, out: str | Path, kind: str
 
 def _solve(grid: list[dict[str, Any]], reference: dynamics.DiffusionEstimate, runner: Runner, friction: Friction,
            kind: str, progress: Callable[[str], None], attempts: int = 2) -> tuple[dict[str, Any], float]:
-    """Solve the line through 1/D(s) for the reference D, check it by a run, and re-solve with that run if it missed."""
+    """Solve 1/D(s) for the reference D, check it by a run, and re-solve with that run among the points if it missed."""
     after: dict[str, Any] = {}
     scale = 0.0
     for _ in range(attempts):
@@ -226,9 +235,8 @@ def _plots(out: Path, result: dict[str, Any]) -> None:
     s = np.array([p["scale_per_ps"] for p in pts])
     d = np.array([p["D_1e-5_cm2_s"] for p in pts])
     ax.errorbar(s, d, yerr=[p["error_1e-5_cm2_s"] for p in pts], fmt="o", color="C0", label=f"CG, {result['kind']}")
-    slope, intercept = np.polyfit(s, 1.0 / d, 1)
-    grid = np.linspace(0, s.max() * 1.05, 100)
-    ax.plot(grid, 1.0 / (intercept + slope * grid), color="C0", lw=1, label="line through 1/D")
+    order = np.argsort(s)
+    ax.plot(s[order], d[order], color="C0", lw=1, label="1/D interpolated")
     ax.axhspan(ref["D_1e-5_cm2_s"] - ref["error_1e-5_cm2_s"], ref["D_1e-5_cm2_s"] + ref["error_1e-5_cm2_s"], color="k",
                alpha=0.2, label="reference ± error")
     ax.axhline(result["before"]["D_1e-5_cm2_s"], color="C3", ls="--", lw=1, label="default Langevin 1/ps")

@@ -4,7 +4,7 @@ For each system: map the atomistic run, force-match the prior, then ``cgzoo fit-
 collect the reference D, the CG D at the default friction (global Langevin 1/ps) and with the fitted
 friction, the fitted γ, and the figures, into ``results.json``, ``results.md`` and ``<system>_<kind>_*.png``
 here. Derived data go to /work/data/bfm/fric/. A step whose output exists is not redone, so a rerun only
-collects. Run from the repository root: ``python experiments/beyond_fm/friction/run.py``.
+collects. Run from the repository root: ``python experiments/beyond_fm/friction/run.py [--collect-only]``.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ WORK = DATA / "fric"
 #: DPD runs are ASE-only, hence shorter: same window check, smaller window)
 SYSTEMS = {
     "spce-water": {"mapping": "spce-water_1bead_com", "prior": "fm_pair", "fits": {
-        "langevin": [],
+        "langevin": ["--gammas", "10", "40"],
         "dpd": ["--dpd-cutoff", "6.0", "--gammas", "30", "100", "300", "--run-ps", "12", "--equil-ps", "2",
                 "--window-ps", "2", "6", "--engine", "ase"]}},
     "hexane-ua": {"mapping": "hexane-ua_3bead_com", "prior": "fm_full", "fits": {
-        "langevin": [],
-        "dpd": ["--dpd-cutoff", "6.0", "--gammas", "30", "100", "300", "--run-ps", "12", "--equil-ps", "2",
+        "langevin": ["--gammas", "3", "10"],
+        "dpd": ["--dpd-cutoff", "6.0", "--gammas", "3", "10", "30", "--run-ps", "12", "--equil-ps", "2",
                 "--window-ps", "2", "6", "--engine", "ase"]}},
 }
 
@@ -52,12 +52,16 @@ def prepare(system: str, spec: dict) -> tuple[Path, Path]:
     return data, prior
 
 
-def main() -> None:
+def main(collect_only: bool) -> None:
+    """Run what is missing (unless ``collect_only``: then only the finished fits are collected) and write the results."""
     results = {}
     for system, spec in SYSTEMS.items():
-        data, prior = prepare(system, spec)
+        data, prior = (WORK / f"{system.split('-')[0]}.h5", WORK / f"{system.split('-')[0]}_prior") if collect_only \
+            else prepare(system, spec)
         for kind, options in spec["fits"].items():
             out = WORK / f"{system.split('-')[0]}_{kind}"
+            if collect_only and not (out / "fit.json").exists():
+                continue
             if not (out / "fit.json").exists():
                 cgzoo("fit-friction", "--model", str(prior), "--data", str(data), "--out", str(out), "--kind", kind,
                       "--threads", "1", "--quiet", *options)
@@ -87,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(collect_only="--collect-only" in sys.argv[1:])
