@@ -22,11 +22,11 @@ WORK = DATA / "fric"
 #: system → mapping, prior spec, and per friction kind the fit-friction options (grids bracket the fitted γ; the
 #: DPD runs are ASE-only, hence shorter: same window check, smaller window)
 SYSTEMS = {
-    "spce-water": {"mapping": "spce-water_1bead_com", "prior": "fm_pair", "fits": {
+    "spce-water": {"short": "water", "mapping": "spce-water_1bead_com", "prior": "fm_pair", "fits": {
         "langevin": ["--gammas", "10", "40"],
         "dpd": ["--dpd-cutoff", "6.0", "--gammas", "30", "100", "300", "--run-ps", "12", "--equil-ps", "2",
                 "--window-ps", "2", "6", "--engine", "ase"]}},
-    "hexane-ua": {"mapping": "hexane-ua_3bead_com", "prior": "fm_full", "fits": {
+    "hexane-ua": {"short": "hexane", "mapping": "hexane-ua_3bead_com", "prior": "fm_full", "fits": {
         "langevin": ["--gammas", "3", "10"],
         "dpd": ["--dpd-cutoff", "6.0", "--gammas", "3", "10", "30", "--run-ps", "12", "--equil-ps", "2",
                 "--window-ps", "2", "6", "--engine", "ase"]}},
@@ -41,7 +41,7 @@ def cgzoo(*args: str) -> None:
 
 def prepare(system: str, spec: dict) -> tuple[Path, Path]:
     """The mapped dataset and the fitted prior of ``system`` (made if missing)."""
-    short = system.split("-")[0]
+    short = spec["short"]
     data, prior = WORK / f"{short}.h5", WORK / f"{short}_prior"
     if not data.exists():
         cgzoo("map", "--top", str(DATA / "atom" / system), "--mapping", f"datasets/mappings/{spec['mapping']}.yaml",
@@ -56,10 +56,10 @@ def main(collect_only: bool) -> None:
     """Run what is missing (unless ``collect_only``: then only the finished fits are collected) and write the results."""
     results = {}
     for system, spec in SYSTEMS.items():
-        data, prior = (WORK / f"{system.split('-')[0]}.h5", WORK / f"{system.split('-')[0]}_prior") if collect_only \
+        data, prior = (WORK / f"{spec['short']}.h5", WORK / f"{spec['short']}_prior") if collect_only \
             else prepare(system, spec)
         for kind, options in spec["fits"].items():
-            out = WORK / f"{system.split('-')[0]}_{kind}"
+            out = WORK / f"{spec['short']}_{kind}"
             if collect_only and not (out / "fit.json").exists():
                 continue
             if not (out / "fit.json").exists():
