@@ -96,21 +96,21 @@ class Free(Calculator):
 @pytest.mark.parametrize("friction", [LANGEVIN, DPD], ids=["langevin", "dpd"])
 def test_friction_integrators_sample_the_temperature(friction):
     rng = np.random.default_rng(0)
-    n, box, t_target = 216, 20.0, 298.15
+    n, box, t_target = 128, 16.8, 298.15
     types = np.arange(n) % 2
     atoms = Atoms(numbers=np.zeros(n, int), positions=rng.uniform(0, box, (n, 3)), cell=np.eye(3) * box, pbc=True)
     atoms.set_masses(np.where(types == 0, 30.0, 60.0))
     atoms.set_velocities(np.zeros((n, 3)))  # start cold: the friction alone must bring each type to T
     atoms.calc = Free()
     dyn = load_friction(friction, None).ase_dynamics(atoms, 4.0, t_target, types, TYPES, rng)
-    dyn.run(1000)
+    dyn.run(600)
     samples = []
-    for _ in range(400):
+    for _ in range(300):
         dyn.run(10)
         ke2 = atoms.get_masses()[:, None] * atoms.get_velocities() ** 2 * units.fs**2 * AMU_A2_FS2_TO_KCAL_MOL
         samples.append([ke2[types == k].sum() / (3 * (types == k).sum()) for k in range(2)])
     temps = np.mean(samples, axis=0) / KB * (1 + 1 / n)  # 3 degrees of freedom per bead, less 3 for the fixed momentum
-    np.testing.assert_allclose(temps, t_target, rtol=0.03)  # each type, whatever its γ and mass (statistical error ~1 %)
+    np.testing.assert_allclose(temps, t_target, rtol=0.03)  # each type, whatever its γ and mass (statistical error ~1.5 %)
     momentum = atoms.get_momenta().sum(axis=0)
     assert np.abs(momentum).max() < 1e-9 * np.abs(atoms.get_momenta()).max()  # both conserve it: FixCom, pair forces
 

@@ -6,8 +6,10 @@ noise): the Español–Warren fluctuation–dissipation pair w_D = w_R², which 
 distribution at T. Scaling the friction by the reduced mass makes γ a rate, as in the Langevin kind:
 alone, a pair's relative velocity along r̂ relaxes at γ w². The integrator is velocity Verlet with the
 pair step in the middle (B A O A B): each pair's relative velocity along r̂ takes its exact
-Ornstein–Uhlenbeck update over the step, and all pairs are applied at once (a Jacobi form of
-Shardlow's sequential splitting: exact momentum conservation, a temperature error of order γ dt).
+Ornstein–Uhlenbeck update, all pairs at once (a Jacobi form of Shardlow's sequential splitting:
+exact momentum conservation). Pairs sharing a bead make that an approximation, whose temperature
+error grows with the bead's summed pair rate × step, so the O step is split into as many substeps
+(same pairs) as keep that product ≤ :data:`MAX_RATE_STEP`.
 Every pair within the cutoff takes part, bonded and intramolecular pairs included. ASE only.
 """
 
@@ -28,6 +30,9 @@ from cgzoo.terms import canonical_names
 from cgzoo.units import PS_TO_FS
 
 Rate = Annotated[float, Field(ge=0)]
+#: the largest summed pair rate × (sub)step of any bead: the simultaneous pair updates are exact for one pair and
+#: heat when a bead's pairs overlap (measured in CG water at 2 fs, one step: +1 % at 0.2, +5 % at 0.6, +9 % at 1.8)
+MAX_RATE_STEP = 0.02
 
 
 class DPDSpec(FrictionSpec):
@@ -94,7 +99,8 @@ class DPDDynamics(MolecularDynamics):
         return forces
 
     def pair_step(self, p: np.ndarray) -> np.ndarray:
-        """Every pair's exact Ornstein–Uhlenbeck update of its relative velocity along r̂, applied together."""
+        """Every pair's exact Ornstein–Uhlenbeck update of its relative velocity along r̂, applied together, in as many
+        substeps as keep each bead's summed pair rate × substep ≤ :data:`MAX_RATE_STEP` (the pairs stay fixed)."""
         pos, cell = self.atoms.get_positions(), np.asarray(self.atoms.cell)
         (i, j), shifts = (t.numpy() for t in structure_pairs(torch.from_numpy(pos), torch.from_numpy(cell), self.cutoff))
         d = pos[j] - pos[i] + shifts @ cell
@@ -105,11 +111,15 @@ class DPDDynamics(MolecularDynamics):
         w = 1.0 - r / self.cutoff
         m = self.masses[:, 0]
         mu = m[i] * m[j] / (m[i] + m[j])
-        u = np.einsum("ek,ek->e", p[i] / m[i, None] - p[j] / m[j, None], e)
-        c = np.exp(-self.gamma[i, j] * w * w * self.dt)
-        u_new = c * u + np.sqrt(self.kT / mu * (1.0 - c * c)) * self.rng.standard_normal(len(u))
-        kick = (mu * (u_new - u))[:, None] * e
+        rate = self.gamma[i, j] * w * w
+        per_bead = np.bincount(i, rate, len(m)) + np.bincount(j, rate, len(m))
+        substeps = max(1, int(np.ceil(per_bead.max(initial=0.0) * self.dt / MAX_RATE_STEP)))
+        c = np.exp(-rate * self.dt / substeps)
+        spread = np.sqrt(self.kT / mu * (1.0 - c * c))
         p = p.copy()
-        np.add.at(p, i, kick)
-        np.add.at(p, j, -kick)
+        for _ in range(substeps):
+            u = np.einsum("ek,ek->e", p[i] / m[i, None] - p[j] / m[j, None], e)
+            kick = (mu * ((c - 1.0) * u + spread * self.rng.standard_normal(len(u))))[:, None] * e
+            np.add.at(p, i, kick)
+            np.add.at(p, j, -kick)
         return p

@@ -24,8 +24,8 @@ WORK = DATA / "fric"
 SYSTEMS = {
     "spce-water": {"short": "water", "mapping": "spce-water_1bead_com", "prior": "fm_pair", "fits": {
         "langevin": ["--gammas", "10", "40"],
-        "dpd": ["--dpd-cutoff", "6.0", "--gammas", "30", "100", "300", "--run-ps", "12", "--equil-ps", "2",
-                "--window-ps", "2", "6", "--engine", "ase"]}},
+        "dpd": ["--dpd-cutoff", "6.0", "--gammas", "100", "250", "--run-ps", "10", "--equil-ps", "1",
+                "--window-ps", "2", "5", "--engine", "ase"]}},
     "hexane-ua": {"short": "hexane", "mapping": "hexane-ua_3bead_com", "prior": "fm_full", "fits": {
         "langevin": ["--gammas", "3", "10"],
         "dpd": ["--dpd-cutoff", "6.0", "--gammas", "3", "10", "30", "--run-ps", "12", "--equil-ps", "2",
