@@ -124,8 +124,10 @@ SIMULATE_SETTINGS = {"ensemble": "ensemble", "temperature_K": "temperature", "pr
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
     from cgzoo.md import SimulationSettings, simulate
+    from cgzoo.md.friction import friction_option
 
     given = {name: getattr(args, dest) for name, dest in SIMULATE_SETTINGS.items() if getattr(args, dest) is not None}
+    given.update(friction_option(given.pop("friction_per_ps"), args.model) if "friction_per_ps" in given else {})
     settings = SimulationSettings(**given)
     try:
         out = simulate(args.model, args.start or "", args.out, settings, restart=args.restart, overwrite=args.overwrite,
@@ -153,6 +155,41 @@ def _cmd_export(args: argparse.Namespace) -> None:
               f"{worst[1]['max_rel_dF']:.2g}) on grid midpoints; on "
               f"{report['frame_error']['frames']} frames max |dF| {report['frame_error']['max_dF']:.3g} kcal/mol/Å")
     print(f"wrote {args.out}: " + ", ".join(report["files"]) + ", export.json")
+
+
+def _cmd_fit_friction(args: argparse.Namespace) -> None:
+    from cgzoo.refine.friction import fit_friction
+
+    result = fit_friction(args.model, args.data, args.out, kind=args.kind, gammas=args.gammas,
+                          window_ps=tuple(args.window_ps), run_ps=args.run_ps, equil_ps=args.equil_ps,
+                          timestep_fs=args.timestep_fs, save_every_fs=args.save_every_fs, dpd_cutoff=args.dpd_cutoff,
+                          engine=args.engine, seed=args.seed, threads=args.threads, install=args.install,
+                          overwrite=args.overwrite, progress=lambda msg: None if args.quiet else print(msg))
+    print(f"wrote {args.out}/friction.json (γ = {result['fitted_scale_per_ps']:.4g}/ps), fit.json, report.md, plots")
+
+
+def _add_fit_friction_parser(sub: argparse._SubParsersAction) -> None:
+    """``cgzoo fit-friction``: fit a per-type Langevin or DPD friction to the reference's molecular self-diffusion."""
+    ff = sub.add_parser("fit-friction", help="fit a Langevin or DPD friction so the model's molecular D matches the data's")
+    ff.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
+    ff.add_argument("--data", required=True, type=Path, help="reference CG dataset (.h5)")
+    ff.add_argument("--out", required=True, type=Path, help="output directory: friction.json, fit.json, report.md, plots")
+    ff.add_argument("--kind", choices=["langevin", "dpd"], default="langevin")
+    ff.add_argument("--gammas", type=float, nargs="+", default=[10.0, 40.0],
+                    help="friction scales of the first runs, 1/ps (langevin: with the default run's 1/ps)")
+    ff.add_argument("--window-ps", type=float, nargs=2, default=[2.0, 8.0], help="MSD lag window of D, ps")
+    ff.add_argument("--run-ps", type=float, default=20.0, help="measured length of each run, ps")
+    ff.add_argument("--equil-ps", type=float, default=4.0, help="length dropped at the start of each run, ps")
+    ff.add_argument("--timestep-fs", type=float, default=2.0)
+    ff.add_argument("--save-every-fs", type=float, default=20.0, help="frame interval of the runs (VACF), fs")
+    ff.add_argument("--dpd-cutoff", type=float, default=None, help="DPD weight-function range, Å (--kind dpd)")
+    ff.add_argument("--engine", choices=["auto", "ase", "lammps"], default="auto")
+    ff.add_argument("--seed", type=int, default=0)
+    ff.add_argument("--threads", type=int, default=None, help="CPU threads of LAMMPS")
+    ff.add_argument("--install", action="store_true", help="also write friction.json beside the model (--friction auto)")
+    ff.add_argument("--overwrite", action="store_true")
+    ff.add_argument("--quiet", action="store_true")
+    ff.set_defaults(func=_cmd_fit_friction)
 
 
 def _cmd_study(args: argparse.Namespace) -> None:
@@ -275,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cgzoo", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"cgzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study,noise-floor,refine-pressure}")
+                                metavar="{generate,map,info,convert,split,fit-prior,fit,validate,test,predict,simulate,export,evaluate,study,noise-floor,refine-pressure,fit-friction}")
     for verb in LIGHTNING_VERBS:
         sub.add_parser(verb, help=f"Lightning CLI: {verb} a model (cgzoo {verb} --help; "
                                   "--config models/<arch>.yaml --config models/modes/<mode>.yaml)")
@@ -361,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--timestep-fs", type=float, default=None, help=f"default 2.0{keep}")
     sim.add_argument("--temperature", type=float, default=None, help=f"K (default 298.15{keep})")
     sim.add_argument("--pressure", type=float, default=None, help=f"bar, NPT (default 1.01325{keep})")
-    sim.add_argument("--friction", type=float, default=None, help=f"Langevin friction, 1/ps (default 1.0{keep})")
+    sim.add_argument("--friction", default=None, metavar="GAMMA|FILE|auto",
+                     help="NVT friction: a global Langevin γ in 1/ps, a friction file (cgzoo fit-friction), or auto: "
+                          f"the friction.json beside --model (default 1.0{keep})")
     sim.add_argument("--barostat", choices=["mtk", "berendsen", "montecarlo"], default=None,
                      help=f"NPT: mtk or berendsen (ASE, LAMMPS), montecarlo (OpenMM) (default mtk{keep})")
     sim.add_argument("--engine", choices=["auto", "ase", "openmm", "lammps"], default=None,
@@ -401,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(sub)
     _add_noise_floor_parser(sub)
+    _add_fit_friction_parser(sub)
 
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")

@@ -53,6 +53,7 @@ TOP: dict[str, str] = {
     "cli": "the `cgzoo` command only dispatches to the verbs below it",
     "testing": "the shared test suites are for test code, never imported by the library",
     "meanforce": "the noise floor is measured on top of generate, mapping and models, never below them",
+    "refine": "refinement runs MD of a fitted model and adjusts it; only the command calls it",
 }
 #: layers whose modules import no torch-based cgzoo module (one that imports torch, Lightning or PyG, even inside a
 #: function) and no torch package; ``observables`` is not one: g(r) uses the vesin neighbour list of ``cgzoo.neighbors``
@@ -67,6 +68,7 @@ TORCH_PACKAGES = frozenset({"torch", "torch_geometric", "pytorch_lightning", "li
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cgzoo.cli", "study"): "`cgzoo study` is one of the verbs the command dispatches to",
     ("cgzoo.cli", "meanforce"): "`cgzoo noise-floor` is one of the verbs the command dispatches to",
+    ("cgzoo.cli", "refine"): "`cgzoo fit-friction` and `cgzoo refine-pressure` are verbs the command dispatches to",
     ("cgzoo.data.pyg", "torch"): "PyG frames are data (the intended picture); no other data module imports this one, "
                                  "so `cgzoo.data` loads without torch",
     ("cgzoo.data.pyg", "torch_geometric"): "the same PyG frames",

@@ -155,8 +155,7 @@ def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> li
              f"thermo {int(settings.save_every)}", "thermo_modify lost error flush yes"]
     t, seed = float(settings.temperature_K), int(settings.seed) % 900_000_000 + 1
     if settings.ensemble == "nvt":
-        damp = 1000.0 / float(settings.friction_per_ps)  # fs; ASE/OpenMM friction γ ↔ LAMMPS damp 1/γ
-        cmds += ["fix integrate all nve", f"fix thermostat all langevin {t!r} {t!r} {damp!r} {seed} zero yes"]
+        cmds += ["fix integrate all nve", "fix thermostat all langevin " + langevin_args(settings, types, t, seed)]
     elif settings.ensemble == "npt" and settings.barostat == "berendsen":
         p_atm = float(settings.pressure_bar) / ATM_TO_BAR
         modulus_atm = 1.0 / WATER_COMPRESSIBILITY_PER_BAR / ATM_TO_BAR  # bulk modulus, atm
@@ -172,6 +171,18 @@ def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> li
     else:
         raise ValueError(f"ensemble must be nvt, npt or nve, got {settings.ensemble!r}")
     return cmds
+
+
+def langevin_args(settings: Any, types: dict[str, int], t: float, seed: int) -> str:
+    """``fix langevin``'s arguments: the global γ (ASE/OpenMM friction γ ↔ LAMMPS damp 1/γ, fs), or a per-type γ as the
+    largest one's damp and ``scale TYPE RATIO`` (LAMMPS multiplies a type's damp by RATIO) for each slower type."""
+    per_type = settings.per_type_friction() if hasattr(settings, "per_type_friction") else None
+    fastest = float(settings.friction_per_ps) if per_type is None else max(per_type.values())
+    args = f"{t!r} {t!r} {1000.0 / fastest!r} {seed} zero yes"
+    for name, gamma in sorted((per_type or {}).items()):
+        if name in types and gamma != fastest:
+            args += f" scale {types[name]} {fastest / gamma!r}"
+    return args
 
 
 def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) -> list[Path]:

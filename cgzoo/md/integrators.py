@@ -29,7 +29,14 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
     from cgzoo.engines.base import engine_module
     from cgzoo.engines.tables import graph_network, untabulable_reason
 
+    friction = s.friction_model()
+    per_type = None if friction is None else friction.per_type_langevin()
+    # a friction file runs in ASE, and in LAMMPS when it is a per-type Langevin one with every γ > 0 (fix langevin scale)
+    lammps_friction = friction is None or (per_type is not None and min(per_type.values()) > 0)
     if s.engine != "auto":
+        if friction is not None and (s.engine == "openmm" or (s.engine == "lammps" and not lammps_friction)):
+            raise InputError(None, f"engine {s.engine} cannot run the {friction.spec.kind} friction file; use --engine ase"
+                                   + ("" if s.engine == "openmm" or per_type is None else " (or every γ > 0 for lammps)"))
         if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
             raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
         if s.engine == "lammps" and graph_network(model) is not None:
@@ -41,7 +48,7 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
 
     if not tabulated or graph_network(model) is not None:
         return "ase"
-    candidates = ["lammps", "openmm"]
+    candidates = ["lammps", "openmm"] if friction is None else ["lammps"] if lammps_friction else []
     if s.ensemble == "npt":
         candidates = [c for c in candidates if s.barostat in BAROSTATS[c]]
     for name in candidates:
@@ -62,9 +69,13 @@ def prepare_engine(calc: CGCalculator, atoms: Atoms, topology: dict[str, np.ndar
     return system, split_model(calc.model, system.keys(), system.excluded_pairs)
 
 
-def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator) -> MolecularDynamics:
-    """The ASE integrator for the settings' ensemble."""
+def make_dynamics(atoms: Atoms, s: SimulationSettings, rng: np.random.Generator, type_index: np.ndarray,
+                  type_names: list[str]) -> MolecularDynamics:
+    """The ASE integrator for the settings' ensemble (and friction file; beads of ``type_index`` into ``type_names``)."""
     dt = s.timestep_fs * units.fs
+    friction = s.friction_model()
+    if friction is not None:
+        return friction.ase_dynamics(atoms, s.timestep_fs, s.temperature_K, type_index, type_names, rng)
     if s.ensemble == "nve":
         from ase.md.verlet import VelocityVerlet
 
@@ -104,7 +115,7 @@ class AseIntegrator:
             friction = s.friction_per_ps / (1000.0 * units.fs) if s.ensemble == "nvt" else 0.0
             self.dyn = MultipleTimeStep(atoms, s.timestep_fs * units.fs, fast, slow, s.mts, s.temperature_K, friction, rng)
         else:
-            self.dyn = make_dynamics(atoms, s, rng)
+            self.dyn = make_dynamics(atoms, s, rng, calc.bead_types(atoms).numpy(), calc.model.type_names)
 
     @property
     def step(self) -> int:

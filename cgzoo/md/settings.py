@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cgzoo.errors import InputError
 from cgzoo.units import ATM_TO_BAR
+
+if TYPE_CHECKING:
+    from cgzoo.md.friction import Friction
 
 #: run length of a new run that names none
 DEFAULT_STEPS = 10_000
@@ -19,7 +22,8 @@ RECORDED = frozenset({"model", "model_sha256", "start", "bonds", "angles", "dihe
                       "molecule_ids", "force_rmse_test", "force_rmse_frames"})
 #: the command-line flag of each setting, for error messages
 FLAGS = {"temperature_K": "--temperature", "pressure_bar": "--pressure", "timestep_fs": "--timestep-fs",
-         "steps": "--steps", "save_every": "--save-every", "friction_per_ps": "--friction", "max_force": "--max-force",
+         "steps": "--steps", "save_every": "--save-every", "friction_per_ps": "--friction", "friction": "--friction",
+         "max_force": "--max-force",
          "ensemble": "--ensemble", "barostat": "--barostat", "engine": "--engine", "mts": "--mts", "seed": "--seed"}
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -42,6 +46,8 @@ class SimulationSettings(BaseModel):
     steps: Annotated[int, Field(ge=1)] | None = None
     save_every: Annotated[int, Field(ge=1)] = 50
     friction_per_ps: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    #: a friction file's content (:mod:`cgzoo.md.friction`), which replaces ``friction_per_ps`` in NVT; None: the scalar
+    friction: dict[str, Any] | None = None
     barostat: Literal["mtk", "berendsen", "montecarlo"] = "mtk"
     tdamp_fs: Positive = 100.0
     pdamp_fs: Positive = 1000.0
@@ -73,6 +79,30 @@ class SimulationSettings(BaseModel):
         if self.save_every % self.mts:
             raise ValueError(f"--mts must divide --save-every ({self.save_every}), got {self.mts}")
         return self
+
+    @model_validator(mode="after")
+    def _friction_file_is_valid(self) -> SimulationSettings:
+        if self.friction is not None:
+            from cgzoo.md.friction import load_friction
+
+            try:
+                load_friction(self.friction, None)
+            except InputError as exc:
+                raise ValueError(f"friction file: {exc}") from None
+            if self.ensemble != "nvt" or self.mts != 1:
+                raise ValueError("a friction file drives NVT runs without --mts (use --friction <number> otherwise)")
+        return self
+
+    def friction_model(self) -> Friction | None:
+        """The run's :class:`~cgzoo.md.friction.Friction` from its friction file, or None for the scalar friction."""
+        from cgzoo.md.friction import load_friction
+
+        return None if self.friction is None else load_friction(self.friction, None)
+
+    def per_type_friction(self) -> dict[str, float] | None:
+        """γ (1/ps) per bead type when the friction file is a per-type Langevin one (what LAMMPS runs), else None."""
+        model = self.friction_model()
+        return None if model is None else model.per_type_langevin()
 
     def target_steps(self, recorded: int | None = None) -> int:
         """The run's length: the steps asked for, else a restarted run's recorded target, else :data:`DEFAULT_STEPS`."""

@@ -126,6 +126,9 @@ def _prepare_model(model: str | Path | CGModel, atoms: Atoms, topology: dict[str
     calc.bead_types(atoms)  # type-map check before anything runs
     atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse
     label = str(model) if isinstance(model, (str, Path)) else None
+    friction = s.friction_model()
+    if friction is not None:
+        friction.check(calc.model.type_names, label)
     if s.mts > 1 and (calc.model.net is None or calc.model.mode != "delta"):
         raise InputError(label, "multiple time stepping needs a Δ-model: a prior plus a network part")
     from cgzoo.engines.tables import NotRepresentable, graph_network

@@ -104,3 +104,56 @@ def diffusion_green_kubo(traj: CGTrajectory, max_lag_fraction: float = 0.5) -> f
     """Self-diffusion coefficient D (Å²/fs) = ⅓ ∫₀^t_max ⟨v(0)·v(t)⟩ dt (trapezoid rule)."""
     t, c = vacf(traj, max_lag_fraction, normalise=False)
     return float(trapezoid(c, t) / 3.0) if len(t) > 1 else float("nan")
+
+
+def molecule_centres(traj: CGTrajectory) -> CGTrajectory:
+    """The trajectory of the molecules' centres of mass (one bead per molecule, of the molecule's mass and the type of its
+    first bead; velocities the momentum-weighted ones), so :func:`msd`, :func:`vacf` and the D fits measure molecular
+    self-diffusion alike for any mapping of the same molecules."""
+    ids, index = np.unique(traj.molecule_ids, return_inverse=True)
+    weights = np.zeros((len(ids), traj.n_beads))
+    weights[index, np.arange(traj.n_beads)] = traj.masses
+    masses = weights.sum(axis=1)
+    weights /= masses[:, None]
+    first = np.array([np.flatnonzero(index == k)[0] for k in range(len(ids))])
+    velocities = None if traj.velocities is None else np.einsum("mn,fnk->fmk", weights, traj.velocities)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    return CGTrajectory(positions=np.einsum("mn,fnk->fmk", weights, traj.positions), boxes=traj.boxes, times=traj.times,
+                        bead_types=traj.bead_types[first], type_names=traj.type_names, masses=masses,
+                        molecule_ids=np.arange(len(ids)), bonds=empty, angles=np.zeros((0, 3), dtype=np.int64),
+                        dihedrals=np.zeros((0, 4), dtype=np.int64), velocities=velocities, unwrapped=traj.unwrapped,
+                        log=traj.log, temperature_K=traj.temperature_K, status=traj.status, source=traj.source)
+
+
+class DiffusionEstimate(NamedTuple):
+    """D (Å²/fs) from MSD = 6Dt + b over a lag window, its standard error over bead groups, and the MSD's log–log slope
+    there (≈ 1 when the window is diffusive; below 1 in the cage or ballistic-to-diffusive crossover)."""
+
+    d_a2_fs: float
+    error_a2_fs: float
+    loglog_slope: float
+
+
+def diffusion_estimate(traj: CGTrajectory, window_fs: tuple[float, float], groups: int = 5) -> DiffusionEstimate:
+    """D over ``window_fs`` (lags up to half the trajectory), with the standard error of D measured on ``groups``
+    disjoint bead groups (beads diffuse nearly independently; frames of one bead do not)."""
+    lag, values = msd(traj)
+    sel = (lag >= window_fs[0]) & (lag <= window_fs[1])
+    if sel.sum() < 3:
+        raise InputError(traj.source, f"the MSD window {window_fs[0]:g}–{window_fs[1]:g} fs needs a trajectory over twice "
+                                      f"as long (it spans {traj.times[-1] - traj.times[0]:g} fs)")
+    slope = float(np.polyfit(np.log(lag[sel]), np.log(values[sel]), 1)[0])
+    d = fit_msd(lag, values, window_fs).d_a2_fs
+    parts = np.array_split(np.random.default_rng(0).permutation(traj.n_beads), min(groups, traj.n_beads))
+    group_d = [fit_msd(*msd(_beads(traj, part), remove_com=False), window_fs).d_a2_fs for part in parts]
+    error = float(np.std(group_d, ddof=1) / np.sqrt(len(group_d))) if len(group_d) > 1 else float("nan")
+    return DiffusionEstimate(d, error, slope)
+
+
+def _beads(traj: CGTrajectory, beads: np.ndarray) -> CGTrajectory:
+    """``traj`` restricted to ``beads``, less the whole system's centre-of-mass drift (a group's own drift is signal)."""
+    com = np.einsum("fnk,n->fk", traj.positions, traj.masses) / traj.masses.sum()
+    return CGTrajectory(positions=traj.positions[:, beads] - com[:, None, :], boxes=traj.boxes, times=traj.times,
+                        bead_types=traj.bead_types[beads], type_names=traj.type_names, masses=traj.masses[beads],
+                        molecule_ids=np.arange(len(beads)), bonds=traj.bonds[:0], angles=traj.angles[:0],
+                        dihedrals=traj.dihedrals[:0], unwrapped=traj.unwrapped, source=traj.source)

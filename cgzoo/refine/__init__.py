@@ -1,1 +1,2 @@
-"""Refining fitted priors against the model's own MD: the layer above fitting and md, imported only by the command line and the study."""
+"""Refinement of a fitted CG model by running it: each module adjusts one property (the pressure ramp of a prior,
+the friction of the thermostat) until the model's own MD matches the reference; only the command line calls it."""
