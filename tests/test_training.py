@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -202,3 +203,20 @@ def test_learning_curve_continues_across_resume(tiny, tmp_path):
     assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=3), "--ckpt_path", "last"]) == 0
     epochs = [int(r.split(",")[0]) for r in (root / "learning_curve.csv").read_text().splitlines()[1:]]
     assert epochs == [0, 1, 2]
+
+
+def test_pressure_term_pulls_the_model_pressure_to_its_target(tiny, tmp_path):
+    """Forces do not fix the pressure; the pressure term does: the same training with a weight ends far closer."""
+    target = -3000.0
+    final = {}
+    for weight in (0.0, 30.0):
+        root = tmp_path / f"p{weight:g}"
+        assert main(["fit", *config(tiny, "pair_mlp", "ml_only", root, max_epochs=4), "--model.pressure_bar",
+                     str(target), "--model.pressure_weight", str(weight)]) == 0
+        rows = [r for r in csv.DictReader(next(root.glob("csv/version_*/metrics.csv")).open()) if r.get("val/pressure_bar")]
+        final[weight] = float(rows[-1]["val/pressure_bar"])
+    assert abs(final[30.0] - target) < 0.5 * abs(final[0.0] - target), final
+
+
+def test_pressure_weight_needs_a_target(tiny, tmp_path):
+    assert main(["fit", *config(tiny, "pair_mlp", "ml_only", tmp_path / "x"), "--model.pressure_weight", "1"]) == 2

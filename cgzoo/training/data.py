@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -160,7 +161,11 @@ class CGDataModule(pl.LightningDataModule):
         """Set up, then the bead types, prior and training force scales a model is built from."""
         self.setup("fit")
         force_rms, residual_rms = self._training_force_rms()
-        return DataFacts(list(self.type_names), self.prior, force_rms, residual_rms, self.source)
+        temperatures = {ds.temperature for ds in self.datasets}
+        temperature = temperatures.pop() if len(temperatures) == 1 else None
+        if temperature is not None and not math.isfinite(temperature):
+            temperature = None
+        return DataFacts(list(self.type_names), self.prior, force_rms, residual_rms, self.source, temperature)
 
     def _training_force_rms(self, max_frames: int = 50) -> tuple[float, float]:
         """RMS of the reference and of the reference − prior force components over (at most about ``max_frames``)

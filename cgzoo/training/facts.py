@@ -24,3 +24,5 @@ class DataFacts:
     residual_rms: float
     #: the data file(s) the facts come from, for error messages
     source: str
+    #: the data's temperature (K), when every dataset states the same one: the kinetic pressure of a pressure target
+    temperature: float | None = None

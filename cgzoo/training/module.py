@@ -30,6 +30,7 @@ from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
 from cgzoo.priors import NoPrior
 from cgzoo.training.facts import DataFacts
+from cgzoo.units import KCAL_MOL_A3_TO_BAR, kT
 
 SPLITS = ("train", "val", "test")
 
@@ -38,6 +39,8 @@ PluginClassPath = restricted_string_type("PluginClassPath", r"^[A-Za-z_]\w*(\.[A
 #: The network choices ``cgzoo fit --help`` shows (kept equal to ``cgzoo.models.NETWORKS`` by a test).
 NetworkName = Literal["pair_mlp", "schnet", "equivariant"] | PluginClassPath
 ModeName = Literal["delta", "ml_only", "prior_only"]
+#: the pressure miss (bar) the pressure term weighs like one force-scale RMS error (``pressure_weight`` 1)
+PRESSURE_SCALE_BAR = 1000.0
 
 
 class CGLightningModule(pl.LightningModule):
@@ -55,11 +58,27 @@ class CGLightningModule(pl.LightningModule):
         type_weights: dict[str, NonNegativeFloat] | None = None,
         ema_decay: OpenUnitInterval | None = None,
         dtype: Literal["float32", "float64"] = "float32",
+        pressure_bar: float | None = None,
+        pressure_weight: NonNegativeFloat = 0.0,
         data_facts: DataFacts | None = None,
     ) -> None:
-        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model."""
+        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model.
+
+        With ``pressure_bar`` given, each step logs the batch's mean pressure on the reference frames
+        (``train/pressure_bar``, ``val/pressure_bar``), and ``pressure_weight`` > 0 adds the pressure term to the loss: the squared miss of the batch's mean pressure on the
+        reference frames (virial + N·k_BT/V, the data's temperature) from ``pressure_bar``, in units of
+        :data:`PRESSURE_SCALE_BAR`. Forces alone do not fix the pressure, so a network trained on them can undo a
+        pressure-consistent prior (``experiments/beyond_fm/pressure/delta_inherits.md``); this keeps the whole model on
+        the target, Das and Andersen's constraint made a penalty.
+        """
         super().__init__()
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
+        if pressure_weight > 0 and pressure_bar is None:
+            raise InputError(None, "--model.pressure_weight needs --model.pressure_bar, the reference pressure (bar)")
+        self.temperature = data_facts.temperature if data_facts is not None else None
+        if pressure_bar is not None and data_facts is not None and self.temperature is None:
+            raise InputError(data_facts.source, "--model.pressure_bar needs the data's temperature, which the "
+                                                "dataset does not state (or the datasets disagree on)")
         self.model: CGModel | None = None
         self.ema: AveragedModel | None = None
         self.metrics: dict[str, ForceErrors] = {}
@@ -105,9 +124,33 @@ class CGLightningModule(pl.LightningModule):
     # -- steps -----------------------------------------------------------------------------------
 
     def _predict_forces(self, batch: Any, model: CGModel) -> torch.Tensor:
+        return self._predict(batch, model)[0]
+
+    def _predict(self, batch: Any, model: CGModel, pressure: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forces and, with ``pressure``, each frame's pressure (bar): virial −tr(σ)/3 plus N·k_BT/V."""
         graph = batch_to_graph(batch, model.cutoff, getattr(torch, self.hparams.dtype))
         with torch.enable_grad():
-            return model(graph, forces=True)["forces"]
+            out = model(graph, forces=True, stress=pressure)
+        if not pressure:
+            return out["forces"], None
+        volume = torch.abs(torch.linalg.det(graph.cell))
+        beads = torch.bincount(graph.batch, minlength=graph.n_structures).to(volume.dtype)
+        virial = -torch.diagonal(out["stress"], dim1=-2, dim2=-1).sum(-1) / 3.0
+        return out["forces"], (virial + beads * kT(self.temperature) / volume) * KCAL_MOL_A3_TO_BAR
+
+    def _pressure_wanted(self) -> bool:
+        """Whether steps compute the pressure: a target is set (and the data's temperature is known)."""
+        if self.hparams.pressure_bar is None:
+            return False
+        if self.temperature is None:
+            raise InputError(None, "--model.pressure_bar needs the data's temperature, which is unknown here "
+                                   "(the dataset states none, or the model was loaded without its data)")
+        return True
+
+    def _pressure_loss(self, pressures: torch.Tensor) -> torch.Tensor:
+        """The pressure term: (⟨P⟩_batch − target)² in units of :data:`PRESSURE_SCALE_BAR`, times the weight."""
+        miss = (pressures.mean() - self.hparams.pressure_bar) / PRESSURE_SCALE_BAR
+        return self.hparams.pressure_weight * miss**2
 
     def _loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
         scale = self.model.energy_scale.to(pred.dtype)
@@ -122,11 +165,15 @@ class CGLightningModule(pl.LightningModule):
         return self.ema.module if self.ema is not None else self.model
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
-        pred = self._predict_forces(batch, self.model)
+        pred, pressures = self._predict(batch, self.model, self._pressure_wanted())
         self._update_metrics("train", pred, batch)
         if self.hparams.mode == "prior_only":
             return None
         loss = self._loss(pred, batch)
+        if pressures is not None:
+            self.log("train/pressure_bar", pressures.mean().detach(), batch_size=int(batch.num_graphs))
+            if self.hparams.pressure_weight > 0:
+                loss = loss + self._pressure_loss(pressures)
         self.log("train/loss", loss, prog_bar=True, batch_size=int(batch.num_graphs))
         return loss
 
@@ -135,8 +182,10 @@ class CGLightningModule(pl.LightningModule):
             self.ema.update_parameters(self.model)
 
     def _eval_step(self, split: str, batch: Any) -> None:
-        pred = self._predict_forces(batch, self._eval_model())
+        pred, pressures = self._predict(batch, self._eval_model(), self._pressure_wanted())
         self._update_metrics(split, pred, batch)
+        if pressures is not None:
+            self.log(f"{split}/pressure_bar", pressures.mean().detach(), batch_size=int(batch.num_graphs), sync_dist=True)
         self.log(f"{split}/loss", self._loss(pred.detach(), batch), batch_size=int(batch.num_graphs), sync_dist=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
