@@ -218,5 +218,21 @@ def test_pressure_term_pulls_the_model_pressure_to_its_target(tiny, tmp_path):
     assert abs(final[30.0] - target) < 0.5 * abs(final[0.0] - target), final
 
 
-def test_pressure_weight_needs_a_target(tiny, tmp_path):
+def test_pressure_target_prior_keeps_the_network_virial_free(tiny, tmp_path):
+    """``--model.pressure_bar prior``: the Δ network is pushed to add no net virial to its prior's pressure."""
+    final = {}
+    for weight in (0.0, 1.0e4):
+        root = tmp_path / f"d{weight:g}"
+        assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=4), "--model.pressure_bar", "prior",
+                     "--model.pressure_weight", str(weight), "--model.lr", "1e-2"]) == 0
+        rows = [r for r in csv.DictReader(next(root.glob("csv/version_*/metrics.csv")).open())
+                if r.get("val/pressure_miss_bar")]
+        final[weight] = abs(float(rows[-1]["val/pressure_miss_bar"]))
+    assert final[1.0e4] < 0.5 * final[0.0], final  # the tiny net's virial is tens of bar: a strong weight
+
+
+def test_pressure_options_are_checked(tiny, tmp_path, capsys):
     assert main(["fit", *config(tiny, "pair_mlp", "ml_only", tmp_path / "x"), "--model.pressure_weight", "1"]) == 2
+    assert "needs --model.pressure_bar" in capsys.readouterr().err
+    assert main(["fit", *config(tiny, "pair_mlp", "ml_only", tmp_path / "y"), "--model.pressure_bar", "prior"]) == 2
+    assert "needs --model.mode delta" in capsys.readouterr().err

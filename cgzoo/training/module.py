@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.data.pyg import batch_to_graph
 from cgzoo.errors import CGZooError, InputError
+from cgzoo.forces import energy_derivatives
 from cgzoo.metrics import ForceErrors
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
@@ -58,7 +59,7 @@ class CGLightningModule(pl.LightningModule):
         type_weights: dict[str, NonNegativeFloat] | None = None,
         ema_decay: OpenUnitInterval | None = None,
         dtype: Literal["float32", "float64"] = "float32",
-        pressure_bar: float | None = None,
+        pressure_bar: float | Literal["prior"] | None = None,
         pressure_weight: NonNegativeFloat = 0.0,
         data_facts: DataFacts | None = None,
     ) -> None:
@@ -67,7 +68,10 @@ class CGLightningModule(pl.LightningModule):
         With ``pressure_bar`` given, each step logs the batch's mean pressure on the reference frames
         (``train/pressure_bar``, ``val/pressure_bar``), and ``pressure_weight`` > 0 adds the pressure term to the loss: the squared miss of the batch's mean pressure on the
         reference frames (virial + N·k_BT/V, the data's temperature) from ``pressure_bar``, in units of
-        :data:`PRESSURE_SCALE_BAR`. Forces alone do not fix the pressure, so a network trained on them can undo a
+        :data:`PRESSURE_SCALE_BAR`; ``pressure_bar="prior"`` (Δ mode) makes each frame's target the prior's own pressure,
+        so the network adds no net virial and the model keeps whatever pressure its prior was refined to (a prior
+        refined on its own MD, :mod:`cgzoo.refine.pressure`, is right in MD, not on the reference frames). Forces alone
+        do not fix the pressure, so a network trained on them can undo a
         pressure-consistent prior (``experiments/beyond_fm/pressure/delta_inherits.md``); this keeps the whole model on
         the target, Das and Andersen's constraint made a penalty.
         """
@@ -75,6 +79,9 @@ class CGLightningModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
         if pressure_weight > 0 and pressure_bar is None:
             raise InputError(None, "--model.pressure_weight needs --model.pressure_bar, the reference pressure (bar)")
+        if pressure_bar == "prior" and mode != "delta":
+            raise InputError(None, "--model.pressure_bar prior keeps the prior's pressure under the network: it needs "
+                                   "--model.mode delta")
         self.temperature = data_facts.temperature if data_facts is not None else None
         if pressure_bar is not None and data_facts is not None and self.temperature is None:
             raise InputError(data_facts.source, "--model.pressure_bar needs the data's temperature, which the "
@@ -133,10 +140,8 @@ class CGLightningModule(pl.LightningModule):
             out = model(graph, forces=True, stress=pressure)
         if not pressure:
             return out["forces"], None
-        volume = torch.abs(torch.linalg.det(graph.cell))
-        beads = torch.bincount(graph.batch, minlength=graph.n_structures).to(volume.dtype)
         virial = -torch.diagonal(out["stress"], dim1=-2, dim2=-1).sum(-1) / 3.0
-        return out["forces"], (virial + beads * kT(self.temperature) / volume) * KCAL_MOL_A3_TO_BAR
+        return out["forces"], virial * KCAL_MOL_A3_TO_BAR + self._kinetic_bar(graph)
 
     def _pressure_wanted(self) -> bool:
         """Whether steps compute the pressure: a target is set (and the data's temperature is known)."""
@@ -147,10 +152,26 @@ class CGLightningModule(pl.LightningModule):
                                    "(the dataset states none, or the model was loaded without its data)")
         return True
 
-    def _pressure_loss(self, pressures: torch.Tensor) -> torch.Tensor:
-        """The pressure term: (⟨P⟩_batch − target)² in units of :data:`PRESSURE_SCALE_BAR`, times the weight."""
-        miss = (pressures.mean() - self.hparams.pressure_bar) / PRESSURE_SCALE_BAR
-        return self.hparams.pressure_weight * miss**2
+    def _pressure_miss(self, batch: Any, pressures: torch.Tensor) -> torch.Tensor:
+        """Each frame's pressure minus its target (bar): the fixed ``pressure_bar``, or the prior's own pressure."""
+        if self.hparams.pressure_bar != "prior":
+            return pressures - float(self.hparams.pressure_bar)
+        graph = batch_to_graph(batch, self.model.cutoff, getattr(torch, self.hparams.dtype))
+        with torch.enable_grad():
+            stress = energy_derivatives(self.model.prior, graph, forces=False, stress=True)["stress"].detach()
+        # the kinetic parts are the same for model and prior: the miss is the network's virial pressure
+        return pressures - (self._kinetic_bar(graph) - torch.diagonal(stress, dim1=-2, dim2=-1).sum(-1) / 3.0
+                            * KCAL_MOL_A3_TO_BAR)
+
+    def _kinetic_bar(self, graph: Any) -> torch.Tensor:
+        """N·k_BT/V (bar) of each frame of ``graph``, N its bead count."""
+        volume = torch.abs(torch.linalg.det(graph.cell))
+        beads = torch.bincount(graph.batch, minlength=graph.n_structures).to(volume.dtype)
+        return beads * kT(self.temperature) / volume * KCAL_MOL_A3_TO_BAR
+
+    def _pressure_loss(self, misses: torch.Tensor) -> torch.Tensor:
+        """The pressure term: the batch's mean miss squared, in units of :data:`PRESSURE_SCALE_BAR`, times the weight."""
+        return self.hparams.pressure_weight * (misses.mean() / PRESSURE_SCALE_BAR) ** 2
 
     def _loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
         scale = self.model.energy_scale.to(pred.dtype)
@@ -171,9 +192,11 @@ class CGLightningModule(pl.LightningModule):
             return None
         loss = self._loss(pred, batch)
         if pressures is not None:
+            misses = self._pressure_miss(batch, pressures)
             self.log("train/pressure_bar", pressures.mean().detach(), batch_size=int(batch.num_graphs))
+            self.log("train/pressure_miss_bar", misses.mean().detach(), batch_size=int(batch.num_graphs))
             if self.hparams.pressure_weight > 0:
-                loss = loss + self._pressure_loss(pressures)
+                loss = loss + self._pressure_loss(misses)
         self.log("train/loss", loss, prog_bar=True, batch_size=int(batch.num_graphs))
         return loss
 
@@ -185,7 +208,10 @@ class CGLightningModule(pl.LightningModule):
         pred, pressures = self._predict(batch, self._eval_model(), self._pressure_wanted())
         self._update_metrics(split, pred, batch)
         if pressures is not None:
-            self.log(f"{split}/pressure_bar", pressures.mean().detach(), batch_size=int(batch.num_graphs), sync_dist=True)
+            size = int(batch.num_graphs)
+            self.log(f"{split}/pressure_bar", pressures.mean().detach(), batch_size=size, sync_dist=True)
+            self.log(f"{split}/pressure_miss_bar", self._pressure_miss(batch, pressures).mean().detach(), batch_size=size,
+                     sync_dist=True)
         self.log(f"{split}/loss", self._loss(pred.detach(), batch), batch_size=int(batch.num_graphs), sync_dist=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
