@@ -65,15 +65,13 @@ class CGLightningModule(pl.LightningModule):
     ) -> None:
         """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model.
 
-        With ``pressure_bar`` given, each step logs the batch's mean pressure on the reference frames
-        (``train/pressure_bar``, ``val/pressure_bar``), and ``pressure_weight`` > 0 adds the pressure term to the loss: the squared miss of the batch's mean pressure on the
-        reference frames (virial + N·k_BT/V, the data's temperature) from ``pressure_bar``, in units of
-        :data:`PRESSURE_SCALE_BAR`; ``pressure_bar="prior"`` (Δ mode) makes each frame's target the prior's own pressure,
-        so the network adds no net virial and the model keeps whatever pressure its prior was refined to (a prior
-        refined on its own MD, :mod:`cgzoo.refine.pressure`, is right in MD, not on the reference frames). Forces alone
-        do not fix the pressure, so a network trained on them can undo a
-        pressure-consistent prior (``experiments/beyond_fm/pressure/delta_inherits.md``); this keeps the whole model on
-        the target, Das and Andersen's constraint made a penalty.
+        The pressure term: forces alone do not fix the pressure, so a network trained on them can undo a
+        pressure-consistent prior (``experiments/beyond_fm/pressure/delta_inherits.md``). With ``pressure_bar`` set,
+        every step logs the batch's mean pressure on the reference frames (virial + N·k_BT/V at the data's
+        temperature) and its miss from the target; ``pressure_weight`` > 0 adds the weighted squared mean miss, in
+        units of :data:`PRESSURE_SCALE_BAR`, to the loss — Das and Andersen's constraint as a penalty. The target is a
+        pressure in bar, or ``"prior"`` (Δ mode): each frame's own prior pressure, so the network adds no net virial
+        and the model keeps the pressure its prior was refined to in MD (:mod:`cgzoo.refine.pressure`).
         """
         super().__init__()
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
