@@ -93,6 +93,7 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
 
 def collect_floors(tasks: list[Task], states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per mapping, the study cells of its reference's split-half floor (the NVT and NPT evaluations' ``floor``)."""
+    by_name = {t.name: t for t in tasks}
     observables = registered_observables()
     floors = {}
     for task in tasks:
@@ -101,7 +102,7 @@ def collect_floors(tasks: list[Task], states: dict[str, dict[str, Any]]) -> dict
         mapping = task.meta["mapping"]
         evaluations = {}
         for ensemble in ENSEMBLES:
-            metrics = _metrics(next((t for t in tasks if t.name == f"{mapping}/eval_{ensemble}"), None), states)
+            metrics = _metrics(by_name.get(f"{mapping}/eval_{ensemble}"), states)
             if metrics and metrics.get("floor"):
                 evaluations[ensemble] = (metrics["reference"], metrics["floor"])
         if evaluations:
