@@ -21,8 +21,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cgzoo.intervals import Interval, bootstrap_interval, verdict
 from cgzoo.observables.base import StudyMetric
 from cgzoo.observables.registry import registered_observables

@@ -20,8 +20,8 @@ import shutil
 import sys
 import time
 import traceback
-from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 

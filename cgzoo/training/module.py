@@ -19,8 +19,13 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
-from jsonargparse.typing import (NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveFloat,
-                                 restricted_string_type)
+from jsonargparse.typing import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    PositiveFloat,
+    restricted_string_type,
+)
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.data.pyg import batch_to_graph
