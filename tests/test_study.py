@@ -114,13 +114,18 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     assert len(starts) == 2
     hexane = {(r["architecture"], r["mode"]): r for r in hexane_rows if r["seed"] == "0" and r["replica"] == "0"}
     for row in hexane_rows:
-        assert float(row["force_rmse"]) > 0 and row["n_beads"] == "72"
+        assert float(row["force_rmse"]) > 0 and float(row["force_r2"]) <= 1 and row["n_beads"] == "72"
         assert row["status_nvt"] in ("complete", "unstable") and row["stable_nvt"] in ("True", "False")
         if row["stable_nvt"] == "True":
             assert float(row["rdf_error"]) >= 0 and float(row["bonded_js"]) >= 0
     # the prior-only model's force error is the one fit-prior's model gives on the same test frames
     prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior"))["result"]
     assert float(hexane[("prior", "prior_only")]["force_rmse"]) == pytest.approx(prior_result["force_rmse"], rel=1e-5)
+    assert float(hexane[("prior", "prior_only")]["force_rmse_vs_prior"]) == 0.0
+    delta = hexane[("pair_mlp", "delta")]
+    # results.csv keeps 6 significant digits of each RMSE: the ratio from the rounded values agrees to ~1e-5
+    assert float(delta["force_rmse_vs_prior"]) == pytest.approx(float(delta["force_rmse"]) / prior_result["force_rmse"] - 1,
+                                                                abs=1e-5)
     summary = (study.results_dir / "summary.md").read_text()
     assert "pair_mlp: Δ vs ML only better/tie/worse" in summary and "| hexane-ua_3bead_com | pair_mlp Δ |" in summary
     assert "| hexane-ua_3bead_com | reference split-half (floor) |" in summary

@@ -26,7 +26,8 @@ def record_inputs(s: SimulationSettings, model: str | Path | CGModel, sha256: st
     s.bead_types = [s.type_names[int(t)] for t in calc.bead_types(atoms)]
     start_path = Path(str(start).partition("@")[0])
     if start_path.suffix.lower() in (".h5", ".hdf5"):
-        s.force_rmse_test, s.force_rmse_frames = held_out_force_rmse(calc.model, start_path).values()
+        held_out = held_out_force_rmse(calc.model, start_path)
+        s.force_rmse_test, s.force_rmse_frames = held_out["force_rmse_test"], held_out["force_rmse_frames"]
     s.molecule_ids = np.asarray(atoms.arrays.get("molecule_id", np.arange(len(atoms))), dtype=int).tolist()
 
 
@@ -50,7 +51,7 @@ def model_label(model: str | Path | CGModel, loaded: CGModel) -> str:
 
 
 def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float | None]:
-    """The model's force RMSE (kcal/mol/Å per component) on up to ``max_frames`` test-split frames of ``dataset``.
+    """The model's force RMSE (kcal/mol/Å per component) and R² on up to ``max_frames`` test-split frames of ``dataset``.
 
     The split is the training default (:data:`cgzoo.data.splits.DEFAULT_SPLIT`), so these are frames
     no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``.
@@ -63,7 +64,7 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
     try:
         test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
     except SplitError:  # a dataset too short to hold out frames: no held-out error to report
-        return {"force_rmse_test": None, "force_rmse_frames": 0}
+        return {"force_rmse_test": None, "force_r2_test": None, "force_rmse_frames": 0}
     test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology
     cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
@@ -75,4 +76,5 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
         graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, cache, model.cutoff, top.bonds,
                             top.angles, top.dihedrals, dtype=dtype)
         errors.update(model(graph, forces=True)["forces"].detach().double().cpu().numpy(), ds.forces[f])
-    return {"force_rmse_test": errors.total().rmse, "force_rmse_frames": len(test)}
+    total = errors.total()
+    return {"force_rmse_test": total.rmse, "force_r2_test": total.r2, "force_rmse_frames": len(test)}

@@ -38,7 +38,7 @@ MODE_LABEL = {"prior_only": "prior only", "ml_only": "ML only", "delta": "Δ"}
 
 def result_columns() -> tuple[str, ...]:
     """results.csv columns: the model's keys and force errors, every observable's study columns, then runs and timings."""
-    return (*KEYS, "n_beads", "force_rmse", "reference_force_rms",
+    return (*KEYS, "n_beads", "force_rmse", "force_r2", "force_rmse_vs_prior", "reference_force_rms",
             *(c for obs in registered_observables() for c in obs.study_columns),
             "stable_nvt", "stable_npt", "status_nvt", "status_npt", "train_seconds", "md_ns_per_day")
 
@@ -70,7 +70,8 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
         data = (states.get(f"{mapping}/data") or {}).get("result") or {}
         prior = (states.get(f"{mapping}/prior") or {}).get("result") or {}
         row: dict[str, Any] = {k: m[k] for k in KEYS}
-        row.update(n_beads=data.get("n_beads"), force_rmse=model.get("force_rmse"),
+        row.update(n_beads=data.get("n_beads"), force_rmse=model.get("force_rmse"), force_r2=model.get("force_r2"),
+                   force_rmse_vs_prior=_relative(model.get("force_rmse"), prior.get("force_rmse")),
                    reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"))
         md = (states.get(task.name) or {}).get("result") or {}
         row["md_ns_per_day"] = md.get("ns_per_day")
@@ -87,6 +88,13 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
             row.update(obs.study_cells(evaluations))
         rows.append(row)
     return rows
+
+
+def _relative(value: float | None, reference: float | None) -> float | None:
+    """value/reference − 1: a model's held-out force RMSE relative to its mapping's prior (negative: better)."""
+    if value is None or not reference:
+        return None
+    return float(value / reference - 1.0)
 
 
 def collect_floors(tasks: list[Task], states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

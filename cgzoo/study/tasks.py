@@ -76,11 +76,13 @@ def map_data(out: Path, source: str, top: str | None, reader: dict[str, Any], ma
             "temperature_K": ds.temperature}
 
 
-def _test_rmse(model, data: str) -> float | None:
-    """Force RMSE (kcal/mol/Å per component) on every held-out test frame of the default split (None: too few frames)."""
+def _test_errors(model, data: str) -> dict[str, float | None]:
+    """Force RMSE (kcal/mol/Å per component) and R² on every held-out test frame of the default split (None: too few
+    frames)."""
     from cgzoo.md.inputs import held_out_force_rmse
 
-    return held_out_force_rmse(model, Path(data), max_frames=1_000_000)["force_rmse_test"]
+    errors = held_out_force_rmse(model, Path(data), max_frames=1_000_000)
+    return {"force_rmse": errors["force_rmse_test"], "force_r2": errors["force_r2_test"]}
 
 
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_frames: int | None = None) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_
     fit = out / "fit"
     report = run_fit_prior(data, spec, fit, overwrite=True, progress=lambda msg: None)
     seconds = time.perf_counter() - started
-    return {"prior": str(fit / "prior.json"), "force_rmse": _test_rmse(load_any_model(fit), data),
+    return {"prior": str(fit / "prior.json"), **_test_errors(load_any_model(fit), data),
             "reference_force_rms": report["errors"].get("test", {}).get("reference_force_rms"), "spec": spec,
             "fit_seconds": seconds}
 
@@ -137,7 +139,7 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
     best = sorted((out / "checkpoints").glob("best-*.ckpt"))
     if len(best) != 1:
         raise RuntimeError(f"{out / 'checkpoints'}: expected one best-*.ckpt after training, found {len(best)}")
-    return {"checkpoint": str(best[0]), "force_rmse": _test_rmse(load_model(best[0]), data), "train_seconds": seconds}
+    return {"checkpoint": str(best[0]), **_test_errors(load_model(best[0]), data), "train_seconds": seconds}
 
 
 def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu",
