@@ -6,9 +6,9 @@ the basic variance that is the stretch of the atomistic bonds cut between beads,
 force-matched prior on each dataset, cross-evaluates every prior's held-out force R² against both
 datasets' test forces, and compares g(r) and bonded distributions of a short CG NVT run of each prior.
 
-    PYTHONPATH=/work/wt-fmap python experiments/beyond_fm/force_map/run.py
+    python experiments/beyond_fm/force_map/run.py
 
-Datasets, priors and runs go to --data (default /work/data/bfm/fmap); results.json, results.md and
+Datasets, priors and runs go to --data (default $CGZOO_BEYOND_FM_DATA/fmap); results.json, results.md and
 variance.png to this script's folder.
 """
 
@@ -35,9 +35,12 @@ from cgzoo.metrics import ForceErrors
 from cgzoo.outputs import save_figure, write_json_atomic
 from cgzoo.priors.registry import load_prior
 
+#: where the experiment's atomistic runs and derived data live (not in the repository)
+DATA_ROOT = Path(os.environ.get("CGZOO_BEYOND_FM_DATA", "runs/beyond_fm"))
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-ATOM = Path("/work/data/bfm/atom")
+ATOM = DATA_ROOT / "atom"
 #: (atomistic run, mapping, prior spec)
 CASES = [
     ("hexane-ua", "hexane-ua_2bead_com", "fm_full.yaml"),
@@ -217,7 +220,7 @@ def copy_plots(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/data/bfm/fmap"))
+    parser.add_argument("--data", type=Path, default=DATA_ROOT / "fmap")
     parser.add_argument("--steps", type=int, default=20000, help="CG NVT steps of 2 fs per run")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ scores each small-data prior on the test split by
   estimation error that the noise of the target causes, with no target noise in the score;
 * R² against the optimized dataset's raw test forces.
 
-    PYTHONPATH=/work/wt-fmap python experiments/beyond_fm/force_map/scarce_data.py
+    python experiments/beyond_fm/force_map/scarce_data.py
 
-Priors go to --data (default /work/data/bfm/fmap/scarce); scarce_data.json and .md next to this script.
+Priors go to --data (default $CGZOO_BEYOND_FM_DATA/fmap/scarce); scarce_data.json and .md next to this script.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,9 @@ from cgzoo.fitting.spec import FrameStream, prior_forces
 from cgzoo.metrics import ForceErrors
 from cgzoo.outputs import write_json_atomic
 from cgzoo.priors.registry import load_prior
+
+#: where the experiment's atomistic runs and derived data live (not in the repository)
+DATA_ROOT = Path(os.environ.get("CGZOO_BEYOND_FM_DATA", "runs/beyond_fm"))
 
 MAPPINGS = ("hexane-ua_2bead_com", "hexane-ua_3bead_com")
 SIZES = (4, 16, 64)
@@ -50,8 +54,8 @@ def r2_scores(prior_dir: Path, full_dir: Path, data: Path, frames: np.ndarray, c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/data/bfm/fmap/scarce"))
-    parser.add_argument("--datasets", type=Path, default=Path("/work/data/bfm/fmap"), help="run.py's --data")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT / "fmap" / "scarce")
+    parser.add_argument("--datasets", type=Path, default=DATA_ROOT / "fmap", help="run.py's --data")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     began = time.time()

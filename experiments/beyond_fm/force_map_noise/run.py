@@ -7,7 +7,7 @@ optimized datasets (``experiments/beyond_fm/force_map``) are scored against both
 Inputs (``--data``): the noise-floor and force-map experiments' data directories. Outputs here:
 ``results.json`` and ``results.md``. Re-running resumes finished configurations.
 
-    python experiments/beyond_fm/force_map_noise/run.py --data /work/data/bfm
+    python experiments/beyond_fm/force_map_noise/run.py --data $CGZOO_BEYOND_FM_DATA
 """
 
 from __future__ import annotations

@@ -3,21 +3,25 @@
 For each system: map the atomistic run, force-match the prior, then ``cgzoo fit-friction`` per kind, and
 collect the reference D, the CG D at the default friction (global Langevin 1/ps) and with the fitted
 friction, the fitted γ, and the figures, into ``results.json``, ``results.md`` and ``<system>_<kind>_*.png``
-here. Derived data go to /work/data/bfm/fric/. A step whose output exists is not redone, so a rerun only
+here. Derived data go to $CGZOO_BEYOND_FM_DATA/fric/. A step whose output exists is not redone, so a rerun only
 collects. Run from the repository root: ``python experiments/beyond_fm/friction/run.py [--collect-only]``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+#: where the experiment's atomistic runs and derived data live (not in the repository)
+DATA_ROOT = Path(os.environ.get("CGZOO_BEYOND_FM_DATA", "runs/beyond_fm"))
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-DATA = Path("/work/data/bfm")
+DATA = DATA_ROOT
 WORK = DATA / "fric"
 #: system → mapping, prior spec, and per friction kind the fit-friction options (grids bracket the fitted γ; the
 #: DPD runs are ASE-only, hence shorter: same window check, smaller window)

@@ -1,11 +1,11 @@
 """Noise floor of SPC/E 1-bead and hexane 2-/3-bead COM mappings, its convergence, and the force-matched priors scored.
 
-Run from the repository root once the reference runs /work/data/bfm/atom/{spce-water,hexane-ua} exist:
+Run from the repository root once the reference runs $CGZOO_BEYOND_FM_DATA/atom/{spce-water,hexane-ua} exist:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python experiments/beyond_fm/noise_floor/run.py [MAPPING ...]
 
 It maps each run and fits its prior with ``cgzoo map`` and ``cgzoo fit-prior`` where they are
-missing; every measurement is a ``cgzoo noise-floor`` output directory under /work/data/bfm/noise/
+missing; every measurement is a ``cgzoo noise-floor`` output directory under $CGZOO_BEYOND_FM_DATA/noise/
 (resumed, so a rerun redoes no MD and only rescores); results.json, results.md and convergence.png
 are written next to this script.
 """
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+import os
 from pathlib import Path
 
 import matplotlib
@@ -28,8 +29,11 @@ import matplotlib.pyplot as plt
 from cgzoo.meanforce import run_noise_floor
 from cgzoo.outputs import save_figure, write_atomic, write_json_atomic
 
-ATOM = Path("/work/data/bfm/atom")
-DATA = Path("/work/data/bfm/noise")
+#: where the experiment's atomistic runs and derived data live (not in the repository)
+DATA_ROOT = Path(os.environ.get("CGZOO_BEYOND_FM_DATA", "runs/beyond_fm"))
+
+ATOM = DATA_ROOT / "atom"
+DATA = DATA_ROOT / "noise"
 HERE = Path(__file__).resolve().parent
 MAPPINGS = Path("datasets/mappings")
 

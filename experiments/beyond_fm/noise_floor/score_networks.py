@@ -4,7 +4,7 @@ Trains, per mapping, the zoo pair_mlp (bond-aware) in Δ mode on the force-match
 mode, with the same budget, then adds both to the mapping's main noise-floor output
 (``cgzoo noise-floor --out DIR --model CKPT``: no new MD). The prior's score is already there.
 
-    python experiments/beyond_fm/noise_floor/score_networks.py --data /work/data/bfm
+    python experiments/beyond_fm/noise_floor/score_networks.py --data $CGZOO_BEYOND_FM_DATA
 (outputs: networks.json, networks.md here; checkpoints under DATA/noise/train/)
 """
 

@@ -5,7 +5,7 @@ The network learns the residual F_mapped − F_prior from forces alone, and the 
 pressure: a network that could represent the ramp's small constant pair force would learn to undo
 it. This measures how much of the correction survives a short, realistic training.
 
-    python experiments/beyond_fm/pressure/delta_inherits.py --work /work/data/bfm/press
+    python experiments/beyond_fm/pressure/delta_inherits.py --work $CGZOO_BEYOND_FM_DATA/press
 (uses the water dataset and prior directories written by run.py in --work; outputs: delta_inherits.json/.md here)
 """
 

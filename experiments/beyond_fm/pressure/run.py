@@ -8,7 +8,7 @@ reference temperature: NVT in the reference box (pressure ± block standard erro
 reference's test frames) and NPT with the MTK barostat at the reference pressure (density vs the
 generate run's density.json). g(r) noise floor: the reference's first vs second half of frames.
 
-    PYTHONPATH=. python experiments/beyond_fm/pressure/run.py [--data /work/data/bfm/press]
+    PYTHONPATH=. python experiments/beyond_fm/pressure/run.py [--data $CGZOO_BEYOND_FM_DATA/press]
 
 Stages skip outputs that exist, so a rerun resumes; results.json/results.md/gr_*.png go next to this file.
 """
@@ -32,9 +32,12 @@ from cgzoo.observables.compare import mean_finite, rms_difference
 from cgzoo.observables.structure import rdf
 from cgzoo.observables.trajectory import CGTrajectory, read_log
 
+#: where the experiment's atomistic runs and derived data live (not in the repository)
+DATA_ROOT = Path(os.environ.get("CGZOO_BEYOND_FM_DATA", "runs/beyond_fm"))
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-ATOM = Path("/work/data/bfm/atom")
+ATOM = DATA_ROOT / "atom"
 SYSTEMS = {"water": ("spce-water", "water.h5", "fm_pair.yaml"), "hexane": ("hexane-ua", "hexane3.h5", "fm_full.yaml")}
 VARIANTS = ("fm", "virial", "ramp", "ramp_md", "virial_md")
 #: MD lengths (steps of 2 fs): NVT 30 ps (first 6 ps dropped), NPT 60 ps (first 10 ps dropped)
@@ -87,7 +90,7 @@ def gr_error(ref: dict, model: dict) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/data/bfm/press"))
+    parser.add_argument("--data", type=Path, default=DATA_ROOT / "press")
     parser.add_argument("--systems", nargs="*", default=list(SYSTEMS))
     args = parser.parse_args()
     results: dict = {}

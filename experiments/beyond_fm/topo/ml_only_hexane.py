@@ -9,7 +9,7 @@ with a contact (where the classes' distances overlap). Writes ``results.json`` a
 ``results.md`` to ``--out``.
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python experiments/beyond_fm/topo/ml_only_hexane.py \\
-        --data /work/data/bfm/topo/hexane3.h5 --out experiments/beyond_fm/topo
+        --data $CGZOO_BEYOND_FM_DATA/topo/hexane3.h5 --out experiments/beyond_fm/topo
 """
 
 from __future__ import annotations
