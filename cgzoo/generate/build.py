@@ -8,6 +8,7 @@ import numpy as np
 import openmm
 from openmm import app
 
+from cgzoo.errors import InputError
 from cgzoo.generate.spec import SystemSpec
 from cgzoo.units import AMU_A3_TO_G_CM3, ANGSTROM_TO_NM, KCAL_MOL_A2_TO_KJ_MOL_NM2, KCAL_MOL_TO_KJ_MOL
 
@@ -112,3 +113,16 @@ def build_topology(spec: SystemSpec, n_molecules: int, box_edge: float) -> app.T
             topology.addBond(atoms[b.i], atoms[b.j])
     topology.setPeriodicBoxVectors(np.diag([box_edge * ANGSTROM_TO_NM] * 3))
     return topology
+
+
+def platform_and_properties(name: str, threads: int | None) -> tuple[openmm.Platform, dict[str, str]]:
+    """The OpenMM platform ``name`` and its properties (CPU threads; mixed precision on GPUs)."""
+    try:
+        platform = openmm.Platform.getPlatformByName(name)
+    except openmm.OpenMMException:
+        have = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+        raise InputError(None, f"OpenMM platform {name!r} is not available; have {', '.join(have)}") from None
+    properties = {"Threads": str(threads)} if name == "CPU" and threads else {}
+    if name in ("CUDA", "OpenCL", "HIP"):
+        properties["Precision"] = "mixed"
+    return platform, properties

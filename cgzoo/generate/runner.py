@@ -48,7 +48,7 @@ import openmm
 from tqdm import tqdm
 
 from cgzoo.errors import InputError, OutputExistsError
-from cgzoo.generate.build import build_system, effective_cutoff, liquid_box_edge
+from cgzoo.generate.build import build_system, effective_cutoff, liquid_box_edge, platform_and_properties
 from cgzoo.generate.density import write_density_json
 from cgzoo.generate.files import append_text, truncate_to
 from cgzoo.generate.outputs import topology_record, write_topology_json, write_topology_pdb
@@ -279,20 +279,7 @@ class _Run:
         self.log_rows: list[str] = []
         self.frames_done = 0
         self.progress: Progress | None = None
-        try:
-            self.platform = openmm.Platform.getPlatformByName(options.platform)
-        except openmm.OpenMMException:
-            names = [
-                openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
-            ]
-            raise InputError(
-                None, f"OpenMM platform {options.platform!r} is not available; have {', '.join(names)}"
-            ) from None
-        self.platform_properties = {}
-        if options.platform == "CPU" and options.threads:
-            self.platform_properties["Threads"] = str(options.threads)
-        if options.platform in ("CUDA", "OpenCL", "HIP"):
-            self.platform_properties["Precision"] = "mixed"
+        self.platform, self.platform_properties = platform_and_properties(options.platform, options.threads)
 
     # --- contexts -------------------------------------------------------------------------
     def _context(self, stage: str) -> openmm.Context:

@@ -19,6 +19,7 @@ import openmm
 import scipy.sparse as sp
 
 from cgzoo.errors import InputError
+from cgzoo.generate.build import platform_and_properties
 from cgzoo.meanforce.statistics import N_BLOCKS
 from cgzoo.units import (
     ANGSTROM_TO_NM,
@@ -114,19 +115,6 @@ def add_restraint(system: openmm.System, position_map: sp.csr_matrix, targets: n
     force.setForceGroup(group)
     system.addForce(force)
     return group
-
-
-def platform_and_properties(name: str, threads: int | None) -> tuple[openmm.Platform, dict[str, str]]:
-    """The OpenMM platform ``name`` and its properties (CPU threads; mixed precision on GPUs)."""
-    try:
-        platform = openmm.Platform.getPlatformByName(name)
-    except openmm.OpenMMException:
-        have = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
-        raise InputError(None, f"OpenMM platform {name!r} is not available; have {', '.join(have)}") from None
-    properties = {"Threads": str(threads)} if name == "CPU" and threads else {}
-    if name in ("CUDA", "OpenCL", "HIP"):
-        properties["Precision"] = "mixed"
-    return platform, properties
 
 
 def run_restrained(
