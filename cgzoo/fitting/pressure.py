@@ -37,16 +37,25 @@ def volumes(graph: CGGraph) -> torch.Tensor:
     return torch.abs(torch.linalg.det(graph.cell))
 
 
-def kinetic_pressure(graph: CGGraph, temperature: float) -> np.ndarray:
+def kinetic_pressure_tensor(graph: CGGraph, temperature: float) -> torch.Tensor:
     """Ideal-gas pressure N·k_BT/V (kcal/(mol·Å³)) of each structure, N its bead count."""
     counts = torch.bincount(graph.batch, minlength=graph.n_structures).to(graph.cell.dtype)
-    return (counts * kT(temperature) / volumes(graph)).detach().cpu().numpy()
+    return counts * kT(temperature) / volumes(graph)
+
+
+def stress_pressure(stress: torch.Tensor) -> torch.Tensor:
+    """Virial pressure −tr(σ)/3 (kcal/(mol·Å³)) of each structure's (B, 3, 3) stress σ, differentiable."""
+    return -torch.diagonal(stress, dim1=-2, dim2=-1).sum(-1) / 3.0
+
+
+def kinetic_pressure(graph: CGGraph, temperature: float) -> np.ndarray:
+    """:func:`kinetic_pressure_tensor` as numpy."""
+    return kinetic_pressure_tensor(graph, temperature).detach().cpu().numpy()
 
 
 def virial_pressure(prior: Prior, graph: CGGraph) -> np.ndarray:
     """Virial part W/3V = −tr(σ)/3 (kcal/(mol·Å³)) of ``prior``'s pressure in each structure, σ its stress by autograd."""
-    stress = energy_derivatives(prior, graph, forces=False, stress=True)["stress"]
-    return (-torch.diagonal(stress, dim1=-2, dim2=-1).sum(-1) / 3.0).detach().cpu().numpy()
+    return stress_pressure(energy_derivatives(prior, graph, forces=False, stress=True)["stress"]).detach().cpu().numpy()
 
 
 def frame_pressures_bar(prior: Prior, graphs: Iterable[CGGraph], temperature: float | None) -> np.ndarray:

@@ -30,13 +30,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cgzoo.data.pyg import batch_to_graph
 from cgzoo.errors import CGZooError, InputError
+from cgzoo.fitting.pressure import kinetic_pressure_tensor, stress_pressure
 from cgzoo.forces import energy_derivatives
 from cgzoo.metrics import ForceErrors
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import checkpoint_block, model_block, model_from_block
 from cgzoo.priors import NoPrior
 from cgzoo.training.facts import DataFacts
-from cgzoo.units import KCAL_MOL_A3_TO_BAR, kT
+from cgzoo.units import KCAL_MOL_A3_TO_BAR
 
 SPLITS = ("train", "val", "test")
 
@@ -143,8 +144,8 @@ class CGLightningModule(pl.LightningModule):
             out = model(graph, forces=True, stress=pressure)
         if not pressure:
             return out["forces"], None
-        virial = -torch.diagonal(out["stress"], dim1=-2, dim2=-1).sum(-1) / 3.0
-        return out["forces"], virial * KCAL_MOL_A3_TO_BAR + self._kinetic_bar(graph)
+        return out["forces"], (stress_pressure(out["stress"]) + kinetic_pressure_tensor(graph, self.temperature)) \
+            * KCAL_MOL_A3_TO_BAR
 
     def _pressure_wanted(self) -> bool:
         """Whether steps compute the pressure: a target is set (and the data's temperature is known)."""
@@ -163,14 +164,8 @@ class CGLightningModule(pl.LightningModule):
         with torch.enable_grad():
             stress = energy_derivatives(self.model.prior, graph, forces=False, stress=True)["stress"].detach()
         # the kinetic parts are the same for model and prior: the miss is the network's virial pressure
-        return pressures - (self._kinetic_bar(graph) - torch.diagonal(stress, dim1=-2, dim2=-1).sum(-1) / 3.0
-                            * KCAL_MOL_A3_TO_BAR)
-
-    def _kinetic_bar(self, graph: Any) -> torch.Tensor:
-        """N·k_BT/V (bar) of each frame of ``graph``, N its bead count."""
-        volume = torch.abs(torch.linalg.det(graph.cell))
-        beads = torch.bincount(graph.batch, minlength=graph.n_structures).to(volume.dtype)
-        return beads * kT(self.temperature) / volume * KCAL_MOL_A3_TO_BAR
+        prior = stress_pressure(stress) + kinetic_pressure_tensor(graph, self.temperature)
+        return pressures - prior * KCAL_MOL_A3_TO_BAR
 
     def _pressure_loss(self, misses: torch.Tensor) -> torch.Tensor:
         """The pressure term: the batch's mean miss squared, in units of :data:`PRESSURE_SCALE_BAR`, times the weight."""
