@@ -82,7 +82,8 @@ def _tiny_study(tmp_path: Path, md_steps: int = 60) -> Path:
             "networks": {"pair_mlp": {"cutoff": 6.0, "hidden": [8], "n_rbf": 8}},
             "training": {"trainer.max_epochs": 1, "data.max_train_frames": 4, "data.cache_dir": str(tmp_path / "cache")},
             "seeds": [0, 1],
-            "md": {"nvt_steps": md_steps, "npt_steps": md_steps, "replicas": 2}}},
+            "md": {"nvt_steps": md_steps, "npt_steps": md_steps, "replicas": 2},
+            "data_efficiency": {"mappings": ["hexane-ua_3bead_*"], "frames": [2, 4], "nvt_steps": 40}}},
     }
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -134,6 +135,20 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
     assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
 
+    # data efficiency: the prior and both networks on 2 and 4 frames (seed 0); the 4-frame models are the main grid's
+    de = list(csv.DictReader((study.results_dir / "data_efficiency.csv").open()))
+    assert sorted((r["architecture"], r["mode"], r["frames"]) for r in de) == sorted(
+        (a, m, n) for a, m in (("prior", "prior_only"), ("pair_mlp", "ml_only"), ("pair_mlp", "delta")) for n in "24")
+    main = {(r["architecture"], r["mode"]): r for r in hexane_rows if r["seed"] == "0" and r["replica"] == "0"}
+    for r in de:
+        assert float(r["force_rmse"]) > 0 and r["stable_nvt"] in ("True", "False")
+        if r["frames"] == "4":
+            assert float(r["force_rmse"]) == pytest.approx(float(main[r["architecture"], r["mode"]]["force_rmse"]), rel=1e-5)
+    assert not [t for t in build_plan(study) if t.name.startswith("hexane-ua_3bead_com/data_efficiency/train/")
+                and t.meta["frames"] == 4]
+    assert (study.results_dir / "data_efficiency_hexane-ua_3bead_com.png").stat().st_size > 0
+    assert "| pair_mlp Δ |" in (study.results_dir / "data_efficiency.md").read_text()
+
     # a re-run does no finished work again; only the failed task is retried
     log.clear()
     run_study(config, "test", log=log.append)
@@ -144,7 +159,8 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     log.clear()
     run_study(config, "test", log=log.append)
     started = {line.split()[1] for line in log if line.startswith("queued")}
-    assert started and all("/md/" in name or "/eval_" in name for name in started if name.startswith("hexane"))
+    assert started and all("/md/" in name or "/eval_" in name for name in started
+                           if name.startswith("hexane") and "/data_efficiency/" not in name)
     nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt_r0" / "run" / "run.json").read_text())
     assert nvt["steps"] == 80
 

@@ -21,6 +21,7 @@ from cgzoo.errors import InputError
 from cgzoo.schema import Strict, read_yaml_file, validate
 
 MODES = ("prior_only", "ml_only", "delta")
+ENSEMBLES = ("nvt", "npt")
 #: ``<system>_<n>bead_<operator>``: the shipped mapping file stem that names a grid point.
 MAPPING_NAME = re.compile(r"^(?P<system>[\w-]+?)_(?P<beads>\d+)bead_(?P<operator>\w+)$")
 
@@ -61,8 +62,11 @@ class _Atomistic(Strict):
 
 
 class _MD(Strict):
-    """``md``: ``cgzoo simulate`` settings shared by every run, plus the steps per ensemble."""
+    """``md``: ``cgzoo simulate`` settings shared by every run, the steps per ensemble, which ensembles run and which
+    architectures' models run MD at all (the prior always does)."""
 
+    ensembles: list[Literal[ENSEMBLES]] = Field(None, min_length=1)
+    architectures: list[str] = None
     nvt_steps: int = Field(None, gt=0)
     npt_steps: int = Field(None, gt=0)
     replicas: int = Field(None, ge=1)
@@ -89,6 +93,17 @@ class _Evaluate(Strict):
     npt_equil_ps: float = Field(None, ge=0)
 
 
+class _DataEfficiency(Strict):
+    """``data_efficiency``: held-out force error (and, with ``nvt_steps``, g(r) error) against the number of training
+    frames, for Δ, ML only and the prior fitted on the same frames."""
+
+    mappings: list[str] = Field(min_length=1)
+    frames: list[Annotated[int, Field(gt=0)]] = Field(min_length=2)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(None, min_length=1)
+    architectures: list[str] = None
+    nvt_steps: int = Field(None, gt=0)
+
+
 class _Settings(Strict):
     """``defaults`` or one preset (merged over ``defaults``); keys left out are absent (``None`` defaults are never dumped)."""
 
@@ -106,11 +121,13 @@ class _Settings(Strict):
             raise ValueError(f"seeds must be distinct, got {seeds}")
         return seeds
     skip: list[str] = None
+    only: list[str] = None
     atomistic: dict[str, _Atomistic] = None
     networks: dict[str, dict[str, Any]] = None
     training: dict[str, Any] = None
     md: _MD = None
     evaluate: _Evaluate = None
+    data_efficiency: _DataEfficiency = None
 
 
 class StudyFile(Strict):
@@ -133,6 +150,18 @@ class MappingCell:
     path: Path
 
 
+@dataclass(frozen=True)
+class DataEfficiency:
+    """The data-efficiency curves of a preset: which mappings, training-set sizes, seeds and architectures, and the
+    length of the NVT run that measures each model's g(r) error (None: force errors only)."""
+
+    mappings: list[str]
+    frames: list[int]
+    seeds: list[int]
+    architectures: list[str]
+    nvt_steps: int | None
+
+
 @dataclass
 class Study:
     """The expanded grid and the settings of one preset."""
@@ -151,6 +180,10 @@ class Study:
     training: dict[str, Any]
     md: dict[str, Any]
     evaluate: dict[str, Any]
+    #: the ensembles every model runs, and the architectures whose models run MD (the prior always does)
+    ensembles: list[str]
+    md_architectures: list[str]
+    data_efficiency: DataEfficiency | None
     work_dir: Path
     results_dir: Path
     workers: int
@@ -191,6 +224,28 @@ def _check_one_cutoff(networks: dict[str, dict[str, Any]], architectures: list[s
                                    f"the prior {spec} (grid.priors.{key})")
 
 
+def _known(names: list[str], allowed: list[str], path: Path, where: str) -> None:
+    """A one-line error for any of ``names`` that is not in ``allowed``."""
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise InputError(path, f"{where}: {unknown} not in the grid's {allowed}")
+
+
+def _data_efficiency(block: dict[str, Any] | None, cells: list[MappingCell], architectures: list[str],
+                     seeds: list[int], path: Path, preset: str) -> DataEfficiency | None:
+    """The preset's ``data_efficiency`` block expanded: mapping patterns matched against the preset's mappings."""
+    if not block:
+        return None
+    where = f"preset {preset!r}: data_efficiency"
+    mappings = [c.name for c in cells if any(fnmatch.fnmatch(c.name, p) for p in block["mappings"])]
+    if not mappings:
+        raise InputError(path, f"{where}.mappings {block['mappings']} match none of the preset's mappings")
+    archs = list(block.get("architectures") or architectures)
+    _known(archs, architectures, path, f"{where}.architectures")
+    frames = sorted(set(block["frames"]))
+    return DataEfficiency(mappings, frames, list(block.get("seeds") or seeds[:1]), archs, block.get("nvt_steps"))
+
+
 def load_study(path: str | Path, preset: str) -> Study:
     """Read a study YAML (checked against :class:`StudyFile`) and expand preset ``preset``; one-line :class:`InputError` on anything malformed."""
     path = Path(path)
@@ -203,6 +258,7 @@ def load_study(path: str | Path, preset: str) -> Study:
 
     mappings_dir = Path(grid.get("mappings_dir", "datasets/mappings"))
     skip = list(settings.get("skip") or [])
+    only = settings.get("only")
     cells = []
     for system, names in grid["systems"].items():
         for stem in names:
@@ -211,6 +267,8 @@ def load_study(path: str | Path, preset: str) -> Study:
             if match is None:
                 raise InputError(path, f"grid.systems.{system}: {stem!r} is not '<n>bead_<operator>'")
             if any(fnmatch.fnmatch(full, pattern) for pattern in skip):
+                continue
+            if only is not None and not any(fnmatch.fnmatch(full, pattern) for pattern in only):
                 continue
             found = [p for p in (mappings_dir / f"{full}.yaml", mappings_dir / f"{full}.xml") if p.exists()]
             if not found:
@@ -246,9 +304,15 @@ def load_study(path: str | Path, preset: str) -> Study:
         raise InputError(path, f"preset {preset!r}: no network settings for {missing}")
     _check_one_cutoff(networks, architectures, priors, path, preset)
     md = dict(settings.get("md") or {})
-    for key in ("nvt_steps", "npt_steps"):
-        _require(md, key, path, f"preset {preset!r}: md")
+    ensembles = list(md.pop("ensembles", None) or ENSEMBLES)
+    md_architectures = list(md.pop("architectures", None) or architectures)
+    _known(md_architectures, architectures, path, f"preset {preset!r}: md.architectures")
+    for ensemble in ensembles:
+        _require(md, f"{ensemble}_steps", path, f"preset {preset!r}: md")
+    for ensemble in set(ENSEMBLES) - set(ensembles):
+        md.pop(f"{ensemble}_steps", None)
     seeds = list(settings.get("seeds", [0]))
+    data_efficiency = _data_efficiency(settings.get("data_efficiency"), cells, architectures, seeds, path, preset)
     return Study(
         name=str(raw.get("name", path.stem)),
         preset=preset,
@@ -263,6 +327,9 @@ def load_study(path: str | Path, preset: str) -> Study:
         training=dict(settings.get("training") or {}),
         md=md,
         evaluate=dict(settings.get("evaluate") or {}),
+        ensembles=ensembles,
+        md_architectures=md_architectures,
+        data_efficiency=data_efficiency,
         work_dir=Path(_require(settings, "work_dir", path, f"preset {preset!r}")),
         results_dir=Path(_require(settings, "results_dir", path, f"preset {preset!r}")),
         workers=settings.get("workers", 1),

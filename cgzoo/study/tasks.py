@@ -41,7 +41,8 @@ def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> 
         if not path.exists():
             raise FileNotFoundError(f"{path}: atomistic data named in the study does not exist")
         reader = {k: options[k] for k in ("lammps_units", "timestep_fs") if k in options}
-        return {"source": str(path), "top": options.get("top"), "reader": reader, "generated": False}
+        return {"source": str(path), "top": options.get("top"), "reader": reader, "generated": False,
+                "pressure_bar": options.get("pressure_bar")}
     from cgzoo.generate import run_generate
 
     run = out / "run"  # the generate directory; ``out`` also holds the study's task files
@@ -54,8 +55,9 @@ def atomistic(out: Path, system: str, options: dict[str, Any], threads: int) -> 
     else:
         run_generate(system, run, **engine, **physics)
     density = json.loads((run / "density.json").read_text())
+    recorded = json.loads((run / "topology.json").read_text())["options"]
     return {"source": str(run), "top": None, "reader": {}, "generated": True,
-            "density_g_cm3": density["density_g_cm3"]["mean"]}
+            "density_g_cm3": density["density_g_cm3"]["mean"], "pressure_bar": recorded["pressure_bar"]}
 
 
 def map_data(out: Path, source: str, top: str | None, reader: dict[str, Any], mapping: str) -> dict[str, Any]:
@@ -177,10 +179,12 @@ def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[
             "message": message, "md_seconds": seconds, "ns_per_day": ns_per_day, "engine": info.get("engine")}
 
 
-def evaluate(out: Path, data: str, runs: dict[str, str], equil_fs: float) -> dict[str, Any]:
-    """``cgzoo evaluate`` of ``runs`` (label → run directory) against the mapped reference; writes ``out/report/``."""
+def evaluate(out: Path, data: str, runs: dict[str, str], equil_fs: float,
+             reference_pressure_bar: float | None = None) -> dict[str, Any]:
+    """``cgzoo evaluate`` of ``runs`` (label → run directory) against the mapped reference, whose pressure is the
+    atomistic run's (None: unknown, for existing data that does not state it); writes ``out/report/``."""
     from cgzoo.observables.report import evaluate as run_evaluate
 
     report = out / "report"
-    run_evaluate(data, runs, report, equil_fs=equil_fs, overwrite=True)
+    run_evaluate(data, runs, report, equil_fs=equil_fs, reference_pressure_bar=reference_pressure_bar, overwrite=True)
     return {"metrics": str(report / "metrics.json")}

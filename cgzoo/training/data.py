@@ -69,10 +69,13 @@ class CGDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         batch_size: PositiveInt = 4,
         max_train_frames: PositiveInt | None = None,
+        max_val_frames: PositiveInt | None = None,
         num_workers: NonNegativeInt = 0,
         cache_dir: str = "runs/prior_cache",
     ) -> None:
-        """``max_train_frames`` thins each dataset's training split evenly in time."""
+        """``max_train_frames`` thins each dataset's training split evenly in time; ``max_val_frames`` its validation
+        split, which bounds the cost of the per-epoch validation that early stopping needs when the training set is
+        small."""
         super().__init__()
         self.save_hyperparameters()
         self.data_paths = [Path(p) for p in ([data] if isinstance(data, str) else data)]
@@ -107,7 +110,8 @@ class CGDataModule(pl.LightningDataModule):
         self.prior = self._obtain_prior()
 
     def _split(self, path: Path, dataset: CGDataset) -> dict[str, np.ndarray]:
-        """The block split of one dataset, training frames thinned to ``max_train_frames``; a one-line
+        """The block split of one dataset, training and validation frames thinned to ``max_train_frames`` and
+        ``max_val_frames``; a one-line
         :class:`InputError` naming the file and the ``--data`` options."""
         hp = self.hparams
         try:
@@ -115,9 +119,10 @@ class CGDataModule(pl.LightningDataModule):
         except SplitError as exc:
             raise InputError(path, f"{exc.problem} (--data.fractions {list(hp.fractions)}, --data.blocks "
                                    f"{hp.blocks}, --data.gap {hp.gap})") from None
-        train = splits["train"]
-        if hp.max_train_frames and len(train) > hp.max_train_frames:
-            splits["train"] = train[np.linspace(0, len(train) - 1, hp.max_train_frames).round().astype(int)]
+        for part, limit in (("train", hp.max_train_frames), ("val", hp.max_val_frames)):
+            frames = splits[part]
+            if limit and len(frames) > limit:
+                splits[part] = frames[np.linspace(0, len(frames) - 1, limit).round().astype(int)]
         return splits
 
     def _obtain_prior(self) -> Prior:
