@@ -276,6 +276,8 @@ def load_study(path: str | Path, preset: str) -> Study:
             mapping_path = found[0]
             cells.append(MappingCell(full, system, int(match["beads"]), match["operator"], mapping_path))
 
+    if not cells:
+        raise InputError(path, f"preset {preset!r}: no mapping of the grid is left after 'skip' and 'only'")
     modes = list(grid["modes"])
     architectures = list(grid["architectures"])
     from cgzoo.models.registry import NETWORKS
@@ -305,7 +307,8 @@ def load_study(path: str | Path, preset: str) -> Study:
     _check_one_cutoff(networks, architectures, priors, path, preset)
     md = dict(settings.get("md") or {})
     ensembles = list(md.pop("ensembles", None) or ENSEMBLES)
-    md_architectures = list(md.pop("architectures", None) or architectures)
+    md_architectures = md.pop("architectures", None)
+    md_architectures = list(architectures if md_architectures is None else md_architectures)
     _known(md_architectures, architectures, path, f"preset {preset!r}: md.architectures")
     for ensemble in ensembles:
         _require(md, f"{ensemble}_steps", path, f"preset {preset!r}: md")
