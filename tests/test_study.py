@@ -22,22 +22,37 @@ SHIPPED = ROOT / "experiments" / "delta_study" / "study.yaml"
 def test_shipped_presets_expand_to_the_documented_grid():
     cpu = load_study(SHIPPED, "cpu")
     full = load_study(SHIPPED, "full")
-    assert len(full.mappings) == 18 and len(full.seeds) >= 3
+    assert len(full.mappings) == 18 and len(full.seeds) >= 3 and len(cpu.seeds) >= 3
     assert {m.system for m in full.mappings} == {"spce-water", "methanol-ua", "hexane-ua", "cyclohexane-ua"}
     assert {m.operator for m in full.mappings} == {"com", "cog"}
     assert {m.beads_per_molecule for m in full.mappings if m.system == "hexane-ua"} == {1, 2, 3}
     assert full.architectures == ["pair_mlp", "schnet", "equivariant"]
     assert full.modes == ["prior_only", "ml_only", "delta"]
-    # the CPU preset drops only the cyclohexane COG maps (all sites are CH2, so COG = COM)
-    assert sorted(m.name for m in full.mappings if m not in cpu.mappings) == [
-        f"cyclohexane-ua_{n}bead_cog" for n in (1, 2, 3)]
+    # the CPU preset covers water 1-bead and hexane 3-bead, with MD for the pair-additive models only
+    assert [m.name for m in cpu.mappings] == ["spce-water_1bead_com", "hexane-ua_3bead_com"]
+    assert cpu.md_architectures == ["pair_mlp"] and cpu.ensembles == ["nvt"] and full.ensembles == ["nvt", "npt"]
+    # every network of both presets gets the molecular topology (bond-aware), so ML only is a fair baseline
+    assert all(args["bond_aware"] for preset in (cpu, full) for args in preset.networks.values())
     tasks = build_plan(full)
-    trained = [t for t in tasks if t.fn == "train"]
+    trained = [t for t in tasks if t.fn == "train" and "/data_efficiency/" not in t.name]
     assert len(trained) == 18 * 3 * 2 * 3  # mappings × architectures × (ml_only, delta) × seeds
     assert all(f"{t.meta['mapping']}/prior" in t.deps for t in trained)
     # each trained cell starts from its architecture's zoo config and its mode's
     assert {(t.meta["architecture"], t.params["mode"], *t.params["configs"]) for t in trained} == {
         (a, m, f"models/{a}.yaml", f"models/modes/{m}.yaml") for a in full.architectures for m in ("ml_only", "delta")}
+    # CPU: MD for the prior and pair_mlp only; data-efficiency cells on the main grid's 50 frames reuse its models,
+    # and each other size has its own prior, fitted on the same frames as the networks over it
+    cpu_tasks = build_plan(cpu)
+    simulated = {t.meta["architecture"] for t in cpu_tasks if t.fn == "simulate"}
+    assert simulated == {"prior", "pair_mlp"}
+    de_train = [t for t in cpu_tasks if t.fn == "train" and "/data_efficiency/" in t.name]
+    assert {t.meta["frames"] for t in de_train} == {10, 20, 100, 200}
+    for t in de_train:
+        assert t.params["training"]["data.max_train_frames"] == t.meta["frames"]
+        if t.params["mode"] == "delta":
+            assert t.params["prior"].task.endswith(f"/data_efficiency/prior_n{t.meta['frames']}")
+    de_priors = {t.params["max_frames"] for t in cpu_tasks if t.fn == "fit_prior"}
+    assert de_priors == {10, 20, 50, 100, 200}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -175,7 +190,9 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
     states = {t.name: {"status": "skipped", "error": "depends on atomistic/spce-water"} for t in tasks}
     written = write_results(tasks, states, tmp_path, ["# nothing ran"])
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert len(rows) == 2 * 7 * 3 and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)  # 3 replicas
+    # per mapping: the prior (3 seeds × 3 replicas), pair_mlp ML only and Δ (× 3 seeds × 3 replicas), and one row without
+    # MD for each schnet and equivariant model (2 modes × 3 seeds)
+    assert len(rows) == 2 * (9 + 18 + 12) and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
     assert "Δ vs ML only better/tie/worse 0/0/0" in (tmp_path / "summary.md").read_text()
     assert all(p.exists() for p in written)
 
@@ -212,6 +229,8 @@ def test_a_votca_xml_mapping_is_a_grid_point(tmp_path):
     data["grid"].update(mappings_dir=str(tmp_path), systems={"hexane-ua": ["3bead_votca"]},
                         zoo_dir=str(ROOT / "models"))
     data["grid"]["priors"] = {k: str(ROOT / v) for k, v in data["grid"]["priors"].items()}
+    data["presets"]["cpu"].pop("only")
+    data["presets"]["cpu"].pop("data_efficiency")
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(data))
     (cell,) = load_study(path, "cpu").mappings

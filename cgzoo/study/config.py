@@ -266,13 +266,13 @@ def load_study(path: str | Path, preset: str) -> Study:
             match = MAPPING_NAME.match(full)
             if match is None:
                 raise InputError(path, f"grid.systems.{system}: {stem!r} is not '<n>bead_<operator>'")
+            found = [p for p in (mappings_dir / f"{full}.yaml", mappings_dir / f"{full}.xml") if p.exists()]
+            if not found:
+                raise InputError(mappings_dir / f"{full}.yaml", f"mapping named in {path} does not exist (.yaml or VOTCA .xml)")
             if any(fnmatch.fnmatch(full, pattern) for pattern in skip):
                 continue
             if only is not None and not any(fnmatch.fnmatch(full, pattern) for pattern in only):
                 continue
-            found = [p for p in (mappings_dir / f"{full}.yaml", mappings_dir / f"{full}.xml") if p.exists()]
-            if not found:
-                raise InputError(mappings_dir / f"{full}.yaml", f"mapping named in {path} does not exist (.yaml or VOTCA .xml)")
             mapping_path = found[0]
             cells.append(MappingCell(full, system, int(match["beads"]), match["operator"], mapping_path))
 

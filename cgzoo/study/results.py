@@ -411,8 +411,9 @@ def write_data_efficiency(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     write_atomic(written[0], handle.getvalue())
     write_atomic(written[1], "\n".join(_de_tables(rows)))
     for mapping in dict.fromkeys(r["mapping"] for r in rows):
-        written.append(plot_data_efficiency([r for r in rows if r["mapping"] == mapping], mapping,
-                                            out / f"data_efficiency_{mapping}.png"))
+        figure = plot_data_efficiency([r for r in rows if r["mapping"] == mapping], mapping,
+                                      out / f"data_efficiency_{mapping}.png")
+        written += [figure] if figure else []
     return written
 
 
@@ -449,8 +450,9 @@ def _de_tables(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def plot_data_efficiency(rows: list[dict[str, Any]], mapping: str, path: Path) -> Path:
-    """Held-out force RMSE and (where measured) g(r) error against training frames: colour architecture, line mode."""
+def plot_data_efficiency(rows: list[dict[str, Any]], mapping: str, path: Path) -> Path | None:
+    """Held-out force RMSE and (where measured) g(r) error against training frames: colour architecture, line mode;
+    None when no model of ``mapping`` has a value yet."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -458,6 +460,8 @@ def plot_data_efficiency(rows: list[dict[str, Any]], mapping: str, path: Path) -
 
     panels = [(c, label) for c, label in (("force_rmse", "held-out force RMSE (kcal/mol/Å)"), ("rdf_error", "g(r) RMS error"))
               if _de_curves(rows, c)]
+    if not panels:
+        return None
     archs = ["prior"] + sorted({r["architecture"] for r in rows if r["architecture"] != "prior"})
     colors = dict(zip(archs, ["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]))
     styles = {"prior_only": ("-", "s"), "ml_only": (":", "x"), "delta": ("-", "o")}
