@@ -236,3 +236,12 @@ def test_a_votca_xml_mapping_is_a_grid_point(tmp_path):
     (cell,) = load_study(path, "cpu").mappings
     assert (cell.system, cell.beads_per_molecule, cell.operator) == ("hexane-ua", 3, "votca")
     assert cell.path.suffix == ".xml"
+
+
+def test_progress_line_counts_tasks_and_estimates_the_time_left_once_every_kind_was_timed():
+    from cgzoo.study.runner import progress
+
+    assert progress(3, 10, 120.0, {"train": [60.0]}, ["train", "simulate"], 2) == "[3/10, 2.0 min]"
+    # 2 trainings of 60 s and 1 run of 240 s left on 2 workers: (60 + 60 + 240) / 2 s = 3 min
+    assert progress(3, 10, 120.0, {"train": [30.0, 90.0], "simulate": [240.0]}, ["train", "train", "simulate"], 2) \
+        == "[3/10, 2.0 min, ~3 min left]"

@@ -101,6 +101,17 @@ def _new_pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
                                   initializer=init_worker, initargs=(threads,))
 
 
+def progress(done: int, total: int, elapsed: float, seconds_by_fn: dict[str, list[float]], remaining: list[str],
+             workers: int) -> str:
+    """``[done/total, elapsed, ~time left]``: the time left is the remaining tasks' mean duration per kind (from the
+    tasks this invocation ran) spread over the workers, shown once every remaining kind has a measured duration."""
+    text = f"[{done}/{total}, {elapsed / 60:.1f} min"
+    if remaining and all(seconds_by_fn.get(fn) for fn in remaining):
+        left = sum(sum(seconds_by_fn[fn]) / len(seconds_by_fn[fn]) for fn in remaining) / max(1, workers)
+        text += f", ~{left / 60:.0f} min left"
+    return text + "]"
+
+
 def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run (or skip) every task; return the state of each by name. Raises nothing for failed tasks: see ``status``.
 
@@ -114,6 +125,8 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str]
     pending = list(tasks)
     running: dict[cf.Future, Task] = {}
     worker_deaths: dict[str, int] = {}
+    seconds_by_fn: dict[str, list[float]] = {}
+    started = time.perf_counter()
     pool = _new_pool(workers, threads)
     try:
         while pending or running:
@@ -161,10 +174,13 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, log: Callable[[str]
                 else:
                     state.update(status="done", result=result, seconds=seconds)
                     results[task.name] = result
+                    seconds_by_fn.setdefault(task.fn, []).append(seconds)
                 write_json_atomic(task.out / STATE_FILE, state)  # recorded before it is reported
                 states[task.name] = state
-                log(f"done   {task.name} ({state['seconds']:.0f} s)" if state["status"] == "done"
-                    else f"FAILED {task.name}: {state['error']}")
+                count = progress(len(states), len(tasks), time.perf_counter() - started, seconds_by_fn,
+                                 [t.fn for t in (*pending, *running.values())], workers)
+                log(f"done   {task.name} ({state['seconds']:.0f} s) {count}" if state["status"] == "done"
+                    else f"FAILED {task.name}: {state['error']} {count}")
             if broken:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = _new_pool(workers, threads)
