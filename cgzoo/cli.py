@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cgzoo import __version__
+from cgzoo.data.splits import DEFAULT_SPLIT
 from cgzoo.errors import CGZooError
 from cgzoo.evaluate import add_evaluate_parser
 from cgzoo.runtime import tune_allocator
@@ -452,10 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
     split.add_argument("dataset", type=Path)
-    split.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1))
-    split.add_argument("--blocks", type=int, default=10)
-    split.add_argument("--gap", type=int, default=0, help="frames dropped where two splits meet")
-    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--fractions", type=float, nargs=3, default=DEFAULT_SPLIT["fractions"], metavar=("TRAIN", "VAL", "TEST"),
+                       help="fractions of the frames (default: %(default)s, what training and fitting use)")
+    split.add_argument("--blocks", type=int, default=DEFAULT_SPLIT["n_blocks"], help="contiguous time blocks (default: %(default)s)")
+    split.add_argument("--gap", type=int, default=DEFAULT_SPLIT["gap"],
+                       help="frames dropped where two splits meet (default: %(default)s)")
+    split.add_argument("--seed", type=int, default=DEFAULT_SPLIT["seed"], help="which blocks go where (default: %(default)s)")
     split.set_defaults(func=_cmd_split)
     return parser
 

@@ -149,7 +149,7 @@ def _dataset(tmp_path, system) -> str:
 def test_fit_prior_command_end_to_end_with_user_prior(lj_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CGZOO_PLUGINS", "user_prior")  # a user's prior module loads only when enabled
     data = _dataset(tmp_path, lj_data)
-    spec = {"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
+    spec = {"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0},  # 10 frames: no room for gaps
             "terms": [{"class_path": "user_prior.GaussianPairBump", "init_args": {"height": 0.5, "cutoff": CUT}},
                       {"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}
     spec_path = tmp_path / "spec.yaml"
@@ -179,12 +179,12 @@ def test_prior_fitted_on_training_frames_only(lj_data, tmp_path):
     forces = system["forces"].copy()
     from cgzoo.data.splits import block_split
 
-    splits = block_split(len(forces), (0.6, 0.2, 0.2), n_blocks=5, seed=0)
+    splits = block_split(len(forces), (0.6, 0.2, 0.2), n_blocks=5, gap=0, seed=0)
     forces[splits["val"]] = np.nan_to_num(forces[splits["val"]] * 1e6)  # poison the held-out frames
     system["forces"] = forces
     data = _dataset(tmp_path, system)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
+    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0},
                                     "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}))
     assert main(["fit-prior", "--data", data, "--prior", str(spec), "--out", str(tmp_path / "p"), "--quiet", "--no-plots"]) == 0
     report = json.loads((tmp_path / "p" / "report.json").read_text())

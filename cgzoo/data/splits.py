@@ -23,10 +23,10 @@ class SplitError(InputError, ValueError):
 
 def block_split(
     n_frames: int,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    n_blocks: int = 10,
-    gap: int = 0,
-    seed: int = 0,
+    fractions: tuple[float, float, float] = DEFAULT_SPLIT["fractions"],
+    n_blocks: int = DEFAULT_SPLIT["n_blocks"],
+    gap: int = DEFAULT_SPLIT["gap"],
+    seed: int = DEFAULT_SPLIT["seed"],
 ) -> dict[str, np.ndarray]:
     """Cut ``n_frames`` into ``n_blocks`` contiguous blocks and deal whole blocks to train/val/test.
 

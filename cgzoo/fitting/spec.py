@@ -43,7 +43,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from cgzoo.data.dataset import CGDataset, iter_frames, load_topology
-from cgzoo.data.splits import block_split
+from cgzoo.data.splits import DEFAULT_SPLIT, block_split
 from cgzoo.errors import FitError, InputError
 from cgzoo.fitting.boltzmann import fit_boltzmann
 from cgzoo.fitting.force_matching import FMSettings, fit_force_matching
@@ -151,10 +151,10 @@ class _InitArgs(BaseModel):
 class _SplitSpec(Strict):
     """``split``: the time-block split (:func:`cgzoo.data.splits.block_split` checks that it works for the data)."""
 
-    fractions: list[Annotated[float, Field(gt=0)]] = Field([0.8, 0.1, 0.1], min_length=3, max_length=3)
-    blocks: int = Field(10, ge=3)
-    gap: int = Field(0, ge=0)
-    seed: int = Field(0, ge=0)
+    fractions: list[Annotated[float, Field(gt=0)]] = Field(list(DEFAULT_SPLIT["fractions"]), min_length=3, max_length=3)
+    blocks: int = Field(DEFAULT_SPLIT["n_blocks"], ge=3)
+    gap: int = Field(DEFAULT_SPLIT["gap"], ge=0)
+    seed: int = Field(DEFAULT_SPLIT["seed"], ge=0)
 
 
 class _ForceMatchingTerm(Strict):
@@ -297,8 +297,9 @@ def _term_cutoff(term: dict[str, Any]) -> float:
 def spec_splits(spec: dict[str, Any], n_frames: int) -> dict[str, np.ndarray]:
     """The spec's time-block split, with the training frames thinned evenly to ``max_frames`` when given."""
     opts = spec.get("split") or {}
-    splits = block_split(n_frames, tuple(opts.get("fractions", (0.8, 0.1, 0.1))), n_blocks=int(opts.get("blocks", 10)),
-                         gap=int(opts.get("gap", 0)), seed=int(opts.get("seed", 0)))
+    splits = block_split(n_frames, tuple(opts.get("fractions", DEFAULT_SPLIT["fractions"])),
+                         n_blocks=int(opts.get("blocks", DEFAULT_SPLIT["n_blocks"])),
+                         gap=int(opts.get("gap", DEFAULT_SPLIT["gap"])), seed=int(opts.get("seed", DEFAULT_SPLIT["seed"])))
     train = splits["train"]
     if spec.get("max_frames") and len(train) > int(spec["max_frames"]):
         splits["train"] = train[np.linspace(0, len(train) - 1, int(spec["max_frames"])).round().astype(int)]

@@ -50,11 +50,13 @@ def model_label(model: str | Path | CGModel, loaded: CGModel) -> str:
     return type(loaded.net).__name__ if loaded.net is not None else "prior"
 
 
-def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> dict[str, float | None]:
-    """The model's force RMSE (kcal/mol/Å per component) and R² on up to ``max_frames`` test-split frames of ``dataset``.
+def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int | None = None) -> dict[str, float | None]:
+    """The model's force RMSE (kcal/mol/Å per component) and R² on the test-split frames of ``dataset`` (every one, or
+    ``max_frames`` spread evenly over them).
 
     The split is the training default (:data:`cgzoo.data.splits.DEFAULT_SPLIT`), so these are frames
-    no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``.
+    no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``, and the same
+    number ``cgzoo fit``'s test metrics and the study report for that model.
     """
     from cgzoo.data.dataset import CGDataset
     from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
@@ -65,7 +67,8 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int = 20) -> 
         test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
     except SplitError:  # a dataset too short to hold out frames: no held-out error to report
         return {"force_rmse_test": None, "force_r2_test": None, "force_rmse_frames": 0}
-    test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
+    if max_frames is not None:
+        test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology
     cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
     if model.energy_scale.device.type != "cpu":  # the graphs below are built on the CPU

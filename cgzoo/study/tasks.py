@@ -83,7 +83,7 @@ def _test_errors(model, data: str) -> dict[str, float | None]:
     frames)."""
     from cgzoo.md.inputs import held_out_force_rmse
 
-    errors = held_out_force_rmse(model, Path(data), max_frames=1_000_000)
+    errors = held_out_force_rmse(model, Path(data))
     return {"force_rmse": errors["force_rmse_test"], "force_r2": errors["force_r2_test"]}
 
 

@@ -27,7 +27,7 @@ from torch_geometric.loader import DataLoader
 
 from cgzoo.data.dataset import CGDataset
 from cgzoo.data.pyg import frame_to_data, topology_cache
-from cgzoo.data.splits import SplitError, block_split
+from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
 from cgzoo.errors import InputError
 from cgzoo.hashing import file_sha256
 from cgzoo.metrics import ForceErrors
@@ -63,10 +63,10 @@ class CGDataModule(pl.LightningDataModule):
         self,
         data: str | list[str] = "datasets/default/spce-water_1bead_com.h5",
         prior: str = "datasets/priors/fm_pair.yaml",
-        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-        blocks: PositiveInt = 10,
-        gap: NonNegativeInt = 2,
-        split_seed: int = 0,
+        fractions: tuple[float, float, float] = DEFAULT_SPLIT["fractions"],
+        blocks: PositiveInt = DEFAULT_SPLIT["n_blocks"],
+        gap: NonNegativeInt = DEFAULT_SPLIT["gap"],
+        split_seed: int = DEFAULT_SPLIT["seed"],
         batch_size: PositiveInt = 4,
         max_train_frames: PositiveInt | None = None,
         max_val_frames: PositiveInt | None = None,
