@@ -26,7 +26,10 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--bins", type=int, default=200, help="g(r) bins")
     p.add_argument("--equil-ps", type=float, default=0.0, help="discard the first ps of every run")
     p.add_argument("--reference-pressure", type=float, default=None,
-                   help="reference pressure, bar (datasets do not store one)")
+                   help="reference pressure, bar (datasets do not store one); runs are scored by ΔP in bar")
+    p.add_argument("--msd-window", type=float, nargs=2, default=None, metavar=("FROM_PS", "TO_PS"),
+                   help="MSD lag window D is fitted over for the reference and every run, ps "
+                        "(default: 20–80 %% of the reference's longest lag)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
     return p
@@ -52,6 +55,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         runs[label] = path
     metrics = evaluate(args.reference, runs, args.out, split=args.split, r_max=args.r_max, bins=args.bins,
                        equil_fs=args.equil_ps * PS_TO_FS, reference_pressure_bar=args.reference_pressure,
+                       msd_window_fs=None if args.msd_window is None else (args.msd_window[0] * PS_TO_FS,
+                                                                            args.msd_window[1] * PS_TO_FS),
                        overwrite=args.overwrite)
     for label, m in metrics["runs"].items():
         print(f"{label:<16} {m['outcome'] if m['stable'] else m['outcome'].upper():<10} frames {m['n_frames']:>5}  "

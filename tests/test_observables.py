@@ -155,6 +155,82 @@ def test_random_walk_diffusion_coefficient():
     assert d * dynamics.A2_FS_TO_1E5_CM2_S == pytest.approx(d * 1e4)
 
 
+def brownian_dimers(frames: int, sigma: float, dt: float = 10.0, seed: int = 0, n_mol: int = 300) -> CGTrajectory:
+    """Rigid two-bead molecules whose centres random-walk with steps of ``sigma`` Å per axis: D = σ²/(2 dt) exactly."""
+    rng = np.random.default_rng(seed)
+    centres = np.cumsum(rng.normal(0, sigma, (frames, n_mol, 3)), axis=0)
+    pos = np.repeat(centres, 2, axis=1) + np.tile([[0.5, 0, 0], [-0.5, 0, 0]], (n_mol, 1))
+    return make_traj(pos, 100.0, molecules=np.repeat(np.arange(n_mol), 2), dt=dt)
+
+
+def trapped(frames: int, dt: float = 10.0, seed: int = 1, n: int = 300) -> CGTrajectory:
+    """Beads held by harmonic springs at fixed sites (an Ornstein–Uhlenbeck process relaxing in ~5 frames): the MSD
+    plateaus, so no window past the first frames is diffusive."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((frames, n, 3))
+    for f in range(1, frames):
+        x[f] = 0.8 * x[f - 1] + rng.normal(0, 0.3, (n, 3))
+    return make_traj(x + rng.uniform(0, 100, (n, 3)), 100.0, dt=dt)
+
+
+def diffusion(reference: CGTrajectory, run: CGTrajectory, window_fs: tuple[float, float] | None = None):
+    """The msd observable's reference and run results, the run's metrics and the evaluation's definition."""
+    obs = registry.observable_class("msd")()
+    settings = Settings(r_max=5.0, bins=10, msd_window_fs=window_fs)
+    ref_result = obs.measure(reference, settings)
+    settings.reference["msd"] = ref_result
+    run_result = obs.measure(run, settings)
+    return ref_result, run_result, {**obs.values(run_result), **obs.compare(ref_result, run_result)}, \
+        obs.definition(ref_result)
+
+
+def test_molecular_diffusion_over_one_window_taken_from_the_reference():
+    reference, run = brownian_dimers(200, 0.1), brownian_dimers(170, 0.1 * np.sqrt(2), seed=1)  # run D twice the reference's
+    ref, fitted, metrics, definition = diffusion(reference, run)
+    assert ref.fit.window_fs == pytest.approx((0.2 * 990.0, 0.8 * 990.0)) and fitted.fit.window_fs == ref.fit.window_fs
+    assert definition["msd_window_fs"] == ref.fit.window_fs and definition["msd_reference_note"] is None
+    assert definition["msd_reference_loglog_slope"] == pytest.approx(1.0, abs=dynamics.SLOPE_TOLERANCE)
+    assert ref.fit.d_a2_fs == pytest.approx(0.1**2 / (2 * 10.0), rel=0.1)  # molecular D, not per bead
+    assert metrics["diffusion_rel_error"] == pytest.approx(1.0, abs=0.25) and metrics["diffusion_note"] is None
+    _, _, given, definition = diffusion(reference, run, window_fs=(100.0, 400.0))
+    assert definition["msd_window_fs"] == (100.0, 400.0) and given["msd_fit_window_fs"] == (100.0, 400.0)
+
+
+def test_a_run_shorter_than_the_window_has_no_diffusion_error():
+    _, _, metrics, _ = diffusion(brownian_dimers(200, 0.1), brownian_dimers(100, 0.1))
+    assert metrics["diffusion_rel_error"] is None and metrics["D_msd_1e-5_cm2_s"] is None
+    assert metrics["diffusion_note"] == ("run: its longest lag, 0.49 ps, does not reach the window's end (0.792 ps)")
+
+
+def test_a_reference_not_diffusive_in_the_window_gives_no_diffusion_error():
+    ref, _, metrics, definition = diffusion(trapped(200), brownian_dimers(200, 0.1))
+    assert ref.loglog_slope < 0.5 and "not diffusive" in definition["msd_reference_note"]
+    assert metrics["diffusion_rel_error"] is None and metrics["diffusion_note"].startswith("reference: the reference MSD "
+                                                                                          "is not diffusive")
+    assert metrics["D_msd_1e-5_cm2_s"] is not None  # the run's own D is still reported
+    obs = registry.observable_class("msd")()
+    assert "not diffusive" in obs.describe(definition)
+
+
+def test_diffusive_slope_is_shared_with_the_friction_fit():
+    lag = np.linspace(10.0, 1000.0, 50)
+    assert dynamics.loglog_slope(lag, 3.0 * lag, (100.0, 800.0)) == pytest.approx(1.0)
+    assert dynamics.loglog_slope(lag, lag**2, (100.0, 800.0)) == pytest.approx(2.0)
+    assert dynamics.is_diffusive(1.0 + 0.9 * dynamics.SLOPE_TOLERANCE)
+    assert not dynamics.is_diffusive(1.0 - 1.1 * dynamics.SLOPE_TOLERANCE) and not dynamics.is_diffusive(float("nan"))
+
+
+def test_pressure_error_is_the_run_minus_the_reference_in_bar():
+    from cgzoo.observables.families.thermo import ThermoResult
+
+    obs = registry.observable_class("thermo")()
+    errors = obs.compare(ThermoResult(1.0, 300.0), ThermoResult(-249.0, 300.0))
+    assert errors["pressure_error_bar"] == pytest.approx(-250.0) and errors["pressure_rel_error"] == pytest.approx(-250.0)
+    cells = obs.study_cells({"nvt": ({"pressure_bar": 1.0}, {"pressure_bar": -249.0, **errors})})
+    assert cells == {"P_nvt_bar": -249.0, "P_ref_bar": 1.0, "pressure_error_bar": -250.0, "pressure_abs_error_bar": 250.0}
+    assert obs.compare(ThermoResult(None, 300.0), ThermoResult(5.0, 300.0))["pressure_error_bar"] is None
+
+
 def test_msd_skips_lag_pairs_that_straddle_a_gap():
     t = np.concatenate([np.arange(10), np.arange(100, 110)]) * 1.0
     pos = np.zeros((20, 2, 3))
@@ -281,7 +357,8 @@ def test_from_run_takes_bead_types_from_the_start_dataset(tmp_path, reference_pa
 
 
 def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
-    runs = {"model": write_run(tmp_path / "run"), "broken": write_run(tmp_path / "bad", frames=6, status="unstable")}
+    runs = {"model": write_run(tmp_path / "run", frames=40),
+            "broken": write_run(tmp_path / "bad", frames=6, status="unstable")}
     out = tmp_path / "eval"
     metrics = evaluate(reference_path, runs, out, reference_pressure_bar=4.0)
     for name in ("metrics.json", "metrics.csv", "report.md", "plots/rdf_E-E.png", "plots/rdf_all.png",
@@ -290,19 +367,27 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
         assert (out / name).exists(), name
     model = metrics["runs"]["model"]
     for key in ("rdf_error", "bond_js", "angle_js", "triplet_js", "density_rel_error", "pressure_rel_error",
-                "diffusion_rel_error", "D_gk_1e-5_cm2_s"):
+                "pressure_error_bar", "diffusion_rel_error", "D_gk_1e-5_cm2_s"):
         assert model[key] is not None and math.isfinite(model[key]), key
+    # the log's pressure is 5 + (f mod 3) bar: the run is above the 4 bar reference by its mean minus 4
+    assert model["pressure_error_bar"] == pytest.approx(np.mean([5.0 + f % 3 for f in range(40)]) - 4.0)
+    # one lag window for all, 20–80 % of the reference's longest lag (19 frames × 500 fs), too long for 6 frames
+    assert metrics["settings"]["msd_window_fs"] == pytest.approx([1900.0, 7600.0])
+    assert metrics["settings"]["msd_reference_note"] is None and model["diffusion_note"] is None
+    bad = metrics["runs"]["broken"]
+    assert bad["diffusion_rel_error"] is None and "does not reach the window's end (7.6 ps)" in bad["diffusion_note"]
     assert model["stable"] and not metrics["runs"]["broken"]["stable"]
     floor = metrics["floor"]  # the reference's halves against each other: small, but not zero
     assert 0 < floor["rdf_error"] < 5 and 0 <= floor["bond_js"] < 1 and floor["density_rel_error"] is not None
     assert model["dihedral_js"] is None
     assert model["density_rel_error"] == pytest.approx(0.0, abs=1e-9)
-    assert json.loads((out / "metrics.json").read_text())["runs"]["model"]["n_frames"] == 30
+    assert json.loads((out / "metrics.json").read_text())["runs"]["model"]["n_frames"] == 40
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["label"] for r in rows] == ["model", "broken"] and float(rows[0]["rdf_error"]) >= 0
     report = (out / "report.md").read_text()
     assert "| model | yes |" in report and "plots/rdf_E-M.png" in report
     assert "| reference split-half (floor) | – |" in report
+    assert "over one lag window for the reference and every run, 1.9–7.6 ps" in report and "ΔP (bar)" in report
     with pytest.raises(OutputExistsError):
         evaluate(reference_path, runs, out)
 
@@ -312,14 +397,18 @@ def test_evaluate_cli_and_clear_input_errors(tmp_path, reference_path, capsys):
     add_evaluate_parser(parser.add_subparsers())
     run = write_run(tmp_path / "run", frames=12)
     args = parser.parse_args(["evaluate", "--reference", str(reference_path), "--run", f"m={run}",
-                              "--out", str(tmp_path / "eval"), "--split", "test", "--equil-ps", "1"])
+                              "--out", str(tmp_path / "eval"), "--split", "test", "--equil-ps", "1",
+                              "--msd-window", "0.5", "2"])
     args.func(args)
     assert "wrote" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["settings"]["msd_window_fs"] == [500.0, 2000.0]
     held_out = block_split(40, (0.8, 0.1, 0.1), n_blocks=10, gap=2, seed=0)["test"]
     assert metrics["reference"]["n_frames"] == len(held_out) and metrics["runs"]["m"]["n_frames"] == 10
     with pytest.raises(InputError, match="run.json does not exist"):
         evaluate(reference_path, {"m": tmp_path}, tmp_path / "e2")
+    with pytest.raises(InputError, match="--msd-window must be two increasing lag times"):
+        evaluate(reference_path, {"m": run}, tmp_path / "e5", msd_window_fs=(2000.0, 500.0))
     with pytest.raises(InputError, match="run directory does not exist"):
         evaluate(reference_path, {"m": tmp_path / "nowhere"}, tmp_path / "e3")
     other = write_run(tmp_path / "other", frames=4, type_names=("A", "B"))

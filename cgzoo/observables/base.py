@@ -49,6 +49,8 @@ class Settings:
     r_max: float
     bins: int
     reference_pressure_bar: float | None = None
+    #: the MSD lag window (fs) D is fitted over for the reference and every run; None: chosen from the reference
+    msd_window_fs: tuple[float, float] | None = None
     #: observable name → the reference's result, filled in registry order before any run is measured
     reference: dict[str, Any] = field(default_factory=dict)
 

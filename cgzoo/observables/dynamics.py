@@ -5,9 +5,10 @@ positions after removing the mass-weighted centre-of-mass displacement of the wh
 thermostat can let it drift). Lags run up to half the trajectory. A lag pair counts only if the
 two frames really are that far apart in time, so frame selections with gaps (a split made of
 several blocks) are handled. D comes from a least-squares line MSD = 6 D t + b over a lag
-window, by default 20–80 % of the trajectory's longest lag (past the ballistic start, before the
-poorly averaged tail), so each trajectory gives the longest-time D it supports; b absorbs the
-ballistic offset. D is in Å²/fs; :data:`A2_FS_TO_1E5_CM2_S` converts to the customary 10⁻⁵ cm²/s.
+window (b absorbs the ballistic offset); trajectories are compared over one window, which counts as
+diffusive where the MSD's log–log slope there is within :data:`SLOPE_TOLERANCE` of 1
+(:func:`loglog_slope`, :func:`is_diffusive`). D is in Å²/fs; :data:`A2_FS_TO_1E5_CM2_S` converts to
+the customary 10⁻⁵ cm²/s.
 
 The VACF needs velocities (runs only) saved much more often than its decay time; the
 Green–Kubo D = ⅓ ∫ ⟨v(0)·v(t)⟩ dt integrates it up to half the trajectory.
@@ -25,8 +26,10 @@ from cgzoo.observables.trajectory import CGTrajectory
 
 #: D in Å²/fs → D in 10⁻⁵ cm²/s (1 Å²/fs = 0.1 cm²/s).
 A2_FS_TO_1E5_CM2_S = 1e4
-#: Default MSD fit window as fractions of the longest lag.
+#: Default MSD fit window as fractions of the longest lag (past the ballistic start, before the poorly averaged tail).
 FIT_WINDOW = (0.2, 0.8)
+#: how far from 1 an MSD's log–log slope over a window may be for the window to count as diffusive
+SLOPE_TOLERANCE = 0.15
 
 
 def frame_interval(traj: CGTrajectory) -> float:
@@ -67,16 +70,37 @@ class MSDFit(NamedTuple):
     window_fs: tuple[float, float] | None
 
 
+def default_window(lag_fs: np.ndarray) -> tuple[float, float] | None:
+    """:data:`FIT_WINDOW` of the longest of ``lag_fs`` (fs; None without lags)."""
+    if not len(lag_fs):
+        return None
+    return float(FIT_WINDOW[0] * lag_fs[-1]), float(FIT_WINDOW[1] * lag_fs[-1])
+
+
 def fit_msd(lag_fs: np.ndarray, msd_a2: np.ndarray, window_fs: tuple[float, float] | None = None) -> MSDFit:
-    """Least-squares MSD = 6 D t + b over ``window_fs`` (default: :data:`FIT_WINDOW` of the longest lag)."""
+    """Least-squares MSD = 6 D t + b over ``window_fs`` (default: :func:`default_window`)."""
     if len(lag_fs) == 0:
-        return MSDFit(float("nan"), float("nan"), None)
-    lo, hi = window_fs if window_fs is not None else (FIT_WINDOW[0] * lag_fs[-1], FIT_WINDOW[1] * lag_fs[-1])
+        return MSDFit(float("nan"), float("nan"), window_fs)
+    lo, hi = window_fs if window_fs is not None else default_window(lag_fs)
     sel = (lag_fs >= lo) & (lag_fs <= hi)
     if sel.sum() < 2:
         return MSDFit(float("nan"), float("nan"), (float(lo), float(hi)))
     slope, intercept = np.polyfit(lag_fs[sel], msd_a2[sel], 1)
     return MSDFit(float(slope / 6.0), float(intercept), (float(lo), float(hi)))
+
+
+def loglog_slope(lag_fs: np.ndarray, msd_a2: np.ndarray, window_fs: tuple[float, float]) -> float:
+    """The least-squares slope of log MSD against log t over ``window_fs``: 1 where diffusive, 2 ballistic, below 1 in
+    a cage (NaN with fewer than two positive points there)."""
+    sel = (lag_fs >= window_fs[0]) & (lag_fs <= window_fs[1]) & (lag_fs > 0) & (msd_a2 > 0)
+    if sel.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(lag_fs[sel]), np.log(msd_a2[sel]), 1)[0])
+
+
+def is_diffusive(slope: float) -> bool:
+    """Whether an MSD log–log ``slope`` is within :data:`SLOPE_TOLERANCE` of 1 (NaN: no)."""
+    return bool(abs(slope - 1.0) <= SLOPE_TOLERANCE)
 
 
 def vacf(traj: CGTrajectory, max_lag_fraction: float = 0.5, normalise: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +166,7 @@ def diffusion_estimate(traj: CGTrajectory, window_fs: tuple[float, float], group
     if sel.sum() < 3:
         raise InputError(traj.source, f"the MSD window {window_fs[0]:g}–{window_fs[1]:g} fs needs a trajectory over twice "
                                       f"as long (it spans {traj.times[-1] - traj.times[0]:g} fs)")
-    slope = float(np.polyfit(np.log(lag[sel]), np.log(values[sel]), 1)[0])
+    slope = loglog_slope(lag, values, window_fs)
     d = fit_msd(lag, values, window_fs).d_a2_fs
     parts = np.array_split(np.random.default_rng(0).permutation(traj.n_beads), min(groups, traj.n_beads))
     group_d = [fit_msd(*msd(_beads(traj, part), remove_com=False), window_fs).d_a2_fs for part in parts]

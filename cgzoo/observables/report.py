@@ -54,9 +54,13 @@ def evaluate(
     bins: int = 200,
     equil_fs: float = 0.0,
     reference_pressure_bar: float | None = None,
+    msd_window_fs: tuple[float, float] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Measure the reference dataset and every run, write metrics, plots and ``report.md`` to ``out``; return the metrics.
+
+    ``reference_pressure_bar``: what each run's mean pressure is compared with (datasets store none); ``msd_window_fs``:
+    the lag window D is fitted over for all (default: 20–80 % of the reference's longest lag).
 
     ``out`` is locked from the start and appears, complete, only at the end (:mod:`cgzoo.outputs`).
     """
@@ -65,12 +69,17 @@ def evaluate(
     if bins < 1 or (r_max is not None and not r_max > 0) or not equil_fs >= 0:
         raise InputError(None, f"need --bins ≥ 1, --r-max > 0 and --equil-ps ≥ 0 (got {bins}, {r_max}, "
                                f"{equil_fs / 1000.0} ps)")
+    if msd_window_fs is not None and not 0 <= msd_window_fs[0] < msd_window_fs[1]:
+        raise InputError(None, f"--msd-window must be two increasing lag times ≥ 0 (got {msd_window_fs[0] * FS_TO_PS:g} "
+                               f"and {msd_window_fs[1] * FS_TO_PS:g} ps)")
     with output_lock(out):
-        return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, overwrite)
+        return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, msd_window_fs,
+                         overwrite)
 
 
 def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, split: str, r_max: float | None,
-              bins: int, equil_fs: float, reference_pressure_bar: float | None, overwrite: bool) -> dict[str, Any]:
+              bins: int, equil_fs: float, reference_pressure_bar: float | None,
+              msd_window_fs: tuple[float, float] | None, overwrite: bool) -> dict[str, Any]:
     """The body of :func:`evaluate`, run while holding ``out``."""
     if not runs:
         raise InputError(None, "give at least one run to evaluate")
@@ -83,11 +92,12 @@ def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, spl
     usable = [t for t in trajs.values() if t.n_frames >= 2]
     r_max = r_max if r_max is not None else min(structure.max_rdf_range(t) for t in [ref, *usable])
     observables = registered_observables()
-    settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar)
+    settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar, msd_window_fs=msd_window_fs)
     results = {REFERENCE: measure_reference(observables, ref, settings)}
     results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
     ranges = bond_ranges(ref)
-    floor = reference_floor(observables, ref, Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar))
+    floor = reference_floor(observables, ref, Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar,
+                                                       msd_window_fs=msd_window_fs))
     metrics = {
         "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames, "bond_ranges_A": ranges,
                       **{k: v for obs in observables for k, v in obs.values(results[REFERENCE][obs.name]).items()}},

@@ -2,7 +2,7 @@
 
 A CG model diffuses too fast: the friction of the degrees of freedom its mapping removed is gone.
 The reference D comes from the molecular centre-of-mass MSD of the reference dataset, fitted over one
-lag window that must be diffusive there (log–log slope within :data:`SLOPE_TOLERANCE` of 1); the CG
+lag window that must be diffusive there (:func:`cgzoo.observables.dynamics.is_diffusive`); the CG
 runs are measured over the same window. The model runs short NVT runs at a few friction scales s
 (``--gammas``, 1/ps); 1/D is close to linear in s (D ≈ kT/(M(γ₀ + s)) for Langevin), so
 interpolating 1/D(s) between the measured points (:func:`solve_scale`) gives the s that matches,
@@ -37,8 +37,6 @@ from cgzoo.outputs import atomic_dir, output_lock, save_figure, write_atomic, wr
 from cgzoo.terms import canonical_names
 from cgzoo.units import FS_TO_PS, PS_TO_FS
 
-#: how far from 1 the reference MSD's log–log slope over the window may be for the window to count as diffusive
-SLOPE_TOLERANCE = 0.15
 #: 1e-5 cm²/s per Å²/fs, for reports
 D_UNIT = dynamics.A2_FS_TO_1E5_CM2_S
 
@@ -61,10 +59,10 @@ def reference_diffusion(data: str | Path, window_fs: tuple[float, float]) -> tup
     ref = dynamics.molecule_centres(CGTrajectory.from_dataset(data))
     estimate = dynamics.diffusion_estimate(ref, window_fs)
     lag, msd = dynamics.msd(ref, max_lags=60)
-    if abs(estimate.loglog_slope - 1.0) > SLOPE_TOLERANCE:
+    if not dynamics.is_diffusive(estimate.loglog_slope):
         raise InputError(data, f"the molecular MSD is not diffusive over {window_fs[0] * FS_TO_PS:g}–"
                                f"{window_fs[1] * FS_TO_PS:g} ps (log-log slope {estimate.loglog_slope:.2f}, needs 1 ± "
-                               f"{SLOPE_TOLERANCE}); choose a later --window-ps")
+                               f"{dynamics.SLOPE_TOLERANCE}); choose a later --window-ps")
     return estimate, {"msd_lag_fs": lag.tolist(), "msd_a2": msd.tolist()}
 
 
