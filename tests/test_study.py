@@ -31,6 +31,7 @@ def test_shipped_presets_expand_to_the_documented_grid():
     # the CPU preset covers water 1-bead and hexane 3-bead, with MD for the pair-additive models only
     assert [m.name for m in cpu.mappings] == ["spce-water_1bead_com", "hexane-ua_3bead_com"]
     assert cpu.md_architectures == ["pair_mlp"] and cpu.ensembles == ["nvt"] and full.ensembles == ["nvt", "npt"]
+    assert cpu.architectures == ["pair_mlp", "schnet"]
     # every network of both presets gets the molecular topology (bond-aware), so ML only is a fair baseline
     assert all(args["bond_aware"] for preset in (cpu, full) for args in preset.networks.values())
     tasks = build_plan(full)
@@ -46,13 +47,13 @@ def test_shipped_presets_expand_to_the_documented_grid():
     simulated = {t.meta["architecture"] for t in cpu_tasks if t.fn == "simulate"}
     assert simulated == {"prior", "pair_mlp"}
     de_train = [t for t in cpu_tasks if t.fn == "train" and "/data_efficiency/" in t.name]
-    assert {t.meta["frames"] for t in de_train} == {10, 20, 100, 200}
+    assert {t.meta["frames"] for t in de_train} == {10, 30, 100, 300}
     for t in de_train:
         assert t.params["training"]["data.max_train_frames"] == t.meta["frames"]
         if t.params["mode"] == "delta":
             assert t.params["prior"].task.endswith(f"/data_efficiency/prior_n{t.meta['frames']}")
     de_priors = {t.params["max_frames"] for t in cpu_tasks if t.fn == "fit_prior"}
-    assert de_priors == {10, 20, 50, 100, 200}
+    assert de_priors == {10, 30, 50, 100, 300}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -191,8 +192,8 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
     written = write_results(tasks, states, tmp_path, ["# nothing ran"])
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     # per mapping: the prior (3 seeds × 3 replicas), pair_mlp ML only and Δ (× 3 seeds × 3 replicas), and one row without
-    # MD for each schnet and equivariant model (2 modes × 3 seeds)
-    assert len(rows) == 2 * (9 + 18 + 12) and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
+    # MD for each schnet model (2 modes × 3 seeds)
+    assert len(rows) == 2 * (9 + 18 + 6) and all(r["force_rmse"] == "" and r["stable_nvt"] == "" for r in rows)
     assert "Δ vs ML only better/tie/worse 0/0/0" in (tmp_path / "summary.md").read_text()
     assert all(p.exists() for p in written)
 

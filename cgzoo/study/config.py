@@ -122,6 +122,7 @@ class _Settings(Strict):
         return seeds
     skip: list[str] = None
     only: list[str] = None
+    architectures: list[str] = None
     atomistic: dict[str, _Atomistic] = None
     networks: dict[str, dict[str, Any]] = None
     training: dict[str, Any] = None
@@ -285,6 +286,9 @@ def load_study(path: str | Path, preset: str) -> Study:
     unknown = [a for a in architectures if a not in NETWORKS]
     if unknown:
         raise InputError(path, f"grid.architectures: unknown {unknown} (registered: {', '.join(NETWORKS)})")
+    if settings.get("architectures") is not None:  # a preset may train a subset of the grid's architectures
+        _known(settings["architectures"], architectures, path, f"preset {preset!r}: architectures")
+        architectures = [a for a in architectures if a in settings["architectures"]]
     zoo_dir = Path(grid.get("zoo_dir", "models"))
     zoo_configs = {(a, m): (zoo_dir / f"{a}.yaml", zoo_dir / "modes" / f"{m}.yaml")
                    for a in architectures for m in modes if m != "prior_only"}

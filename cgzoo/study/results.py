@@ -41,7 +41,7 @@ def result_columns() -> tuple[str, ...]:
     """results.csv columns: the model's keys and force errors, every observable's study columns, then runs and timings."""
     return (*KEYS, "n_beads", "force_rmse", "force_r2", "force_rmse_vs_prior", "reference_force_rms",
             *(c for obs in registered_observables() for c in obs.study_columns),
-            "stable_nvt", "stable_npt", "status_nvt", "status_npt", "train_seconds", "md_ns_per_day")
+            "stable_nvt", "stable_npt", "status_nvt", "status_npt", "epochs", "converged", "train_seconds", "md_ns_per_day")
 
 
 def study_metrics() -> tuple[StudyMetric, ...]:
@@ -80,7 +80,8 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
         row: dict[str, Any] = {k: m[k] for k in KEYS}
         row.update(n_beads=data.get("n_beads"), force_rmse=model.get("force_rmse"), force_r2=model.get("force_r2"),
                    force_rmse_vs_prior=_relative(model.get("force_rmse"), prior.get("force_rmse")),
-                   reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"))
+                   reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"),
+                   epochs=model.get("epochs"), converged=model.get("converged"))
         evaluations = {}
         for ensemble in ENSEMBLES:
             sim = f"{mapping}/md/{label}_{ensemble}_r{replica}"
@@ -161,6 +162,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
             agg[column] = bootstrap_interval(values)
         runs = [r[f"stable_{e}"] for r in members for e in ENSEMBLES if r.get(f"planned_{e}")]
         agg["stability"] = (sum(bool(s) for s in runs), len(runs))
+        trained = {r["seed"]: r["converged"] for r in members if r.get("converged") is not None}
+        agg["converged"] = (sum(trained.values()), len(trained))
         out[key] = agg
     return out
 
@@ -192,6 +195,14 @@ def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
     for key, a in agg.items():
         stab[key[5]][0] += a["stability"][0]
         stab[key[5]][1] += a["stability"][1]
+    conv = defaultdict(lambda: [0, 0])
+    for key, a in agg.items():
+        if a.get("converged", (0, 0))[1]:
+            conv[f"{key[4]} {MODE_LABEL[key[5]]}"][0] += a["converged"][0]
+            conv[f"{key[4]} {MODE_LABEL[key[5]]}"][1] += a["converged"][1]
+    if conv:
+        lines.append("- **training** (seeds × mappings that early stopping ended before the epoch cap): " + ", ".join(
+            f"{name} {k}/{n}" for name, (k, n) in sorted(conv.items())) + ".")
     lines.append("- **stability** (runs that finished with every molecule intact): " + ", ".join(
         f"{MODE_LABEL[m]} {stab[m][0]}/{stab[m][1]}" for m in MODE_ORDER if m in stab) + ".")
     return lines
@@ -229,7 +240,8 @@ def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, 
              "separate.", "", *findings(agg), ""]
     lines += [("Lower is better everywhere. Cells are estimate [95 % interval]: a two-level bootstrap over training "
                "seeds and, within each, MD replicas (the force error over seeds only); no interval with a single "
-               "value. Stability counts the runs that finished with every molecule intact (– for a model that ran none). "
+               "value. Stability counts the runs that finished with every molecule intact (– for a model that ran none); "
+               "converged counts the training seeds that early stopping ended before the epoch cap. "
                + "; ".join(f"{', '.join(labels)} come from the {ensemble.upper()} run" for ensemble, labels in by_run.items())
                + ", each compared with the mapped atomistic reference; an unstable run contributes no structural or "
                "dynamical value (– in the table). The floor row of a mapping is its reference's second half against "
@@ -237,18 +249,19 @@ def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, 
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",
-                  "| mapping | model | " + " | ".join(label for _, label in shown) + " | stable |",
-                  "|---|---|" + "---|" * (len(shown) + 1)]
+                  "| mapping | model | " + " | ".join(label for _, label in shown) + " | stable | converged |",
+                  "|---|---|" + "---|" * (len(shown) + 2)]
         keys = sorted((k for k in agg if k[0] == system), key=lambda k: (k[1], k[2], order[k[5]], k[4]))
         for mapping in dict.fromkeys(k[3] for k in keys):
             if mapping in floors:
                 lines.append(f"| {mapping} | reference split-half (floor) | "
-                             + " | ".join(_fmt(floors[mapping].get(c)) for c, _ in shown) + " | – |")
+                             + " | ".join(_fmt(floors[mapping].get(c)) for c, _ in shown) + " | – | – |")
             for key in (k for k in keys if k[3] == mapping):
                 a = agg[key]
                 model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
-                stable = "–" if not a["stability"][1] else f"{a['stability'][0]}/{a['stability'][1]}"
-                lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown) + f" | {stable} |")
+                stable, converged = ("–" if not n else f"{k}/{n}" for k, n in (a["stability"], a["converged"]))
+                lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown)
+                             + f" | {stable} | {converged} |")
         lines.append("")
     write_atomic(path, "\n".join(lines))
 
@@ -366,7 +379,8 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | Non
 
 
 #: data_efficiency.csv columns before the NVT study metrics of the models' g(r) runs
-DE_KEYS = ("system", "mapping", "architecture", "mode", "seed", "frames", "force_rmse", "force_r2", "train_seconds")
+DE_KEYS = ("system", "mapping", "architecture", "mode", "seed", "frames", "force_rmse", "force_r2", "epochs", "converged",
+           "train_seconds")
 
 
 def data_efficiency_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -379,8 +393,8 @@ def data_efficiency_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -
             continue
         result = (states.get(task.name) or {}).get("result") or {}
         row: dict[str, Any] = {k: m.get(k) for k in DE_KEYS[:6]}
-        row.update(force_rmse=result.get("force_rmse"), force_r2=result.get("force_r2"),
-                   train_seconds=result.get("train_seconds", result.get("fit_seconds")))
+        row.update(force_rmse=result.get("force_rmse"), force_r2=result.get("force_r2"), epochs=result.get("epochs"),
+                   converged=result.get("converged"), train_seconds=result.get("train_seconds", result.get("fit_seconds")))
         metrics = _metrics(next((t for t in tasks if t.name == f"{m['mapping']}/data_efficiency/eval"), None), states)
         run = (metrics or {}).get("runs", {}).get(data_efficiency_label(m))
         row["stable_nvt"] = None if run is None else bool(run["stable"])

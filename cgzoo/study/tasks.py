@@ -117,7 +117,8 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_
 def train(out: Path, data: str, prior: str, configs: list[str], mode: str, network_args: dict[str, Any],
           training: dict[str, Any], seed: int) -> dict[str, Any]:
     """Train one network in ``mode`` with the Lightning CLI: zoo ``configs`` (``models/<arch>.yaml``,
-    ``models/modes/<mode>.yaml``) + overrides; the study's prior under a Δ model, none otherwise.
+    ``models/modes/<mode>.yaml``) + overrides; the study's prior under a Δ model, none otherwise. ``converged`` in the
+    result: early stopping ended the run before the ``trainer.max_epochs`` cap (None when the preset sets no cap).
 
     ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
     ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
@@ -141,7 +142,18 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
     best = sorted((out / "checkpoints").glob("best-*.ckpt"))
     if len(best) != 1:
         raise RuntimeError(f"{out / 'checkpoints'}: expected one best-*.ckpt after training, found {len(best)}")
-    return {"checkpoint": str(best[0]), **_test_errors(load_model(best[0]), data), "train_seconds": seconds}
+    epochs = _epochs_trained(out)
+    cap = training.get("trainer.max_epochs")
+    return {"checkpoint": str(best[0]), **_test_errors(load_model(best[0]), data), "train_seconds": seconds,
+            "epochs": epochs, "converged": None if cap is None else epochs < int(cap)}
+
+
+def _epochs_trained(out: Path) -> int:
+    """Epochs the run completed, from its learning curve (one row per validated epoch)."""
+    import csv
+
+    with (out / "learning_curve.csv").open() as handle:
+        return sum(1 for _ in csv.DictReader(handle))
 
 
 def simulate(out: Path, model: str, data: str, start_frame: int, settings: dict[str, Any], device: str = "cpu",
