@@ -16,6 +16,11 @@ OUT=${CGZOO_DEMO_OUT:-runs/demo}
 EPOCHS=${CGZOO_DEMO_EPOCHS:-3}
 MD_STEPS=${CGZOO_DEMO_MD_STEPS:-1000}
 export WANDB_MODE=${WANDB_MODE:-offline}
+# cgzoo runs under $PYTHON (`make demo` passes the project environment's), else .venv's if made, else python3 on PATH
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+cgzoo() { "$PYTHON" -m cgzoo "$@"; }
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
@@ -37,7 +42,7 @@ done
 cgzoo test --config models/schnet.yaml --config models/modes/prior_only.yaml --trainer.default_root_dir "$OUT/prior_only" \
   "${QUIET[@]}"
 
-"${PYTHON:-python3}" experiments/demo_table.py "$OUT"
+"$PYTHON" experiments/demo_table.py "$OUT"
 
 MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 4 --save-every 10 --quiet)
 cgzoo simulate --model "$OUT/prior_fm" --out "$OUT/md_prior_only" "${MD[@]}"

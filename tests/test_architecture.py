@@ -69,6 +69,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cgzoo.cli", "study"): "`cgzoo study` is one of the verbs the command dispatches to",
     ("cgzoo.cli", "meanforce"): "`cgzoo noise-floor` is one of the verbs the command dispatches to",
     ("cgzoo.cli", "refine"): "`cgzoo fit-friction` and `cgzoo refine-pressure` are verbs the command dispatches to",
+    ("cgzoo.__main__", "cli"): "`python -m cgzoo` is the `cgzoo` command, run by a chosen interpreter",
     ("cgzoo.data.pyg", "torch"): "PyG frames are data (the intended picture); no other data module imports this one, "
                                  "so `cgzoo.data` loads without torch",
     ("cgzoo.data.pyg", "torch_geometric"): "the same PyG frames",

@@ -127,7 +127,7 @@ def test_a_second_writer_is_refused_in_one_line(verb, water_run, water_h5, fm_pa
 
 def test_two_real_map_processes_to_one_output(water_run, tmp_path):
     out = tmp_path / "race.h5"
-    argv = [sys.executable, "-m", "cgzoo.cli", "map", "--top", str(water_run), "--mapping", str(WATER_MAPPING),
+    argv = [sys.executable, "-m", "cgzoo", "map", "--top", str(water_run), "--mapping", str(WATER_MAPPING),
             "--out", str(out), "--quiet", "--chunk-size", "1"]
     procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(), p.stderr.read()) for p in procs]
@@ -136,6 +136,7 @@ def test_two_real_map_processes_to_one_output(water_run, tmp_path):
     assert len(err.splitlines()) == 1 and ("another cgzoo process" in err or "already exists" in err), err
     ds = CGDataset.load(out)  # whatever happened, the file is one complete, verified dataset
     assert ds.n_frames == 40 and (ds.topology.masses > 0).all()
+    assert ds.provenance["command"].startswith("cgzoo map --top ")  # `python -m cgzoo` is recorded as the command
 
 
 def _killed_run(tmp_path: Path, argv: list[str], module: str, attr: str, after_calls: int = 1) -> None:

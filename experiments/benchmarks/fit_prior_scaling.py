@@ -51,11 +51,12 @@ def ensure_dataset(name: str, workdir: Path) -> Path:
     if out.exists():
         return out
     raw = workdir / cfg["system"]
-    subprocess.run(["cgzoo", "generate", cfg["system"], "--out", str(raw), "--n-molecules", str(cfg["n"]),
-                    "--equil-ps", "20", "--prod-ps", str(cfg["prod_ps"]), "--save-every-fs", str(cfg["every"]), "--quiet"],
+    subprocess.run([sys.executable, "-m", "cgzoo", "generate", cfg["system"], "--out", str(raw),
+                    "--n-molecules", str(cfg["n"]), "--equil-ps", "20", "--prod-ps", str(cfg["prod_ps"]),
+                    "--save-every-fs", str(cfg["every"]), "--quiet"], check=True)
+    subprocess.run([sys.executable, "-m", "cgzoo", "map", "--top", str(raw),
+                    "--mapping", str(ROOT / "datasets" / "mappings" / cfg["mapping"]), "--out", str(out), "--quiet"],
                    check=True)
-    subprocess.run(["cgzoo", "map", "--top", str(raw), "--mapping", str(ROOT / "datasets" / "mappings" / cfg["mapping"]),
-                    "--out", str(out), "--quiet"], check=True)
     return out
 
 

@@ -73,8 +73,8 @@ def atomistic_throughput(steps: int, threads: int, workdir: Path) -> dict:
     from md_engines import atomistic_speed
 
     run = workdir / "atomistic"
-    subprocess.run(["cgzoo", "generate", "spce-water", "--out", str(run), "--n-molecules", "300", "--equil-ps", "5",
-                    "--prod-ps", "1", "--save-every-fs", "500", "--quiet", "--overwrite"], check=True)
+    subprocess.run([sys.executable, "-m", "cgzoo", "generate", "spce-water", "--out", str(run), "--n-molecules", "300",
+                    "--equil-ps", "5", "--prod-ps", "1", "--save-every-fs", "500", "--quiet", "--overwrite"], check=True)
     speed = atomistic_speed("spce-water", run, 300, threads, steps)
     return {"model": "OpenMM atomistic SPC/E (900 atoms, PME)", "steps": steps,
             "steps_per_s": 1e3 / speed["ms_per_step"], "ns_per_day": speed["ns_per_day"]}

@@ -53,7 +53,7 @@ KINDS = ("basic", "optimized")
 def cgzoo(*args: str) -> None:
     """Run one ``cgzoo`` command of this worktree, single-threaded and niced."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "cgzoo.cli", *args], check=True, env=env)
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "cgzoo", *args], check=True, env=env)
 
 
 def per_type_variance(path: Path, frames: np.ndarray) -> dict[str, float]:

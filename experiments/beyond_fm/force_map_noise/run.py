@@ -26,7 +26,7 @@ SETTINGS = ["--configs", "8", "--ps", "4", "--stiffness", "10000", "--timestep-f
 
 
 def cgzoo(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cgzoo.cli", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "cgzoo", *args], check=True, cwd=ROOT)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ SYSTEMS = {
 
 def cgzoo(*args: str) -> None:
     """Run one ``cgzoo`` command of this tree, single-threaded."""
-    subprocess.run([sys.executable, "-m", "cgzoo.cli", *args], check=True, cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "cgzoo", *args], check=True, cwd=ROOT,
                    env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent)})
 
 

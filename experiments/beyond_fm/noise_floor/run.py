@@ -99,11 +99,11 @@ def prepare(system: str, mapping: str, prior: str) -> Path:
     """The force-matched prior of ``mapping``: the run mapped with ``cgzoo map``, fitted with ``cgzoo fit-prior``."""
     dataset, prior_dir = DATA / f"{mapping}.h5", DATA / f"prior_{mapping}"
     if not dataset.exists():
-        subprocess.run(["cgzoo", "map", "--top", str(ATOM / system), "--mapping", str(MAPPINGS / f"{mapping}.yaml"),
-                        "--out", str(dataset)], check=True)
+        subprocess.run([sys.executable, "-m", "cgzoo", "map", "--top", str(ATOM / system),
+                        "--mapping", str(MAPPINGS / f"{mapping}.yaml"), "--out", str(dataset)], check=True)
     if not (prior_dir / "prior.json").exists():
-        subprocess.run(["cgzoo", "fit-prior", "--data", str(dataset), "--prior", f"datasets/priors/{prior}.yaml",
-                        "--out", str(prior_dir)], check=True)
+        subprocess.run([sys.executable, "-m", "cgzoo", "fit-prior", "--data", str(dataset),
+                        "--prior", f"datasets/priors/{prior}.yaml", "--out", str(prior_dir)], check=True)
     return prior_dir
 
 

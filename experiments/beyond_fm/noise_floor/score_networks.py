@@ -26,7 +26,7 @@ NETWORK = {"cutoff": 9.0, "n_rbf": 32, "hidden": [64, 64], "embedding_dim": 16, 
 
 
 def cgzoo(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cgzoo.cli", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "cgzoo", *args], check=True, cwd=ROOT)
 
 
 def main() -> None:

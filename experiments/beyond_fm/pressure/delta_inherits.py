@@ -28,7 +28,7 @@ PRIORS = {"plain FM": ("fm", 0.0), "pressure-refined (virial + MD)": ("virial_md
 
 
 def cgzoo(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cgzoo.cli", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "cgzoo", *args], check=True, cwd=ROOT)
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ R_MAX, BINS = 9.0, 90
 
 def cgzoo(*args: str, log: Path) -> None:
     """Run one cgzoo command (one thread, niced), its output appended to ``log``; a failure stops the experiment."""
-    cmd = ["nice", "-n", "10", sys.executable, "-m", "cgzoo.cli", *args]
+    cmd = ["nice", "-n", "10", sys.executable, "-m", "cgzoo", *args]
     with log.open("a") as fh:
         fh.write("$ cgzoo " + " ".join(args) + "\n")
         fh.flush()
