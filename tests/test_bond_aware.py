@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
+from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import graph_network, split_model
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import load_model
@@ -73,19 +75,45 @@ def test_bond_aware_pair_energy_is_the_energy_of_a_bonded_or_intermolecular_pair
                                    rtol=1e-12, atol=1e-12)
 
 
-def test_a_bond_aware_pair_mlp_is_no_pair_table():
-    """``to_prior`` refuses it; engines keep it as a torch network (a plain pair_mlp still becomes a table)."""
+def bead_system(bonded: bool) -> BeadSystem:
+    """The engine view of :func:`two_beads` (what ``split_model`` asks for a system's exclusions)."""
+    system = two_beads(3.4, bonded)
+    atoms = Atoms(numbers=[0, 0], positions=system["positions"][0], cell=system["boxes"][0], pbc=True)
+    atoms.new_array("molecule_id", system["molecule_ids"])
+    return BeadSystem.from_atoms(atoms, TYPES, system["bead_types"], system)
+
+
+PAIR_KEYS = {"pair": ["A-A", "A-B", "B-B"]}
+
+
+def test_a_bond_aware_pair_mlp_is_a_pair_table_only_where_it_sees_no_intramolecular_pair():
+    """``to_prior`` refuses it; engines keep it as a torch network in a system with intramolecular pairs it sees (or
+    an unknown system), and tabulate its intermolecular function where it sees none (a plain pair_mlp: always)."""
     torch.manual_seed(0)
     aware = build_network("pair_mlp", TYPES, **BOND_AWARE_CASES["pair_mlp"])
     with pytest.raises(ValueError, match="one pair function per bond-separation class"):
         aware.to_prior()
     plain = CGModel(None, build_network("pair_mlp", TYPES, **NETWORK_CASES["pair_mlp"]), mode="ml_only")
     model = CGModel(None, aware, mode="ml_only")
-    assert graph_network(model) is aware and graph_network(plain) is None
-    keys = {"pair": ["A-A", "A-B", "B-B"]}
-    kept, tabulated = split_model(model, keys), split_model(plain, keys)
-    assert kept.network is not None and not kept.pairs
+    assert graph_network(model, True) is aware and graph_network(model, False) is None
+    assert graph_network(plain, True) is None
+    for excluded in (None, bead_system(bonded=True).excluded_pairs):
+        kept = split_model(model, PAIR_KEYS, excluded)
+        assert kept.network is not None and not kept.pairs
+    tabulated = split_model(model, PAIR_KEYS, bead_system(bonded=False).excluded_pairs)
     assert tabulated.network is None and len(tabulated.pairs) == 1
+    plain_split = split_model(plain, PAIR_KEYS)
+    assert plain_split.network is None and len(plain_split.pairs) == 1
+
+
+@pytest.mark.parametrize("rule", [{"exclude": 1}, {"intramolecular": False}])
+def test_a_bond_aware_pair_mlp_excluding_every_intramolecular_pair_of_the_system_is_a_pair_table(rule):
+    """A dimer whose network skips its 1-2 pair, or every intramolecular one: the network sees intermolecular pairs only."""
+    torch.manual_seed(0)
+    net = build_network("pair_mlp", TYPES, **{**BOND_AWARE_CASES["pair_mlp"], **rule})
+    split = split_model(CGModel(None, net, mode="ml_only"), PAIR_KEYS, bead_system(bonded=True).excluded_pairs)
+    assert split.network is None and [(t.exclude, t.intramolecular) for t in split.pairs] == [(net.exclude,
+                                                                                               net.intramolecular)]
 
 
 N_MOL, BOX, CUT = 16, 12.0, 5.0

@@ -49,9 +49,9 @@ def water_prior():
     return prior
 
 
-def water_delta(prior) -> CGModel:
+def water_delta(prior, bond_aware: bool = False) -> CGModel:
     torch.manual_seed(0)
-    net = build_network("pair_mlp", ["W"], cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4)
+    net = build_network("pair_mlp", ["W"], cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4, bond_aware=bond_aware)
     return CGModel(prior, net, mode="delta", energy_scale=0.5, type_shift=[0.3])
 
 
@@ -136,6 +136,28 @@ def test_one_bead_water_delta_model_matches_torch_in_each_engine(water_prior, en
         e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path / str(k))
         assert_forces(f, f_ref)
         assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_bond_aware_pair_mlp_of_one_bead_water_is_tabulated_and_matches_torch(water_prior, engine, tmp_path):
+    """Every pair of one-bead water is intermolecular: the network's intermolecular function is all of it, a table."""
+    model = water_delta(water_prior, bond_aware=True)
+    atoms, topology = load_start(f"{DEFAULT}@0")
+    _, split = prepare_engine(CGCalculator(model), atoms, topology)
+    assert split.network is None and len(split.pairs) == 1
+    e_ref, f_ref = reference(model, atoms, topology)
+    e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path)
+    assert_forces(f, f_ref)
+    assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+
+
+def test_simulate_auto_runs_a_bond_aware_pair_mlp_of_one_bead_water_in_lammps(water_prior, tmp_path):
+    ckpt = save_checkpoint(water_delta(water_prior, bond_aware=True).double(), tmp_path / "aware.ckpt")
+    out = tmp_path / "run"
+    assert main(["simulate", "--model", str(ckpt), "--start", f"{DEFAULT}@0", "--out", str(out), "--steps", "20",
+                 "--save-every", "10", "--quiet"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["engine"] == "lammps" and info["status"] == "complete"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -1,15 +1,19 @@
 """Split a CG model for MD engines: its pair-additive part as spline tables, the rest as a torch network.
 
 Every prior member (pairs of any family, bonds, angles, dihedrals, tabulated or analytic) and a
-``pair_mlp`` network that is not ``bond_aware`` (its learned pair energy times the model's energy
-scale, evaluated from the trained network itself, not refitted) are summed per term kind and type key into one
+``pair_mlp`` network that is one pair function per type pair in the system at hand (its learned
+pair energy times the model's energy scale, evaluated from the trained network itself, not
+refitted) are summed per term kind and type key into one
 :class:`~cgzoo.priors.tabulated.Tabulated` per kind, on grids wide enough for MD: pairs from
 half the closest start of the model's tables (at most 1 Å, deep in the repulsive core) to the
 cutoff, bonds from 0.02 Å to 6 Å past the widest table, angles over [0, π] and dihedrals over
 one period. Outside those grids the tables extrapolate as
-every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A graph network
-(SchNet, the equivariant net, a bond-aware ``pair_mlp``, whose pair function differs per bond
-separation and so is not one table per type pair, any user class) stays a torch model, :attr:`EngineModel.network`,
+every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A ``pair_mlp`` is such a
+function unless it is ``bond_aware`` and sees intramolecular pairs: then its pair function differs per
+bond separation, while in a system whose only pairs it sees are between molecules (one-bead
+water, or every intramolecular pair excluded by its own rule) its intermolecular function is the
+whole network. A graph network (SchNet, the equivariant net, such a bond-aware ``pair_mlp``, any
+user class) stays a torch model, :attr:`EngineModel.network`,
 which an engine runs as an extra force. Per-bead energy shifts of a network are constants
 (:attr:`EngineModel.energy_offset`): they move energies, never forces.
 """
@@ -100,21 +104,40 @@ class _ZeroNetwork(torch.nn.Module):
         return graph.pos.new_zeros(graph.n_structures) + 0.0 * graph.pos.sum()
 
 
-def tabulable_network(net: torch.nn.Module | None) -> bool:
-    """Whether ``net`` is one pair function per type pair, which pair tables hold: a ``pair_mlp`` that is not bond-aware."""
-    return isinstance(net, PairMLP) and not net.bond_aware
+def tabulable_network(net: torch.nn.Module | None, intramolecular_pairs: bool) -> bool:
+    """Whether ``net`` is one pair function per type pair, which pair tables hold: a ``pair_mlp`` that is not
+    bond-aware, or a bond-aware one where ``intramolecular_pairs`` is False (the system has no intramolecular pair
+    the network sees, so every pair it sees is intermolecular, one function per type pair)."""
+    return isinstance(net, PairMLP) and not (net.bond_aware and intramolecular_pairs)
+
+
+def sees_intramolecular_pairs(net: torch.nn.Module | None,
+                              excluded: Callable[[int, bool], set[tuple[int, int]]] | None) -> bool:
+    """Whether a bond-aware ``pair_mlp`` ``net`` sees intramolecular pairs in the system whose ``excluded`` pairs are
+    given (see :func:`split_model`; ``excluded(0, False)`` is every intramolecular pair): any its own rule keeps.
+
+    True when the system is unknown (``excluded`` None), and for every other network, whose tabulability does not
+    depend on it (so large systems are not searched for nothing).
+    """
+    if excluded is None or not (isinstance(net, PairMLP) and net.bond_aware):
+        return True
+    return bool(excluded(0, False) - excluded(net.exclude, net.intramolecular))
 
 
 def untabulable_reason(net: torch.nn.Module) -> str:
     """Why no pair table holds ``net``, as a clause for one-line errors."""
     if isinstance(net, PairMLP):
-        return "the bond-aware PairMLP network has one pair function per bond separation, not one per type pair"
+        return ("the bond-aware PairMLP network has one pair function per bond separation, not one per type pair, "
+                "and this system has intramolecular pairs it does not exclude")
     return f"the {type(net).__name__} network is not pair-additive"
 
 
-def graph_network(model: CGModel) -> torch.nn.Module | None:
-    """The model's network when pair tables cannot hold it (anything but a plain ``pair_mlp``), else None."""
-    return model.net if model.net is not None and not tabulable_network(model.net) else None
+def graph_network(model: CGModel, intramolecular_pairs: bool) -> torch.nn.Module | None:
+    """The model's network when pair tables cannot hold it in a system with or without ``intramolecular_pairs`` the
+    network sees (see :func:`tabulable_network`), else None."""
+    if model.net is None or tabulable_network(model.net, intramolecular_pairs):
+        return None
+    return model.net
 
 
 def topology_keys(type_names: list[str], bead_types: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, list[str]]:
@@ -135,16 +158,18 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
 
     Pair members are summed into one table per exclusion rule; ``excluded(exclude, intramolecular)``
     gives the pairs a rule skips in the system at hand, and rules that skip the same pairs there
-    share a table (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a prior
-    member of unknown kind.
+    share a table (always, for one-bead molecules). Whether a bond-aware ``pair_mlp`` is tabulated
+    depends on that system too (:func:`sees_intramolecular_pairs`); without ``excluded`` it is not.
+    Raises :class:`NotRepresentable` naming a prior member of unknown kind.
     """
     model = copy.deepcopy(model).cpu().double().eval()
     type_names = list(model.type_names)
-    parts = additive_parts(model)
+    intramolecular = sees_intramolecular_pairs(model.net, excluded)
+    parts = additive_parts(model, intramolecular)
     network, offset = None, np.zeros(len(type_names))
     if model.net is not None:
         scale = float(model.energy_scale)
-        if tabulable_network(model.net):
+        if tabulable_network(model.net, intramolecular):
             offset = scale * model.type_shift.double().numpy()
         else:  # the network with its scale and shifts, as a model of its own
             network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
@@ -157,8 +182,10 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     return EngineModel(type_names, pairs, tables, network, offset)
 
 
-def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
-    """The pair-additive members of ``model`` by term kind: prior members, and a plain ``pair_mlp`` network as a pair term.
+def additive_parts(model: CGModel, intramolecular_pairs: bool) -> dict[str, list[Prior]]:
+    """The pair-additive members of ``model`` by term kind: prior members, and a ``pair_mlp`` network that is one pair
+    function per type pair in a system with or without ``intramolecular_pairs`` it sees (:func:`tabulable_network`)
+    as a pair term.
 
     Raises :class:`NotRepresentable` naming a prior member of unknown kind.
     """
@@ -169,7 +196,7 @@ def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
             raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
                                    "cgzoo can tabulate")
         parts[kind].append(member)
-    if tabulable_network(model.net):
+    if tabulable_network(model.net, intramolecular_pairs):
         parts["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
     return parts
 
@@ -248,7 +275,8 @@ def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[s
                      excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> dict[str, dict[str, float]]:
     """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
     model's members at the grid midpoints, the points farthest from the tabulated values."""
-    split = additive_parts(copy.deepcopy(model).cpu().double().eval())
+    model = copy.deepcopy(model).cpu().double().eval()
+    split = additive_parts(model, sees_intramolecular_pairs(model.net, excluded))
     index = {n: i for i, n in enumerate(engine.type_names)}
     report: dict[str, dict[str, float]] = {}
     named = [(kind, table, split[kind]) for kind, table in engine.tables.items()]

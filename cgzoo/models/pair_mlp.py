@@ -11,7 +11,9 @@ class: the classes share what they have in common (the core at short range, the 
 while the first layer lets each bend the function as far as the data asks; the scarce
 intramolecular pairs are not fitted on their own, and the parameter count stays that of the
 plain network. Such a network is no longer one table per type pair: :meth:`PairMLP.to_prior`
-refuses it and MD engines run it as a torch network.
+refuses it, and MD engines run it as a torch network in systems with intramolecular pairs it
+sees; where it sees none (one-bead molecules), its intermolecular function is the whole network
+and engines tabulate that (:mod:`cgzoo.engines.tables`).
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class PairMLP(Network):
         The table can then be summed with the prior it was trained on and exported to LAMMPS or
         GROMACS like any fitted prior (``cgzoo.priors.export.export_tables``). A ``bond_aware``
         network has one pair function per separation class, which one table per type pair cannot
-        hold: ``ValueError``.
+        hold in every system: ``ValueError`` (the engines tabulate its intermolecular function
+        where the system has no intramolecular pair it sees, :mod:`cgzoo.engines.tables`).
         """
         if self.bond_aware:
             raise ValueError("a bond_aware pair_mlp has one pair function per bond-separation class; a pair table "
