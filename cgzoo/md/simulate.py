@@ -135,7 +135,7 @@ def _prepare_model(model: str | Path | CGModel, atoms: Atoms, topology: dict[str
 
     prepared = None
     # auto runs a network no system tabulates (anything but a pair_mlp) in ASE without building tables for it
-    if s.engine in ("openmm", "lammps") or (s.engine == "auto" and graph_network(calc.model, False) is None):
+    if s.engine in ("openmm", "lammps") or (s.engine == "auto" and graph_network(calc.model, set()) is None):
         try:
             prepared = prepare_engine(calc, atoms, topology)
         except NotRepresentable as exc:
