@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
-from cgzoo.engines.tables import graph_network, split_model
+from cgzoo.engines.system import BeadSystem
+from cgzoo.engines.tables import graph_network, network_classes, split_model
+from cgzoo.errors import InputError
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.checkpoint import load_model
-from cgzoo.neighbors import TopologyCache, batch_graph
+from cgzoo.neighbors import FAR, TopologyCache, batch_graph
 from cgzoo.priors import build_prior
 from cgzoo.testing.cases import BOND_AWARE_CASES, NETWORK_CASES
 from cgzoo.testing.networks import evaluate, model_system
@@ -73,19 +76,76 @@ def test_bond_aware_pair_energy_is_the_energy_of_a_bonded_or_intermolecular_pair
                                    rtol=1e-12, atol=1e-12)
 
 
-def test_a_bond_aware_pair_mlp_is_no_pair_table():
-    """``to_prior`` refuses it; engines keep it as a torch network (a plain pair_mlp still becomes a table)."""
+def linear_molecule(n: int) -> BeadSystem:
+    """One linear molecule of ``n`` A beads 3 Å apart and a lone B bead, in a 30 Å box (what ``split_model`` asks of a
+    system: its exclusions)."""
+    positions = [[2.0 + 3.0 * k, 5.0, 5.0] for k in range(n)] + [[5.0, 15.0, 15.0]]
+    atoms = Atoms(numbers=[1] * (n + 1), positions=positions, cell=np.eye(3) * 30.0, pbc=True)
+    atoms.new_array("molecule_id", np.array([0] * n + [1]))
+    topology = {"bonds": np.array([[k, k + 1] for k in range(n - 1)], dtype=int).reshape(-1, 2),
+                "angles": np.zeros((0, 3), int), "dihedrals": np.zeros((0, 4), int)}
+    return BeadSystem.from_atoms(atoms, TYPES, np.array([0] * n + [1]), topology)
+
+
+PAIR_KEYS = {"pair": ["A-A", "A-B", "B-B"]}
+
+
+def aware_model(**rule) -> CGModel:
     torch.manual_seed(0)
-    aware = build_network("pair_mlp", TYPES, **BOND_AWARE_CASES["pair_mlp"])
+    return CGModel(None, build_network("pair_mlp", TYPES, **{**BOND_AWARE_CASES["pair_mlp"], **rule}), mode="ml_only")
+
+
+def test_a_bond_aware_pair_mlp_is_pair_tables_only_where_it_sees_no_pair_further_than_1_4():
+    """``to_prior`` refuses it; engines keep it as a torch network in a system with intramolecular pairs further apart
+    than 1-4 that it sees (or an unknown system), and tabulate it elsewhere (a plain pair_mlp: always one table)."""
+    model = aware_model()
     with pytest.raises(ValueError, match="one pair function per bond-separation class"):
-        aware.to_prior()
+        model.net.to_prior()
     plain = CGModel(None, build_network("pair_mlp", TYPES, **NETWORK_CASES["pair_mlp"]), mode="ml_only")
-    model = CGModel(None, aware, mode="ml_only")
-    assert graph_network(model) is aware and graph_network(plain) is None
-    keys = {"pair": ["A-A", "A-B", "B-B"]}
-    kept, tabulated = split_model(model, keys), split_model(plain, keys)
-    assert kept.network is not None and not kept.pairs
-    assert tabulated.network is None and len(tabulated.pairs) == 1
+    assert graph_network(model, None) is model.net and graph_network(model, {1, FAR}) is model.net
+    assert graph_network(model, set()) is None and graph_network(model, {1, 2, 3}) is None
+    assert graph_network(plain, None) is None
+    for excluded in (None, linear_molecule(5).excluded_pairs):
+        kept = split_model(model, PAIR_KEYS, excluded)
+        assert kept.network is not None and not kept.pairs
+    for n, rules in ((1, [0]), (2, [0, 1]), (3, [0, 1, 2]), (4, [0, 1, 2, 3])):
+        tabulated = split_model(model, PAIR_KEYS, linear_molecule(n).excluded_pairs)
+        assert tabulated.network is None and [t.exclude for t in tabulated.pairs] == rules, n
+    plain_split = split_model(plain, PAIR_KEYS)
+    assert plain_split.network is None and len(plain_split.pairs) == 1
+
+
+@pytest.mark.parametrize("n, rule, classes", [(1, {}, set()), (2, {}, {1}), (3, {}, {1, 2}), (4, {}, {1, 2, 3}),
+                                              (5, {}, {1, 2, 3, FAR}), (6, {"exclude": 2}, {3, FAR}),
+                                              (4, {"exclude": 1}, {2, 3}), (5, {"intramolecular": False}, set())])
+def test_network_classes_are_the_separations_of_the_intramolecular_pairs_it_sees(n, rule, classes):
+    assert network_classes(aware_model(**rule).net, linear_molecule(n).excluded_pairs) == classes
+
+
+@pytest.mark.parametrize("rule", [{"exclude": 1}, {"intramolecular": False}])
+def test_a_bond_aware_pair_mlp_excluding_every_intramolecular_pair_of_the_system_is_one_table(rule):
+    """A dimer whose network skips its 1-2 pair, or every intramolecular one: it sees intermolecular pairs only."""
+    model = aware_model(**rule)
+    split = split_model(model, PAIR_KEYS, linear_molecule(2).excluded_pairs)
+    assert split.network is None and [(t.exclude, t.intramolecular) for t in split.pairs] == [(model.net.exclude,
+                                                                                               model.net.intramolecular)]
+
+
+def test_pairs_further_than_1_4_keep_it_out_of_lammps_with_the_reason(tmp_path):
+    """LAMMPS refuses the split (one line, why), ``--engine lammps`` is refused before the run, auto picks ASE."""
+    from cgzoo.engines.lammps import Runner
+    from cgzoo.engines.tables import NotRepresentable
+    from cgzoo.md import SimulationSettings
+    from cgzoo.md.integrators import choose_engine
+
+    system = linear_molecule(5)
+    split = split_model(aware_model(), PAIR_KEYS, system.excluded_pairs)
+    reason = "pair tables tell intramolecular pairs apart only up to 1-4"
+    with pytest.raises(NotRepresentable, match=reason):
+        Runner(split, system, SimulationSettings(steps=10), tmp_path)
+    with pytest.raises(InputError, match="engine lammps cannot run this model: .*" + reason):
+        choose_engine(SimulationSettings(engine="lammps"), split)
+    assert choose_engine(SimulationSettings(), split) == "ase"
 
 
 N_MOL, BOX, CUT = 16, 12.0, 5.0

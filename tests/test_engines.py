@@ -26,12 +26,14 @@ from cgzoo.data.run_record import write_run_json
 from cgzoo.data.start import load_start
 from cgzoo.engines.base import EngineMissing, engine_module
 from cgzoo.engines.system import BeadSystem
-from cgzoo.engines.tables import frame_force_error, split_model, tabulation_error
+from cgzoo.engines.tables import NetworkPair, frame_force_error, split_model, tabulation_error
 from cgzoo.errors import InputError
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
-from cgzoo.md.integrators import prepare_engine
+from cgzoo.md.integrators import choose_engine, prepare_engine
 from cgzoo.models import CGModel, build_network
+from cgzoo.models.base import SEPARATION_CLASSES
 from cgzoo.priors import build_prior, save_prior
+from cgzoo.priors.base import SumPrior
 from cgzoo.units import EV_TO_KCAL_MOL
 
 DEFAULT = Path(__file__).parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"
@@ -49,22 +51,23 @@ def water_prior():
     return prior
 
 
-def water_delta(prior) -> CGModel:
+def water_delta(prior, bond_aware: bool = False) -> CGModel:
     torch.manual_seed(0)
-    net = build_network("pair_mlp", ["W"], cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4)
+    net = build_network("pair_mlp", ["W"], cutoff=CUT, n_rbf=8, hidden=[16, 16], embedding_dim=4, bond_aware=bond_aware)
     return CGModel(prior, net, mode="delta", energy_scale=0.5, type_shift=[0.3])
 
 
-def chain_system(seed: int = 0) -> Atoms:
-    """27 four-bead chains E-M-M-E (zig-zag, 3.8 Å bonds) on a 12 × 9 × 9 Å lattice in a 36 × 27 × 27 Å box, perturbed."""
+def chain_system(seed: int = 0, length: int = 4) -> Atoms:
+    """27 chains E-M-M-E (zig-zag, 3.8 Å bonds; ``length`` 3: E-M-M) on a 12 × 9 × 9 Å lattice in a 36 × 27 × 27 Å box,
+    perturbed."""
     rng = np.random.default_rng(seed)
-    chain = np.array([[0.0, 0.0, 0.0], [3.1, 2.2, 0.0], [6.2, 0.0, 0.4], [9.3, 2.2, 1.4]]) - [4.6, 1.1, 0.45]
+    chain = (np.array([[0.0, 0.0, 0.0], [3.1, 2.2, 0.0], [6.2, 0.0, 0.4], [9.3, 2.2, 1.4]]) - [4.6, 1.1, 0.45])[:length]
     positions, types, molecules = [], [], []
     for m, (a, b, c) in enumerate(np.ndindex(3, 3, 3)):
         origin = np.array([12.0 * a + 6.0, 9.0 * b + 4.5, 9.0 * c + 4.5])
-        positions += list(origin + chain + rng.normal(0, 0.15, (4, 3)))
-        types += ["E", "M", "M", "E"]
-        molecules += [m] * 4
+        positions += list(origin + chain + rng.normal(0, 0.15, (length, 3)))
+        types += ["E", "M", "M", "E"][:length]
+        molecules += [m] * length
     atoms = Atoms(numbers=np.zeros(len(positions), int), positions=positions, cell=np.diag([36.0, 27.0, 27.0]), pbc=True)
     atoms.set_masses([29.06 if t == "E" else 28.05 for t in types])
     atoms.new_array("bead_type", np.array(types))
@@ -72,10 +75,11 @@ def chain_system(seed: int = 0) -> Atoms:
     return atoms
 
 
-def chain_topology(n_mol: int = 27) -> dict[str, np.ndarray]:
-    return {"bonds": np.array([[4 * m + i, 4 * m + i + 1] for m in range(n_mol) for i in range(3)]),
-            "angles": np.array([[4 * m + i, 4 * m + i + 1, 4 * m + i + 2] for m in range(n_mol) for i in range(2)]),
-            "dihedrals": np.array([[4 * m, 4 * m + 1, 4 * m + 2, 4 * m + 3] for m in range(n_mol)])}
+def chain_topology(n_mol: int = 27, length: int = 4) -> dict[str, np.ndarray]:
+    """Bonds, angles and dihedrals of ``n_mol`` linear chains of ``length`` beads."""
+    runs = {"bonds": 2, "angles": 3, "dihedrals": 4}
+    return {name: np.array([[length * m + i + k for k in range(n)] for m in range(n_mol) for i in range(length - n + 1)],
+                           dtype=int).reshape(-1, n) for name, n in runs.items()}
 
 
 def chain_model(mode: str = "delta") -> CGModel:
@@ -97,6 +101,19 @@ def chain_model(mode: str = "delta") -> CGModel:
     torch.manual_seed(1)
     mlp = build_network("pair_mlp", types, cutoff=8.0, n_rbf=8, hidden=[16, 16], embedding_dim=4, exclude=2)
     return CGModel(prior, mlp, mode=mode, energy_scale=0.3, type_shift=[0.1, -0.2])
+
+
+def bond_aware_chain_model(exclude: int) -> CGModel:
+    """:func:`chain_model`'s prior with a bond-aware pair MLP skipping pairs within ``exclude`` bonds, reaching the
+    chains' 1-4 pairs (≈ 9.7 Å) well; its first layer is scaled up, the class inputs most, so each class's pair function
+    clearly differs."""
+    torch.manual_seed(1)
+    net = build_network("pair_mlp", ["E", "M"], cutoff=12.0, n_rbf=8, hidden=[16, 16], embedding_dim=4, exclude=exclude,
+                        bond_aware=True)
+    with torch.no_grad():
+        net.mlp[0].weight *= 5.0
+        net.mlp[0].weight[:, -len(SEPARATION_CLASSES):] *= 6.0
+    return CGModel(chain_model("prior_only").prior, net, mode="delta", energy_scale=1.0, type_shift=[0.1, -0.2])
 
 
 def engine_energy_forces(name: str, model: CGModel, atoms: Atoms, topology, tmp_path: Path) -> tuple[float, np.ndarray]:
@@ -139,6 +156,28 @@ def test_one_bead_water_delta_model_matches_torch_in_each_engine(water_prior, en
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_bond_aware_pair_mlp_of_one_bead_water_is_tabulated_and_matches_torch(water_prior, engine, tmp_path):
+    """Every pair of one-bead water is intermolecular: the network's intermolecular function is all of it, a table."""
+    model = water_delta(water_prior, bond_aware=True)
+    atoms, topology = load_start(f"{DEFAULT}@0")
+    _, split = prepare_engine(CGCalculator(model), atoms, topology)
+    assert split.network is None and len(split.pairs) == 1
+    e_ref, f_ref = reference(model, atoms, topology)
+    e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path)
+    assert_forces(f, f_ref)
+    assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+
+
+def test_simulate_auto_runs_a_bond_aware_pair_mlp_of_one_bead_water_in_lammps(water_prior, tmp_path):
+    ckpt = save_checkpoint(water_delta(water_prior, bond_aware=True).double(), tmp_path / "aware.ckpt")
+    out = tmp_path / "run"
+    assert main(["simulate", "--model", str(ckpt), "--start", f"{DEFAULT}@0", "--out", str(out), "--steps", "20",
+                 "--save-every", "10", "--quiet"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["engine"] == "lammps" and info["status"] == "complete"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("mode", ["prior_only", "delta", "ml_only"])
 def test_chains_with_bonds_angles_dihedrals_and_exclusions_match_torch(engine, mode, tmp_path):
     model, topology = chain_model(mode), chain_topology()
@@ -148,6 +187,27 @@ def test_chains_with_bonds_angles_dihedrals_and_exclusions_match_torch(engine, m
         e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path / str(seed))
         assert_forces(f, f_ref)
         assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("length, exclude", [(3, 0), (4, 0), (4, 1)])
+def test_a_bond_aware_pair_mlp_in_chains_to_1_4_is_tabulated_per_separation_and_matches_torch(engine, length, exclude,
+                                                                                             tmp_path):
+    """Chains whose intramolecular pairs are all 1-2, 1-3 or 1-4 (3 beads: no 1-4): tables under one exclusion rule
+    per class carry the network's function of each class; the network's own rule and the prior's LJ rule still act."""
+    model, topology = bond_aware_chain_model(exclude), chain_topology(length=length)
+    atoms = chain_system(0, length)
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    _, split = prepare_engine(calc, atoms, topology)
+    assert split.network is None and len(split.pairs) > 1 and choose_engine(SimulationSettings(), split) == "lammps"
+    e_ref, f_ref = reference(model, atoms, topology)
+    e, f = engine_energy_forces(engine, model, atoms, topology, tmp_path)
+    assert_forces(f, f_ref)
+    assert e == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
+    # the agreement means something: the network's intermolecular function on every pair it sees is far off
+    class_blind = CGModel(SumPrior([model.prior, NetworkPair(model.net, float(model.energy_scale))]), None,
+                          mode="prior_only")
+    assert np.abs(reference(class_blind, atoms, topology)[1] - f_ref).max() > 3 * (F_TOL + F_REL * np.abs(f_ref).max())
 
 
 def test_exclusions_matter_in_the_chain_case():

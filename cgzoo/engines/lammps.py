@@ -24,7 +24,7 @@ import numpy as np
 
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
-from cgzoo.engines.tables import EngineModel, NotRepresentable
+from cgzoo.engines.tables import EngineModel, NotRepresentable, untabulable_reason
 from cgzoo.tables import lammps_input, special_weights, write_lammps
 from cgzoo.terms import BONDED
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
@@ -52,7 +52,7 @@ def atom_types(engine: EngineModel, system: BeadSystem) -> dict[str, int]:
 
 def _check(engine: EngineModel, system: BeadSystem) -> None:
     if engine.network is not None:
-        raise NotRepresentable("the model has a graph network part, which LAMMPS cannot run from tables; "
+        raise NotRepresentable(f"LAMMPS runs pair tables only, and {untabulable_reason(engine.network.net)}; "
                                "use --engine openmm or ase")
     cell = system.cell
     if np.any(np.abs(cell - np.diag(np.diag(cell))) > 1e-9):

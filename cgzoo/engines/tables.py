@@ -1,17 +1,21 @@
 """Split a CG model for MD engines: its pair-additive part as spline tables, the rest as a torch network.
 
 Every prior member (pairs of any family, bonds, angles, dihedrals, tabulated or analytic) and a
-``pair_mlp`` network that is not ``bond_aware`` (its learned pair energy times the model's energy
-scale, evaluated from the trained network itself, not refitted) are summed per term kind and type key into one
+``pair_mlp`` network that pair tables hold in the system at hand (its learned pair energy times
+the model's energy scale, evaluated from the trained network itself, not refitted) are summed
+per term kind and type key (pairs: per exclusion rule too) into one
 :class:`~cgzoo.priors.tabulated.Tabulated` per kind, on grids wide enough for MD: pairs from
 half the closest start of the model's tables (at most 1 Å, deep in the repulsive core) to the
 cutoff, bonds from 0.02 Å to 6 Å past the widest table, angles over [0, π] and dihedrals over
 one period. Outside those grids the tables extrapolate as
-every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A graph network
-(SchNet, the equivariant net, a bond-aware ``pair_mlp``, whose pair function differs per bond
-separation and so is not one table per type pair, any user class) stays a torch model, :attr:`EngineModel.network`,
-which an engine runs as an extra force. Per-bead energy shifts of a network are constants
-(:attr:`EngineModel.energy_offset`): they move energies, never forces.
+every cgzoo table does (an r⁻¹² core, harmonic walls on bonds and angles). A ``bond_aware``
+``pair_mlp`` has one pair function per bond separation: pair tables hold it where the
+intramolecular pairs it sees are all 1-2, 1-3 or 1-4 pairs (none, for one-bead water), through
+tables under several exclusion rules (:func:`network_pairs`), but not where it sees pairs further
+apart in a molecule, which engines count as intermolecular. A graph network (SchNet, the
+equivariant net, such a bond-aware ``pair_mlp``, any user class) stays a torch model,
+:attr:`EngineModel.network`, which an engine runs as an extra force. Per-bead energy shifts of a
+network are constants (:attr:`EngineModel.energy_offset`): they move energies, never forces.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ import torch
 from cgzoo.errors import CGZooError
 from cgzoo.models.base import CGModel
 from cgzoo.models.pair_mlp import PairMLP
-from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
-from cgzoo.priors.base import Prior, SumPrior
+from cgzoo.neighbors import FAR, CGGraph, TopologyCache, batch_graph
+from cgzoo.priors.base import Prior, SumPrior, scatter_energy
 from cgzoo.priors.export import kind_of, members, probe_energy
 from cgzoo.priors.tabulated import Tabulated
+from cgzoo.priors.terms import pair_mask
 from cgzoo.terms import BONDED, KINDS, canonical_names
 
 #: grid spacing of engine tables: Å for pairs and bonds, radians for angles and dihedrals
@@ -46,15 +51,47 @@ class NotRepresentable(CGZooError):
 
 
 class NetworkPair(Prior):
-    """A ``pair_mlp`` network as a pair prior: scale × its pair energy, with the network's exclusions."""
+    """A ``pair_mlp`` network as a pair prior: scale × Σ_c w_c × its pair function of bond-separation class c (an
+    ``edge_sep`` value; by default its intermolecular one, w_0 = 1) on every pair the exclusion rule keeps (by default
+    the network's own; ``exclude`` replaces its bond count)."""
 
-    def __init__(self, net: PairMLP, energy_scale: float) -> None:
+    def __init__(self, net: PairMLP, energy_scale: float, classes: dict[int, float] | None = None,
+                 exclude: int | None = None) -> None:
         super().__init__(net.type_names)
-        self.net, self.energy_scale = net, float(energy_scale)
-        self.cutoff, self.exclude, self.intramolecular = net.cutoff, net.exclude, net.intramolecular
+        self.net, self.energy_scale, self.classes = net, float(energy_scale), dict(classes or {0: 1.0})
+        self.cutoff, self.intramolecular = net.cutoff, net.intramolecular
+        self.exclude = net.exclude if exclude is None else int(exclude)
 
     def forward(self, graph: CGGraph) -> torch.Tensor:
-        return self.energy_scale * self.net(graph)
+        r = torch.linalg.norm(graph.edge_vectors(), dim=-1)
+        mask = pair_mask(graph, r, self.cutoff, self.exclude, self.intramolecular)
+        i, j = graph.edge_index[:, mask]
+        ti, tj = graph.bead_type[i], graph.bead_type[j]
+        energy = sum(w * self.net.pair_energy(r[mask], ti, tj, c) for c, w in self.classes.items())
+        return self.energy_scale * scatter_energy(energy, graph.batch[i], graph.n_structures)
+
+
+def network_pairs(net: PairMLP, energy_scale: float, seen: set[int]) -> list[NetworkPair]:
+    """A tabulable ``pair_mlp`` as pair priors under exclusion rules (see :func:`tabulable_network`).
+
+    Its intermolecular function under its own rule, unless it is bond-aware and sees intramolecular
+    classes ``seen`` (1-2, 1-3, 1-4): then, with G_c its function on class-c pairs (c = 1, 2, 3) and
+    G_4 its intermolecular one, the rule skipping pairs within k bonds holds G_{k+1} − G_k (k from
+    its own bond count to 3; the first holds G_{k+1} alone). A class-c pair gets the rules k < c,
+    whose sum telescopes to G_c; an intermolecular pair gets every rule, G_4. A class the network
+    does not see in the system takes the next one's function, so no pair there meets it and its
+    difference vanishes. This is how exclusion rules, the one thing pair tables (LAMMPS
+    ``special_bonds``, OpenMM exclusions) tell intramolecular pairs apart by, carry a per-class function.
+    """
+    if not (net.bond_aware and seen):
+        return [NetworkPair(net, energy_scale)]
+    of = {4: 0}  # class whose function G_c is, for c = 1..4
+    for c in (3, 2, 1):
+        of[c] = c if c in seen else of[c + 1]
+    pairs = [NetworkPair(net, energy_scale, {of[net.exclude + 1]: 1.0}, exclude=net.exclude)]
+    pairs += [NetworkPair(net, energy_scale, {of[k + 1]: 1.0, of[k]: -1.0}, exclude=k)
+              for k in range(net.exclude + 1, 4) if of[k + 1] != of[k]]
+    return pairs
 
 
 @dataclass
@@ -100,21 +137,50 @@ class _ZeroNetwork(torch.nn.Module):
         return graph.pos.new_zeros(graph.n_structures) + 0.0 * graph.pos.sum()
 
 
-def tabulable_network(net: torch.nn.Module | None) -> bool:
-    """Whether ``net`` is one pair function per type pair, which pair tables hold: a ``pair_mlp`` that is not bond-aware."""
-    return isinstance(net, PairMLP) and not net.bond_aware
+def tabulable_network(net: torch.nn.Module | None, seen: set[int] | None) -> bool:
+    """Whether pair tables hold ``net``: a ``pair_mlp`` that is not bond-aware, or a bond-aware one in a system where
+    the intramolecular pairs it sees (``seen``, see :func:`network_classes`; None: an unknown system) are all
+    1-2, 1-3 or 1-4 pairs, the classes exclusion rules tell apart (:func:`network_pairs`)."""
+    if not isinstance(net, PairMLP):
+        return False
+    return not net.bond_aware or (seen is not None and FAR not in seen)
+
+
+def network_classes(net: torch.nn.Module | None,
+                    excluded: Callable[[int, bool], set[tuple[int, int]]] | None) -> set[int] | None:
+    """The bond-separation classes (``edge_sep``: 1, 2, 3 or FAR) of the intramolecular pairs a bond-aware ``pair_mlp``
+    ``net`` sees in the system whose ``excluded`` pairs are given (see :func:`split_model`; ``excluded(k, True)``: the
+    pairs within k bonds, ``excluded(0, False)``: every intramolecular pair), those its own rule keeps.
+
+    None when the system is unknown (``excluded`` None); empty for every other network, whose tables do not depend
+    on it (so large systems are not searched for nothing).
+    """
+    if not (isinstance(net, PairMLP) and net.bond_aware):
+        return set()
+    if excluded is None:
+        return None
+    if not net.intramolecular:
+        return set()
+    within = [set(), *(excluded(k, True) for k in (1, 2, 3))]
+    seen = {k for k in (1, 2, 3) if k > net.exclude and within[k] - within[k - 1]}
+    return seen | ({FAR} if excluded(0, False) - within[3] else set())
 
 
 def untabulable_reason(net: torch.nn.Module) -> str:
     """Why no pair table holds ``net``, as a clause for one-line errors."""
     if isinstance(net, PairMLP):
-        return "the bond-aware PairMLP network has one pair function per bond separation, not one per type pair"
+        return ("the bond-aware PairMLP network has one pair function per bond separation, and pair tables tell "
+                "intramolecular pairs apart only up to 1-4; this system has intramolecular pairs further apart that it "
+                "does not exclude")
     return f"the {type(net).__name__} network is not pair-additive"
 
 
-def graph_network(model: CGModel) -> torch.nn.Module | None:
-    """The model's network when pair tables cannot hold it (anything but a plain ``pair_mlp``), else None."""
-    return model.net if model.net is not None and not tabulable_network(model.net) else None
+def graph_network(model: CGModel, seen: set[int] | None) -> torch.nn.Module | None:
+    """The model's network when pair tables cannot hold it in a system where it sees intramolecular pairs of the
+    classes ``seen`` (see :func:`tabulable_network`), else None."""
+    if model.net is None or tabulable_network(model.net, seen):
+        return None
+    return model.net
 
 
 def topology_keys(type_names: list[str], bead_types: np.ndarray, terms: dict[str, np.ndarray]) -> dict[str, list[str]]:
@@ -135,16 +201,19 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
 
     Pair members are summed into one table per exclusion rule; ``excluded(exclude, intramolecular)``
     gives the pairs a rule skips in the system at hand, and rules that skip the same pairs there
-    share a table (always, for one-bead molecules). Raises :class:`NotRepresentable` naming a prior
-    member of unknown kind.
+    share a table (always, for one-bead molecules). Every pair table is on one grid, so tables that
+    cancel on some pairs (:func:`network_pairs`) cancel exactly in an engine's splines too. Whether
+    a bond-aware ``pair_mlp`` is tabulated depends on that system (:func:`network_classes`); without
+    ``excluded`` it is not. Raises :class:`NotRepresentable` naming a prior member of unknown kind.
     """
     model = copy.deepcopy(model).cpu().double().eval()
     type_names = list(model.type_names)
-    parts = additive_parts(model)
+    seen = network_classes(model.net, excluded)
+    parts = additive_parts(model, seen)
     network, offset = None, np.zeros(len(type_names))
     if model.net is not None:
         scale = float(model.energy_scale)
-        if tabulable_network(model.net):
+        if tabulable_network(model.net, seen):
             offset = scale * model.type_shift.double().numpy()
         else:  # the network with its scale and shifts, as a model of its own
             network = CGModel(None, model.net, mode="ml_only", energy_scale=scale, type_shift=model.type_shift.tolist())
@@ -152,13 +221,18 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     for kind, chosen in parts.items():
         if kind != "pair" and chosen and keys.get(kind):
             tables[kind] = _tabulate(chosen, kind, keys[kind], type_names)
-    pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule)
-             for rule, group in pair_groups(parts["pair"], excluded).items() if keys.get("pair")]
+    pairs = []
+    if keys.get("pair") and parts["pair"]:
+        grid = engine_grid(parts["pair"], "pair")
+        pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule, grid)
+                 for rule, group in pair_groups(parts["pair"], excluded).items()]
     return EngineModel(type_names, pairs, tables, network, offset)
 
 
-def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
-    """The pair-additive members of ``model`` by term kind: prior members, and a plain ``pair_mlp`` network as a pair term.
+def additive_parts(model: CGModel, seen: set[int] | None) -> dict[str, list[Prior]]:
+    """The pair-additive members of ``model`` by term kind: prior members, and a ``pair_mlp`` network that pair tables
+    hold in a system where it sees intramolecular pairs of the classes ``seen`` (:func:`tabulable_network`) as pair
+    terms (:func:`network_pairs`).
 
     Raises :class:`NotRepresentable` naming a prior member of unknown kind.
     """
@@ -169,8 +243,8 @@ def additive_parts(model: CGModel) -> dict[str, list[Prior]]:
             raise NotRepresentable(f"prior member {type(member).__name__} is not a pair, bond, angle or dihedral term "
                                    "cgzoo can tabulate")
         parts[kind].append(member)
-    if tabulable_network(model.net):
-        parts["pair"].append(NetworkPair(model.net, float(model.energy_scale)))
+    if tabulable_network(model.net, seen):
+        parts["pair"] += network_pairs(model.net, float(model.energy_scale), seen or set())
     return parts
 
 
@@ -208,9 +282,10 @@ def engine_grid(chosen: list[Prior], kind: str) -> np.ndarray:
 
 
 def _tabulate(chosen: list[Prior], kind: str, keys: list[str], type_names: list[str],
-              rule: tuple[int, bool] | None = None) -> Tabulated:
-    """The summed members of one kind as a :class:`Tabulated` on :func:`engine_grid`, U and dU/dx probed from them."""
-    x = engine_grid(chosen, kind)
+              rule: tuple[int, bool] | None = None, x: np.ndarray | None = None) -> Tabulated:
+    """The summed members of one kind as a :class:`Tabulated` on ``x`` (default: their :func:`engine_grid`), U and
+    dU/dx probed from them."""
+    x = engine_grid(chosen, kind) if x is None else x
     index = {n: i for i, n in enumerate(type_names)}
     tables = {}
     for key in keys:
@@ -248,7 +323,8 @@ def tabulation_error(engine: EngineModel, model: CGModel, keys: dict[str, list[s
                      excluded: Callable[[int, bool], set[tuple[int, int]]] | None = None) -> dict[str, dict[str, float]]:
     """Max |ΔF| (kcal/mol/Å or kcal/mol/rad; where, and relative to max(|F|, 1)) and |ΔU| of each table against the
     model's members at the grid midpoints, the points farthest from the tabulated values."""
-    split = additive_parts(copy.deepcopy(model).cpu().double().eval())
+    model = copy.deepcopy(model).cpu().double().eval()
+    split = additive_parts(model, network_classes(model.net, excluded))
     index = {n: i for i, n in enumerate(engine.type_names)}
     report: dict[str, dict[str, float]] = {}
     named = [(kind, table, split[kind]) for kind, table in engine.tables.items()]

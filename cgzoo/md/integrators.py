@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms, units
@@ -14,20 +14,23 @@ from cgzoo.errors import CGZooError, InputError
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.md.hooks import StepState, UnstableStep
 from cgzoo.md.settings import SimulationSettings
-from cgzoo.models import CGModel
 from cgzoo.units import WATER_COMPRESSIBILITY_PER_BAR
+
+if TYPE_CHECKING:
+    from cgzoo.engines.tables import EngineModel
 
 #: the barostats each engine implements (ASE: isotropic MTK and Berendsen; OpenMM: Monte Carlo)
 BAROSTATS = {"ase": ("mtk", "berendsen"), "lammps": ("mtk", "berendsen"), "openmm": ("montecarlo",)}
 
 
-def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str:
+def choose_engine(s: SimulationSettings, engine: EngineModel | None) -> str:
     """The engine for ``s.engine``; ``auto`` picks the fastest that runs the model and settings exactly (measured in
-    experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a pair-additive model; ASE for a model with a graph
-    network (on the CPU the network dominates and OpenMM's Python force adds to it) or with parts no table holds
-    (``tabulated`` False), and when no engine is installed."""
+    experiments/benchmarks/RESULTS.md): LAMMPS, then OpenMM, for a model pair-additive in the system at hand;
+    ASE for a model with a graph network there (on the CPU the network dominates and OpenMM's Python force adds
+    to it) or with parts no table holds (``engine``, the model split for the system, None), and when no engine is
+    installed."""
     from cgzoo.engines.base import engine_module
-    from cgzoo.engines.tables import graph_network, untabulable_reason
+    from cgzoo.engines.tables import untabulable_reason
 
     friction = s.friction_model()
     per_type = None if friction is None else friction.per_type_langevin()
@@ -39,14 +42,14 @@ def choose_engine(s: SimulationSettings, model: CGModel, tabulated: bool) -> str
                                    + ("" if s.engine == "openmm" or per_type is None else " (or every γ > 0 for lammps)"))
         if s.ensemble == "npt" and s.barostat not in BAROSTATS.get(s.engine, (s.barostat,)):
             raise InputError(None, f"engine {s.engine} has no {s.barostat} barostat; it offers {BAROSTATS[s.engine]}")
-        if s.engine == "lammps" and graph_network(model) is not None:
-            raise InputError(None, f"engine lammps cannot run this model: {untabulable_reason(model.net)}; "
+        if s.engine == "lammps" and engine is not None and engine.network is not None:
+            raise InputError(None, f"engine lammps cannot run this model: {untabulable_reason(engine.network.net)}; "
                                    "use --engine openmm or ase")
         if s.engine != "ase":
             engine_module(s.engine)  # not installed: say how to install it before anything runs
         return s.engine
 
-    if not tabulated or graph_network(model) is not None:
+    if engine is None or engine.network is not None:
         return "ase"
     candidates = ["lammps", "openmm"] if friction is None else ["lammps"] if lammps_friction else []
     if s.ensemble == "npt":

@@ -134,13 +134,14 @@ def _prepare_model(model: str | Path | CGModel, atoms: Atoms, topology: dict[str
     from cgzoo.engines.tables import NotRepresentable, graph_network
 
     prepared = None
-    if s.engine in ("openmm", "lammps") or (s.engine == "auto" and graph_network(calc.model) is None):
+    # auto runs a network no system tabulates (anything but a pair_mlp) in ASE without building tables for it
+    if s.engine in ("openmm", "lammps") or (s.engine == "auto" and graph_network(calc.model, set()) is None):
         try:
             prepared = prepare_engine(calc, atoms, topology)
         except NotRepresentable as exc:
             if s.engine != "auto":
                 raise InputError(label, f"engine {s.engine} cannot run this model: {exc}") from None
-    s.engine = choose_engine(s, calc.model, prepared is not None)
+    s.engine = choose_engine(s, None if prepared is None else prepared[1])
     if s.engine == "ase" and s.mts > 1 and s.ensemble == "npt":
         raise InputError(None, "multiple time stepping in ASE runs NVT or NVE, not NPT (OpenMM's runs NPT too)")
     return calc, prepared

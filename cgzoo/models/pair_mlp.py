@@ -11,7 +11,11 @@ class: the classes share what they have in common (the core at short range, the 
 while the first layer lets each bend the function as far as the data asks; the scarce
 intramolecular pairs are not fitted on their own, and the parameter count stays that of the
 plain network. Such a network is no longer one table per type pair: :meth:`PairMLP.to_prior`
-refuses it and MD engines run it as a torch network.
+refuses it. MD engines still tabulate it where the system allows: where it sees no intramolecular
+pair (one-bead molecules) its intermolecular function is the whole network, and where those it
+sees are all 1-2, 1-3 or 1-4 pairs, tables under several exclusion rules carry one function per
+class (:func:`cgzoo.engines.tables.network_pairs`); only pairs further apart within a molecule,
+which no pair table tells from intermolecular ones, make engines run it as a torch network.
 """
 
 from __future__ import annotations
@@ -89,11 +93,13 @@ class PairMLP(Network):
             features.append(separation_one_hot(sep, r.dtype))
         return self.mlp(torch.cat(features, dim=-1)).squeeze(-1) * switching(r, 0.0, self.cutoff)
 
-    def pair_energy(self, r: torch.Tensor, type_i: int, type_j: int, sep: int = 0) -> torch.Tensor:
-        """Dimensionless energy of a ``type_i``–``type_j`` pair with bond separation ``sep`` (an ``edge_sep`` value;
-        0: different molecules) at distances ``r`` (any shape), for tabulation."""
+    def pair_energy(self, r: torch.Tensor, type_i: int | torch.Tensor, type_j: int | torch.Tensor,
+                    sep: int | torch.Tensor = 0) -> torch.Tensor:
+        """Dimensionless energy of ``type_i``–``type_j`` pairs with bond separation ``sep`` (an ``edge_sep`` value;
+        0: different molecules) at distances ``r`` (any shape; the others are numbers or of its shape), for tabulation."""
         flat = r.reshape(-1)
-        ti, tj, s = (torch.full(flat.shape, int(v), dtype=torch.long, device=r.device) for v in (type_i, type_j, sep))
+        ti, tj, s = (torch.as_tensor(v, dtype=torch.long, device=r.device).expand(r.shape).reshape(-1)
+                     for v in (type_i, type_j, sep))
         return self._pair(flat, ti, tj, s).reshape(r.shape)
 
     def forward(self, graph: CGGraph) -> torch.Tensor:
@@ -114,7 +120,7 @@ class PairMLP(Network):
         The table can then be summed with the prior it was trained on and exported to LAMMPS or
         GROMACS like any fitted prior (``cgzoo.priors.export.export_tables``). A ``bond_aware``
         network has one pair function per separation class, which one table per type pair cannot
-        hold: ``ValueError``.
+        hold: ``ValueError`` (MD engines tabulate it per system, see the module docstring).
         """
         if self.bond_aware:
             raise ValueError("a bond_aware pair_mlp has one pair function per bond-separation class; a pair table "
