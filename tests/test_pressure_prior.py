@@ -84,7 +84,7 @@ def test_spec_pressure_counts_the_terms_before_and_the_ramp_hits_the_target(lj_d
     target = truth + 1500.0
     soft = {"class_path": "soft_repulsion", "init_args": {"cutoff": CUT, "smoothing": "shift", "params": {},
                                                           "default": {"sigma": 3.0, "epsilon": 0.3, "n": 12.0}}}
-    split = {"fractions": [0.6, 0.2, 0.2], "blocks": 5}
+    split = {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0}  # 10 frames: no room for gaps
     for method in ("virial", "ramp"):
         spec_path = tmp_path / f"{method}.yaml"
         spec_path.write_text(yaml.safe_dump({"split": split, "pressure": {"target_bar": target, "method": method},
@@ -118,7 +118,7 @@ def test_ramp_is_exported_with_the_pair_tables():
 def test_prior_dir_keeps_the_ramp_for_delta_models(lj_data, tmp_path):
     data = dataset(tmp_path, lj_data)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
+    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0},
                                     "pressure": {"target_bar": 1.0, "method": "ramp"},
                                     "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}))
     assert main(["fit-prior", "--data", data, "--prior", str(spec), "--out", str(tmp_path / "p"), "--quiet", "--no-plots",
@@ -173,7 +173,7 @@ def test_split_ramp_adds_a_zero_ramp_following_the_pair_terms():
 def test_refine_pressure_command_writes_a_prior_with_its_iterations(lj_data, tmp_path, capsys):
     data = dataset(tmp_path, lj_data)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5},
+    spec.write_text(yaml.safe_dump({"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0},
                                     "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}))
     assert main(["fit-prior", "--data", data, "--prior", str(spec), "--out", str(tmp_path / "p"), "--quiet", "--no-plots"]) == 0
     out = tmp_path / "refined"
