@@ -25,7 +25,15 @@ from ase.calculators.calculator import Calculator, all_changes
 from cgzoo.errors import InputError
 from cgzoo.models import CGModel
 from cgzoo.models.checkpoint import load_model
-from cgzoo.models.export import COMPILED_FASTER, ExportedModel, ExportError, export_model, is_exported_file, load_exported, model_family
+from cgzoo.models.export import (
+    COMPILED_FASTER,
+    ExportedModel,
+    ExportError,
+    export_model,
+    is_exported_file,
+    load_exported,
+    model_family,
+)
 from cgzoo.neighbors import TopologyCache, VerletList
 from cgzoo.units import KCAL_MOL_TO_EV
 

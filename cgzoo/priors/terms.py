@@ -21,7 +21,7 @@ SMOOTHING = ("none", "shift", "force_shift", "switch")
 def pair_mask(graph: CGGraph, r: torch.Tensor, cutoff: float, exclude: int, intramolecular: bool) -> torch.Tensor:
     """Edges within ``cutoff`` that are not excluded by bond separation (see :class:`PairPrior`)."""
     sep = graph.edge_sep
-    allowed = (sep == 0) | (sep > exclude) if intramolecular else sep == 0
+    allowed = ((sep == 0) | (sep > exclude)) if intramolecular else (sep == 0)
     return allowed & (r < cutoff)
 
 
