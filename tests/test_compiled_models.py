@@ -177,3 +177,15 @@ def test_export_model_command_writes_a_file_the_calculator_runs(tmp_path):
 def test_calculator_refuses_a_bad_compiled_option():
     with pytest.raises(ValueError, match="compiled must be True, False or 'auto', got 'yes'"):
         CGCalculator(water_model(), compiled="yes")
+
+
+def test_auto_compiles_only_the_families_measured_faster():
+    """``compiled="auto"`` (the default) traces pair_mlp (in COMPILED_FASTER) and leaves SchNet (not in it) eager."""
+    from cgzoo.models.export import COMPILED_FASTER
+
+    assert "pair_mlp" in COMPILED_FASTER and "schnet" not in COMPILED_FASTER
+    schnet = CGModel(water_model().prior, build_network("schnet", ["W"], **NETWORK_CASES["schnet"]), mode="delta")
+    for model, compiled in ((water_model(), True), (schnet, False)):
+        calc = CGCalculator(model)
+        calculator_results(calc, moves=0)
+        assert (calc.exported is not None) == compiled
