@@ -158,6 +158,28 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: " + ", ".join(report["files"]) + ", export.json")
 
 
+def _cmd_export_model(args: argparse.Namespace) -> None:
+    from cgzoo.md.export import export_compiled
+
+    try:
+        exported = export_compiled(args.model, args.start, args.out, overwrite=args.overwrite)
+    except ValueError as exc:  # the calculator refused the structure, or the model cannot be compiled
+        raise CGZooError(f"{args.model}: {exc}") from None
+    print(f"wrote {args.out}: {exported.family} compiled for {args.start} ({str(exported.dtype).removeprefix('torch.')}, "
+          f"cutoff {exported.cutoff:g} Å)")
+
+
+def _add_export_model_parser(sub: argparse._SubParsersAction) -> None:
+    em = sub.add_parser("export-model", help="compile a model to TorchScript for a system (energy, forces, stress), "
+                                             "for CGCalculator or torch.jit.load")
+    em.add_argument("model", help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
+    em.add_argument("--start", required=True, help="the system it is compiled for: DATA.h5[@FRAME], a run directory "
+                                                   "or an ASE-readable file (bonded topology from the first two)")
+    em.add_argument("--out", required=True, type=Path, help="TorchScript file to write")
+    em.add_argument("--overwrite", action="store_true")
+    em.set_defaults(func=_cmd_export_model)
+
+
 def _cmd_fit_friction(args: argparse.Namespace) -> None:
     from cgzoo.refine.friction import fit_friction
 
@@ -442,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(sub)
     _add_noise_floor_parser(sub)
     _add_fit_friction_parser(sub)
+    _add_export_model_parser(sub)
 
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")

@@ -22,9 +22,7 @@ def energy_derivatives(energy_fn: Callable[[CGGraph], torch.Tensor], graph: CGGr
     strain = None
     if stress:
         strain = torch.zeros_like(cell, requires_grad=True)
-        deform = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
-        pos = torch.bmm(pos.unsqueeze(1), deform[graph.batch]).squeeze(1)
-        cell = torch.bmm(cell, deform)
+        pos, cell = apply_strain(pos, cell, graph.batch, strain)
     if forces and not pos.requires_grad:
         pos = pos.detach().requires_grad_(True)
     energy = energy_fn(CGGraph(**{**graph.__dict__, "pos": pos, "cell": cell}))
@@ -37,5 +35,20 @@ def energy_derivatives(energy_fn: Callable[[CGGraph], torch.Tensor], graph: CGGr
         if forces:
             out["forces"] = -grads[0]
         if stress:
-            out["stress"] = grads[-1] / torch.abs(torch.linalg.det(graph.cell))[:, None, None]
+            out["stress"] = strain_stress(grads[-1], graph.cell)
     return out
+
+
+def apply_strain(pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor,
+                 strain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions (N,3) and cells (B,3,3) deformed by the homogeneous strains ``strain`` (B,3,3): x·(1+ε), h·(1+ε).
+
+    TorchScript compiles this function too (:mod:`cgzoo.models.export`), so compiled models take stress the same way.
+    """
+    deform = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
+    return torch.bmm(pos.unsqueeze(1), deform[batch]).squeeze(1), torch.bmm(cell, deform)
+
+
+def strain_stress(strain_grad: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """Stress (B,3,3) from ∂E/∂ε of the undeformed cells (B,3,3): the derivative divided by each cell's volume."""
+    return strain_grad / torch.abs(torch.linalg.det(cell))[:, None, None]

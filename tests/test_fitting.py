@@ -50,8 +50,8 @@ def test_force_matching_recovers_lennard_jones(lj_data):
     truth = lj_prior()
     r = np.linspace(3.0, 6.9, 40)
     for a, b in (("A", "A"), ("A", "B"), ("B", "B")):
-        p = truth.table([torch.full((40,), TYPES.index(a)), torch.full((40,), TYPES.index(b))])
-        e_true = truth.smoothed_energy(torch.as_tensor(r), p).detach().numpy()
+        types = (torch.full((40,), TYPES.index(name)) for name in (a, b))
+        e_true = truth.smoothed_energy(torch.as_tensor(r), *types).detach().numpy()
         e_fit, _ = table.evaluate(f"{a}-{b}", r)
         # tolerance: 0.005 kcal/mol (≈ 0.01 kT) where the pair was sampled, with noise-free forces
         assert np.abs(e_fit - e_true).max() < 5e-3, (a, b)

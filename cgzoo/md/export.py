@@ -21,6 +21,7 @@ from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
 from cgzoo.md.integrators import prepare_engine
 from cgzoo.md.settings import SimulationSettings
+from cgzoo.models.export import ExportedModel, save_exported
 from cgzoo.outputs import atomic_dir, check_owned_dir
 
 
@@ -77,3 +78,15 @@ def _frames(start: str, atoms, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(path, f"{ds.n_beads} beads, start structure has {len(atoms)}")
     pick = np.unique(np.linspace(0, ds.n_frames - 1, min(n, ds.n_frames)).round().astype(int))
     return ds.positions[pick].astype(np.float64), ds.boxes[pick].astype(np.float64)
+
+
+def export_compiled(model: str | Path, start: str, out: str | Path, overwrite: bool = False) -> ExportedModel:
+    """``cgzoo export-model``: ``model`` compiled for the system of ``start`` (its bonded topology; see
+    :mod:`cgzoo.models.export`) and written to ``out``, a TorchScript file ``CGCalculator`` and ``torch.jit.load`` read."""
+    out = check_output_path(out, overwrite)
+    atoms, topology = load_start(start)
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], compiled=True)
+    atoms.calc = calc
+    atoms.get_forces()  # the first call traces the model on this structure and checks it against the eager one
+    save_exported(calc.exported, out)
+    return calc.exported

@@ -122,6 +122,9 @@ def _prepare_model(model: str | Path | CGModel, atoms: Atoms, topology: dict[str
                    device: str) -> tuple[CGCalculator, Any]:
     """The calculator on ``atoms`` and the engine view of the run, with every model/settings check done; sets ``s.engine``."""
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"], device=device)
+    if calc.model is None:
+        raise InputError(model, "a compiled model file runs in CGCalculator only; simulate takes its checkpoint (its "
+                                "calculator compiles the families measured faster by itself)")
     atoms.calc = calc
     calc.bead_types(atoms)  # type-map check before anything runs
     atoms.get_forces()  # a start cell narrower than twice the model's cutoff is a bad input (ValueError), not a collapse

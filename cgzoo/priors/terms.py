@@ -21,13 +21,13 @@ SMOOTHING = ("none", "shift", "force_shift", "switch")
 def pair_mask(graph: CGGraph, r: torch.Tensor, cutoff: float, exclude: int, intramolecular: bool) -> torch.Tensor:
     """Edges within ``cutoff`` that are not excluded by bond separation (see :class:`PairPrior`)."""
     sep = graph.edge_sep
-    allowed = (sep == 0) | ((sep > exclude) & intramolecular)
+    allowed = ((sep == 0) | (sep > exclude)) if intramolecular else (sep == 0)
     return allowed & (r < cutoff)
 
 
 def internal_coordinate(graph: CGGraph, index: torch.Tensor) -> torch.Tensor:
     """Bond length (Å), angle or dihedral (radians) of each term in ``index`` (2, 3 or 4 rows)."""
-    return {2: bond_lengths, 3: bond_angles, 4: dihedral_angles}[index.shape[0]](graph, index)
+    return {2: bond_lengths, 3: bond_angles, 4: dihedral_angles}[len(index)](graph, index)
 
 
 def term_index(graph: CGGraph, order: int) -> torch.Tensor:
@@ -81,28 +81,39 @@ class PairPrior(Prior):
         """Edges this prior acts on: within the cutoff and not excluded."""
         return pair_mask(graph, r, self.cutoff, self.exclude, self.intramolecular)
 
-    def smoothed_energy(self, r: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """``pair_energy`` with the configured cutoff smoothing applied."""
-        energy = self.pair_energy(r, p)
+    def smoothed_energy(self, r: torch.Tensor, type_i: torch.Tensor, type_j: torch.Tensor) -> torch.Tensor:
+        """``pair_energy`` of pairs at distances ``r`` with bead types ``type_i``, ``type_j`` (E,), smoothed as configured."""
+        energy = self.pair_energy(r, self.table([type_i, type_j]).to(r.dtype))
         if self.smoothing == "switch":
             return energy * switching(r, self.r_switch, self.cutoff)
         if self.smoothing == "none":
             return energy
-        with torch.enable_grad():
-            rc = torch.full_like(r, self.cutoff).requires_grad_(True)
-            e_rc = self.pair_energy(rc, p)
-            if self.smoothing == "shift":
-                return energy - e_rc
-            (de_rc,) = torch.autograd.grad(e_rc.sum(), rc, create_graph=True)
+        e_rc, de_rc = (values[type_i, type_j] for values in self.cutoff_values(r.dtype))
+        if self.smoothing == "shift":
+            return energy - e_rc
         return energy - e_rc - (r - self.cutoff) * de_rc
+
+    def cutoff_values(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """U(r_c) and dU/dr(r_c) per type pair (n_types, n_types); zero for pairs without parameters.
+
+        One derivative per type pair with parameters, not per neighbour pair: cheaper, and an autograd
+        call of a fixed size, which a trace (:mod:`cgzoo.models.export`) records for any number of pairs.
+        """
+        n = len(self.type_names)
+        rows = self.table.values.reshape(n * n, -1).to(dtype)
+        defined = self.table.defined.reshape(-1).nonzero().squeeze(1)
+        with torch.enable_grad():
+            rc = torch.full(defined.shape, self.cutoff, dtype=dtype, device=rows.device).requires_grad_(True)
+            e_rc = self.pair_energy(rc, rows[defined])
+            (de_rc,) = torch.autograd.grad(e_rc.sum(), rc, create_graph=True)
+        return tuple(rows.new_zeros(n * n).index_copy(0, defined, v).reshape(n, n) for v in (e_rc, de_rc))
 
     def forward(self, graph: CGGraph) -> torch.Tensor:
         vectors = graph.edge_vectors()
         r = torch.linalg.norm(vectors, dim=-1)
         mask = self.pair_mask(graph, r)
         i, j = graph.edge_index[:, mask]
-        p = self.table([graph.bead_type[i], graph.bead_type[j]]).to(r.dtype)
-        energy = self.smoothed_energy(r[mask], p)
+        energy = self.smoothed_energy(r[mask], graph.bead_type[i], graph.bead_type[j])
         return scatter_energy(energy, graph.batch[i], graph.n_structures)
 
     def config(self) -> dict[str, Any]:
