@@ -7,7 +7,9 @@ import re
 import sys
 import warnings
 
+import ase.io
 import h5py
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -20,6 +22,7 @@ from cgzoo.models import NETWORKS
 from cgzoo.models.checkpoint import load_model
 from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.training.cli import WANDB_ID_FILE
+from cgzoo.units import KCAL_MOL_A_TO_EV_A, KCAL_MOL_TO_EV
 
 
 def test_predict_writes_the_model_energies_and_forces_of_the_test_frames(tiny, tmp_path):  # noqa: F811
@@ -40,7 +43,7 @@ def test_predict_writes_the_model_energies_and_forces_of_the_test_frames(tiny, t
         group = handle["dataset_0"]
         assert group.attrs["path"] == str(tiny[1])
         assert group["frame"][:].tolist() == frames.tolist()
-        forces = group["forces"][:]
+        forces, energies = group["forces"][:], group["energy"][:]
         assert forces.shape == (len(frames), top.n_beads, 3)
         # trained in float32: the file holds the float32 model's numbers
         torch.testing.assert_close(torch.from_numpy(forces).reshape(-1, 3), expected["forces"].detach(), rtol=1e-4,
@@ -48,6 +51,13 @@ def test_predict_writes_the_model_energies_and_forces_of_the_test_frames(tiny, t
         torch.testing.assert_close(torch.from_numpy(group["energy"][:]), expected["energy"].detach(), rtol=1e-5, atol=1e-3)
         torch.testing.assert_close(torch.from_numpy(group["reference_forces"][:]),
                                    torch.from_numpy(dataset.forces[frames]).double())
+    xyz = tmp_path / "pred" / "forces.extxyz"  # the same numbers for ASE, in its units
+    assert main(["predict", *config(tiny, "pair_mlp", "delta", tmp_path / "predict"), "--ckpt_path", str(ckpt),
+                 "--predictions.path", str(xyz)]) == 0
+    atoms = ase.io.read(xyz, index=":")
+    assert [a.info["frame"] for a in atoms] == frames.tolist()
+    np.testing.assert_allclose(np.stack([a.get_forces() for a in atoms]), forces * KCAL_MOL_A_TO_EV_A, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose([a.get_potential_energy() for a in atoms], energies * KCAL_MOL_TO_EV, rtol=1e-6)
 
 
 def test_print_config_shows_the_loggers_and_callbacks_that_run(tiny, tmp_path, capsys):  # noqa: F811

@@ -11,13 +11,18 @@ loop ends, by rename, to ``--predictions.path`` (default ``<default_root_dir>/pr
         forces            (F, N, 3)   float64  model forces on its N beads, kcal/mol/Å
         reference_forces  (F, N, 3)   float64  the dataset's (mapped reference) forces, kcal/mol/Å
 
+A path ending in ``.extxyz``/``.xyz`` gets extended XYZ instead, in the convention of
+:mod:`cgzoo.data.export` (ASE units: the model's energy in eV and forces in eV/Å as the frame's
+single-point result; ``dataset`` and ``frame`` in ``atoms.info``), every frame of every dataset in turn.
+
 The frames are the data module's test split (those a model is scored on). Under DDP each process
-writes the frames it predicted to ``<stem>.rank<r>.h5``: the frame indices say where each belongs.
+writes the frames it predicted to ``<stem>.rank<r><suffix>``: the frame indices say where each belongs.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,9 @@ import numpy as np
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset
 from cgzoo.outputs import replace_file
+from cgzoo.units import KCAL_MOL_TO_EV
 
 ENERGY_UNIT = "kcal/mol"
 FORCE_UNIT = "kcal/mol/Å"
@@ -74,6 +81,25 @@ def write_predictions(path: Path, grouped: dict[int, dict[str, np.ndarray]], sou
     return replace_file(path, write)
 
 
+def write_predictions_extxyz(path: Path, grouped: dict[int, dict[str, np.ndarray]], datasets: list[CGDataset]) -> Path:
+    """Write the predicted frames as extended XYZ (module docstring), positions and cells from ``datasets``."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from cgzoo.data.export import frame_to_atoms
+
+    frames = []
+    for dataset, arrays in grouped.items():
+        predicted = replace(datasets[dataset].subset(arrays["frame"]), forces=arrays["forces"])
+        for k, (frame, energy) in enumerate(zip(arrays["frame"].tolist(), arrays["energy"].tolist())):
+            atoms = frame_to_atoms(predicted, k)
+            atoms.calc = SinglePointCalculator(atoms, energy=energy * KCAL_MOL_TO_EV, forces=atoms.calc.results["forces"])
+            atoms.info.update(dataset=dataset, frame=frame)
+            frames.append(atoms)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return replace_file(path, lambda tmp: write(str(tmp), frames, format="extxyz"))
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes the per-frame energies and forces of ``cgzoo predict`` to HDF5 (layout: :mod:`cgzoo.training.predictions`)."""
 
@@ -81,7 +107,8 @@ class PredictionWriter(BasePredictionWriter):
         """Collect the predictions and write them once the predict loop has finished.
 
         Args:
-            path: the HDF5 file ``cgzoo predict`` writes; default ``<default_root_dir>/predictions.h5``.
+            path: the file ``cgzoo predict`` writes, HDF5 or, ending in ``.extxyz``, extended XYZ; default
+                ``<default_root_dir>/predictions.h5``.
         """
         super().__init__(write_interval="epoch")
         self.path = path
@@ -96,7 +123,10 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions: Any,
                            batch_indices: Any) -> None:
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        grouped, path = frame_predictions(outputs), self.output_path(trainer)
+        if path.suffix.lower() in EXTXYZ_SUFFIXES:
+            write_predictions_extxyz(path, grouped, trainer.datamodule.datasets)
+            return
         sources = [str(p) for p in getattr(trainer.datamodule, "data_paths", [])]
         checkpoint = trainer.ckpt_path
-        write_predictions(self.output_path(trainer), frame_predictions(outputs), sources,
-                          None if checkpoint is None else str(checkpoint))
+        write_predictions(path, grouped, sources, None if checkpoint is None else str(checkpoint))
