@@ -112,5 +112,7 @@ def test_no_argv_warning_and_a_resumed_fit_continues_its_wandb_run(tiny, tmp_pat
     runs = sorted((root / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(run.name.endswith(f"-{first}") for run in runs)
     assert (root / WANDB_ID_FILE).read_text().strip() == first
+    saved = yaml.safe_load((root / "config.yaml").read_text())["trainer"]["logger"]  # a new run from it: a new wandb run
+    assert [entry["init_args"].get("id") for entry in saved if entry["class_path"].endswith("WandbLogger")] == [None]
     assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1)]) == 0  # a new run in the same folder
     assert (root / WANDB_ID_FILE).read_text().strip() != first

@@ -24,6 +24,7 @@ also for Lightning's own ``--ckpt_path``), and every bad option or checkpoint is
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import re
@@ -36,7 +37,7 @@ from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
 
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, Namespace
 from jsonargparse._actions import _ActionPrintConfig
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
@@ -91,12 +92,18 @@ def wandb_run_id(root: str | Path, resume: bool) -> str:
     return run_id
 
 
+def wandb_logger_configs(loggers: Any) -> list[Any]:
+    """The wandb loggers' entries (class path and init args) of a ``trainer.logger`` config."""
+    return [logger for logger in (loggers if isinstance(loggers, list) else [loggers])
+            if isinstance(logger, (dict, Namespace)) and logger.get("class_path") == WANDB_LOGGER]
+
+
 def continue_wandb_run(loggers: Any, run_id: str) -> None:
     """Give the wandb loggers of a logger config that name no run of their own the run ``run_id`` (created or resumed)."""
-    for logger in loggers if isinstance(loggers, list) else [loggers]:
-        init = logger.get("init_args") if isinstance(logger, dict) else None
-        if logger.get("class_path") == WANDB_LOGGER and init is not None and not init.get("id"):
-            init.update(id=run_id, resume="allow")
+    for logger in wandb_logger_configs(loggers):
+        init = logger.get("init_args")
+        if init is not None and not init.get("id"):
+            init["id"], init["resume"] = run_id, "allow"
 
 
 #: ``--ckpt_path`` values Lightning resolves itself (to files it then reads through SafeCheckpointIO)
@@ -137,6 +144,7 @@ class CGZooCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held = ExitStack()  # the run directory's lock, held until the subcommand has finished
+        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the rank-zero launcher)
         with self._held:
             super().__init__(*args, **kwargs)
 
@@ -168,13 +176,24 @@ class CGZooCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "predictions")
 
     def instantiate_classes(self) -> None:
-        """Instantiate as Lightning does; a cgzoo error of the data module, which jsonargparse wraps, comes out as is."""
+        """Instantiate as Lightning does, the wandb loggers in the fit's wandb run; a cgzoo error of the data module,
+        which jsonargparse wraps, comes out as is.
+
+        The run id is given to the loggers for their instantiation only: the ``config.yaml`` a run saves stays
+        free of it, so a new run started from that file gets a wandb run of its own.
+        """
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        configured = copy.deepcopy(config.trainer.logger)
+        if self._wandb_id is not None:
+            continue_wandb_run(config.trainer.logger, self._wandb_id)
         try:
             super().instantiate_classes()
         except ValueError as exc:
             if isinstance(exc.__cause__, CGZooError):
                 raise exc.__cause__ from None
             raise
+        finally:
+            config.trainer.logger = configured
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse; complete the defaults that depend on other options (run directory, loggers writing into it) before
@@ -192,9 +211,8 @@ class CGZooCLI(LightningCLI):
         check_options(config)
         if subcommand and is_rank_zero_launcher():
             self._held.enter_context(output_lock(config.trainer.default_root_dir))
-            if subcommand == "fit" and wandb_installed():
-                run_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
-                continue_wandb_run(config.trainer.logger, run_id)
+            if subcommand == "fit" and wandb_logger_configs(config.trainer.logger):
+                self._wandb_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, with :class:`SafeCheckpointIO` added to the configured plugins and checkpoints without a
