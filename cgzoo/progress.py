@@ -1,4 +1,4 @@
-"""Progress bars of the long silent loops (frame passes of a prior fit, the measurements of ``cgzoo evaluate``).
+"""Progress bars of cgzoo's long loops: MD and reference runs, mapping, prior fits, ``cgzoo evaluate``.
 
 One rule for all of them, :func:`progress_bar`: ``show=None`` draws the bar only when stderr is a
 terminal (a log file or a pipe gets no carriage-return lines), ``True`` draws it anyway (asked
@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 
 def progress_bar(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str, unit: str,
-                 show: bool | None = None) -> tqdm:
-    """A tqdm bar over ``iterable`` (or updated by hand), drawn as ``show`` says (module docstring)."""
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=None if show is None else not show,
-                dynamic_ncols=True)
+                 show: bool | None = None, initial: int = 0) -> tqdm:
+    """A tqdm bar over ``iterable`` (or updated by hand, from ``initial`` on a resumed run), drawn as ``show`` says
+    (module docstring)."""
+    return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial,
+                disable=None if show is None else not show, dynamic_ncols=True)
