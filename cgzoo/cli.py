@@ -106,7 +106,8 @@ def _cmd_fit_prior(args: argparse.Namespace) -> None:
     from cgzoo.fitting.spec import run_fit_prior
 
     report = run_fit_prior(args.data, args.prior, args.out, export=args.export, plots=not args.no_plots,
-                           overwrite=args.overwrite, progress=lambda msg: None if args.quiet else print(msg))
+                           overwrite=args.overwrite, progress=lambda msg: None if args.quiet else print(msg),
+                           show_progress=False if args.quiet else None)
     for name, err in report["errors"].items():
         if err.get("frames"):
             print(f"{name:<5} force RMSE {err['force_rmse']:.4f} kcal/mol/Å "
@@ -404,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write tables in these formats")
     fit.add_argument("--no-plots", action="store_true")
     fit.add_argument("--overwrite", action="store_true")
-    fit.add_argument("--quiet", action="store_true")
+    fit.add_argument("--quiet", action="store_true",
+                     help="no per-term lines and no progress bars (bars are drawn only when stderr is a terminal)")
     fit.set_defaults(func=_cmd_fit_prior)
     _add_refine_pressure_parser(sub)
 

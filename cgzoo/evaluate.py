@@ -31,6 +31,8 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                    help="MSD lag window D is fitted over for the reference and every run, ps "
                         "(default: 20–80 %% of the reference's longest lag)")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (it is drawn only when stderr is a terminal)")
     p.set_defaults(func=_cmd_evaluate)
     return p
 
@@ -57,7 +59,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                        equil_fs=args.equil_ps * PS_TO_FS, reference_pressure_bar=args.reference_pressure,
                        msd_window_fs=None if args.msd_window is None else (args.msd_window[0] * PS_TO_FS,
                                                                             args.msd_window[1] * PS_TO_FS),
-                       overwrite=args.overwrite)
+                       overwrite=args.overwrite, show_progress=False if args.quiet else None)
     for label, m in metrics["runs"].items():
         print(f"{label:<16} {m['outcome'] if m['stable'] else m['outcome'].upper():<10} frames {m['n_frames']:>5}  "
               f"g(r) RMS err {_fmt(m['rdf_error'])}  density rel err {_fmt(m['density_rel_error'])}  "

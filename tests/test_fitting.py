@@ -190,3 +190,25 @@ def test_prior_fitted_on_training_frames_only(lj_data, tmp_path):
     report = json.loads((tmp_path / "p" / "report.json").read_text())
     assert report["errors"]["train"]["force_rmse"] < 0.05 * report["errors"]["train"]["reference_force_rms"]
     assert report["errors"]["test"]["force_rmse"] < 0.05 * report["errors"]["test"]["reference_force_rms"]
+
+
+def test_fit_prior_draws_a_bar_of_each_pass_over_the_frames_only_when_asked(lj_data, tmp_path, capsys):
+    """A bar per pass (counts and rate) when asked; none where stderr is no terminal (here) unless asked, or with --quiet."""
+    from cgzoo.fitting.spec import fit_prior
+
+    data = _dataset(tmp_path, lj_data)
+    spec = {"split": {"fractions": [0.6, 0.2, 0.2], "blocks": 5, "gap": 0},
+            "terms": [{"fit": "force_matching", "cutoff": CUT, "pair_spacing": 0.2}]}
+    fit_prior(data, spec, progress=lambda msg: None, show_progress=None)
+    assert "pass 1" not in capsys.readouterr().err
+    _, report = fit_prior(data, spec, progress=lambda msg: None, show_progress=True)
+    err = capsys.readouterr().err
+    n = report["terms"][0]["frames"]
+    assert "term 0 force_matching pass 1" in err and "term 0 force_matching pass 2" in err and f"{n}/{n}" in err
+    assert "frame/s" in err or "s/frame" in err
+    assert "test errors" in err
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    assert main(["fit-prior", "--data", data, "--prior", str(spec_path), "--out", str(tmp_path / "p"), "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert "term 0: force_matching" in captured.out and "pass 1" not in captured.err

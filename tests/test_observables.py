@@ -392,6 +392,17 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
         evaluate(reference_path, runs, out)
 
 
+def test_evaluate_draws_a_bar_of_reading_and_measuring_only_when_asked(tmp_path, reference_path, capsys):
+    run = write_run(tmp_path / "run", frames=8)
+    evaluate(reference_path, {"m": run}, tmp_path / "quiet", show_progress=None)  # stderr is no terminal here
+    assert "evaluate" not in capsys.readouterr().err
+    evaluate(reference_path, {"m": run}, tmp_path / "asked", show_progress=True)
+    err = capsys.readouterr().err
+    measured = 4 * len(registry.registered_observables())  # reference, the run, the reference's two halves
+    assert "evaluate: reading" in err and "2/2" in err and f"{measured}/{measured}" in err
+    assert "observable/s" in err or "s/observable" in err
+
+
 def test_evaluate_cli_and_clear_input_errors(tmp_path, reference_path, capsys):
     parser = argparse.ArgumentParser()
     add_evaluate_parser(parser.add_subparsers())

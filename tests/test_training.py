@@ -156,6 +156,7 @@ def test_ddp_with_two_cpu_processes(tiny, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cgzoo.cli", "fit", *args], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "sync_dist" not in proc.stderr, "an epoch-level metric is logged without syncing across processes"
     ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 3  # 12 training frames, batch 2, split over 2 processes
 

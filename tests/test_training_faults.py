@@ -110,8 +110,10 @@ def test_checkpoint_write_is_atomic(tmp_path):
 
 
 def _fit_subprocess(args: list[str], log: Path) -> subprocess.Popen:
-    """``cgzoo fit`` in a child process (logging into ``log``)."""
-    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    """``cgzoo fit`` in a child process (logging into ``log``), independent as one started from another shell: not
+    attached to the wandb service of this test process, which would still hold the child's wandb run after a kill -9."""
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(WANDB_MODE="offline", OMP_NUM_THREADS="1")
     with log.open("w") as fh:
         return subprocess.Popen([sys.executable, "-m", "cgzoo.cli", "fit", *args], stdout=fh, stderr=subprocess.STDOUT,
                                 env=env, cwd=log.parent)

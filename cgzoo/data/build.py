@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cgzoo import __version__
 from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, CGTopology, DatasetWriter, dataset_output
@@ -23,6 +22,7 @@ from cgzoo.errors import InputError
 from cgzoo.hashing import file_sha256
 from cgzoo.mapping.force_map import ForceCovariance, ForceMapFit, ForceMapSettings, optimize_force_map
 from cgzoo.outputs import output_lock
+from cgzoo.progress import progress_bar
 
 if TYPE_CHECKING:
     from cgzoo.io.base import AtomisticSource
@@ -86,8 +86,8 @@ def fit_force_map(
                                            "(--force-map-frames all)") from None
     stats = ForceCovariance(mapper.layouts)
     first = 0
-    chunks = tqdm(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
-                  desc="force map", disable=not progress)
+    chunks = progress_bar(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
+                          desc="force map", show=progress)
     for chunk in chunks:
         picked = frames[(frames >= first) & (frames < first + len(chunk))] - first
         if len(picked):
@@ -122,8 +122,8 @@ def build_dataset(
             fit_force_map(source, mapper, force_map or ForceMapSettings(), chunk_size, progress)
         topology = mapper_topology(mapper)
         meta = provenance(source, mapper)
-        chunks = tqdm(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
-                      desc="mapping", disable=not progress)
+        chunks = progress_bar(source.iter_chunks(chunk_size), total=-(-source.n_frames // chunk_size), unit="chunk",
+                              desc="mapping", show=progress)
         if out.suffix.lower() in EXTXYZ_SUFFIXES:
             parts = [(*mapper.map_chunk(c), c.boxes, c.times) for c in chunks]
             pos, frc, box, time = (np.concatenate(a) for a in zip(*parts))

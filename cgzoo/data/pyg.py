@@ -29,8 +29,9 @@ def topology_cache(topology: CGTopology) -> TopologyCache:
 
 
 def frame_to_data(dataset: CGDataset, index: int, dtype: torch.dtype = torch.float32,
-                  topology: TopologyCache | None = None) -> Data:
-    """Frame ``index`` as a PyG ``Data``: pos, forces, cell, bead_type, mass, molecule_id, bonded indices, topology.
+                  topology: TopologyCache | None = None, dataset_id: int = 0) -> Data:
+    """Frame ``index`` as a PyG ``Data``: pos, forces, cell, bead_type, mass, molecule_id, bonded indices, topology,
+    and where it comes from: ``frame`` (``index``) and ``dataset_id`` (the caller's number for ``dataset``).
 
     Pass ``topology`` (:func:`topology_cache` of the dataset) when converting many frames, so it is built once.
     """
@@ -48,6 +49,8 @@ def frame_to_data(dataset: CGDataset, index: int, dtype: torch.dtype = torch.flo
         angle_index=torch.as_tensor(np.asarray(top.angles).T.reshape(3, -1), dtype=torch.long),
         dihedral_index=torch.as_tensor(np.asarray(top.dihedrals).T.reshape(4, -1), dtype=torch.long),
         topology=topology_cache(top) if topology is None else topology,
+        frame=torch.tensor([index], dtype=torch.long),  # named without "index": PyG would offset those by the bead count
+        dataset_id=torch.tensor([dataset_id], dtype=torch.long),
         num_nodes=top.n_beads,
     )
 

@@ -55,6 +55,7 @@ from cgzoo.neighbors import CGGraph, TopologyCache, batch_graph
 from cgzoo.priors.base import NoPrior, Prior, SumPrior
 from cgzoo.priors.registry import build_prior, prior_class
 from cgzoo.priors.terms import PairPrior
+from cgzoo.progress import progress_bar
 from cgzoo.schema import Strict, read_yaml_file, validate
 from cgzoo.terms import canonical_key
 from cgzoo.units import kT
@@ -84,6 +85,18 @@ class FrameStream:
     def __call__(self) -> Iterator[tuple[CGGraph, np.ndarray]]:
         for pos, frc, box in iter_frames(self.path, self.frames):
             yield self.graph(pos, box), frc.astype(np.float64)
+
+
+def with_progress(frames: Callable[[], Iterator[Any]], total: int, desc: str,
+                  show: bool | None) -> Callable[[], Iterator[Any]]:
+    """``frames`` drawing a bar of its ``total`` frames at every pass over them, the passes numbered (``show``:
+    :func:`cgzoo.progress.progress_bar`)."""
+    passes = itertools.count(1)
+
+    def run() -> Iterator[Any]:
+        yield from progress_bar(frames(), total=total, desc=f"{desc} pass {next(passes)}", unit="frame", show=show)
+
+    return run
 
 
 def prior_forces(prior: Prior, graph: CGGraph) -> np.ndarray:
@@ -121,11 +134,12 @@ def _data_initial_params(prior_cls: type[PairPrior], stream: FrameStream, temper
     return {f: guesses[f] for f in prior_cls.fields}
 
 
-def force_errors(prior: Prior, stream: FrameStream) -> dict[str, Any]:
+def force_errors(prior: Prior, stream: FrameStream, show_progress: bool | None = False,
+                 desc: str = "force errors") -> dict[str, Any]:
     """Force RMSE (kcal/mol/Å, per component) of ``prior`` on ``stream``'s frames, overall and per bead type."""
     names = stream.topology.type_names
     errors = ForceErrors(len(names))
-    for graph, forces in stream():
+    for graph, forces in progress_bar(stream(), total=len(stream.frames), desc=desc, unit="frame", show=show_progress):
         errors.update(prior_forces(prior, graph), forces, stream.topology.bead_types)
     total = errors.total()
     if total is None:
@@ -306,8 +320,13 @@ def spec_splits(spec: dict[str, Any], n_frames: int) -> dict[str, np.ndarray]:
     return splits
 
 
-def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], None] = print) -> tuple[Prior, dict[str, Any]]:
-    """Fit every term of ``spec`` on the training split of ``data``; return the summed prior and the report."""
+def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], None] = print,
+              show_progress: bool | None = False) -> tuple[Prior, dict[str, Any]]:
+    """Fit every term of ``spec`` on the training split of ``data``; return the summed prior and the report.
+
+    ``progress`` receives a line per term; ``show_progress`` draws a bar of every pass over the frames
+    (:func:`cgzoo.progress.progress_bar`: None on a terminal only, True always, False never).
+    """
     _, temperature, n_frames = load_topology(data)
     temperature = float(spec.get("temperature") or temperature or math.nan)
     splits = spec_splits(spec, n_frames)
@@ -320,7 +339,7 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
     for k, term in enumerate(spec["terms"]):
         method = term.get("fit")
         progress(f"term {k}: {method or 'fixed ' + term['class_path']}")
-        frames = residual_stream(stream, fitted)
+        frames = with_progress(residual_stream(stream, fitted), len(train), f"term {k} {method or 'fixed'}", show_progress)
         if method == "force_matching":
             constraint = _virial_constraint(spec, fitted, temperature) if k == len(spec["terms"]) - 1 else None
             prior, report = fit_force_matching(type_names, frames, FMSettings(**{k2: v for k2, v in term.items() if k2 != "fit"}),
@@ -330,7 +349,8 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
             if not math.isfinite(temperature):
                 raise FitError("Boltzmann inversion needs a temperature (dataset has none; set 'temperature' in the spec)")
             options = {k2: v for k2, v in term.items() if k2 != "fit"}
-            priors, report = fit_boltzmann(type_names, (g for g, _ in stream()), temperature, **options)
+            passes = with_progress(stream, len(train), f"term {k} {method}", show_progress)
+            priors, report = fit_boltzmann(type_names, (g for g, _ in passes()), temperature, **options)
             fitted.extend(priors)
         else:
             args = dict(term.get("init_args") or {})
@@ -352,8 +372,8 @@ def fit_prior(data: str | Path, spec: dict[str, Any], progress: Callable[[str], 
         fitted.append(ramp)
         reports.append(report)
     total = SumPrior(fitted).double() if fitted else NoPrior(type_names)
-    evaluation = {name: force_errors(total, FrameStream(Path(data), idx, cutoff)) for name, idx in
-                  (("train", train), ("val", splits["val"]), ("test", splits["test"]))}
+    evaluation = {name: force_errors(total, FrameStream(Path(data), idx, cutoff), show_progress, f"{name} errors")
+                  for name, idx in (("train", train), ("val", splits["val"]), ("test", splits["test"]))}
     return total, {"dataset": str(data), "temperature": temperature, "cutoff": cutoff,
                    "split": {k: [int(v.min()), int(v.max()), int(len(v))] if len(v) else [] for k, v in splits.items()},
                    "terms": reports, "errors": evaluation}
@@ -437,8 +457,11 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, export: list[str] | None = None,
-                  plots: bool = True, overwrite: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
+                  plots: bool = True, overwrite: bool = False, progress: Callable[[str], None] = print,
+                  show_progress: bool | None = False) -> dict[str, Any]:
     """``cgzoo fit-prior``: fit, then write prior.json, report.json/.md, plots/ and tables/<format>/ into ``out``.
+
+    ``progress`` and ``show_progress`` as in :func:`fit_prior`.
 
     ``out`` is locked for the whole fit and written as a temporary directory renamed into place when
     every file is written, so a killed fit leaves no prior behind and a retry starts clean.
@@ -452,7 +475,7 @@ def run_fit_prior(data: str | Path, spec_path: str | Path, out: str | Path, expo
     verify_checksums(data)
     with atomic_dir(out, overwrite, marker="prior.json", what="prior directory") as tmp:
         try:
-            prior, report = fit_prior(data, spec, progress)
+            prior, report = fit_prior(data, spec, progress, show_progress)
         except FitError:
             raise
         except ValueError as exc:  # a prior rejected its arguments or the data's types

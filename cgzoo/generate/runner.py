@@ -45,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import openmm
-from tqdm import tqdm
 
 from cgzoo.errors import InputError, OutputExistsError
 from cgzoo.generate.build import build_system, effective_cutoff, liquid_box_edge, platform_and_properties
@@ -57,6 +56,7 @@ from cgzoo.generate.progress import PROGRESS_FILE, Progress
 from cgzoo.generate.registry import get_system
 from cgzoo.generate.trajectory import TrrSegments
 from cgzoo.outputs import output_lock, write_atomic
+from cgzoo.progress import progress_bar
 from cgzoo.units import (
     ANGSTROM_TO_NM,
     ATM_TO_BAR,
@@ -383,13 +383,8 @@ class _Run:
         """Step the remaining blocks of ``stage``; False if the test hook stopped the run."""
         n_blocks = self.n_blocks[stage]
         steps = self.block_steps[stage]
-        bar = tqdm(
-            total=n_blocks,
-            initial=self.progress.block,
-            desc=f"{self.options.system} {stage}",
-            unit="block",
-            disable=not self.show_progress,
-        )
+        bar = progress_bar(total=n_blocks, initial=self.progress.block, desc=f"{self.options.system} {stage}",
+                           unit="block", show=self.show_progress)
         started = time.perf_counter()
         done_here = 0
         block = self.progress.block

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.io import Trajectory, read, write
-from tqdm.auto import tqdm
 
 from cgzoo.data.run_record import LAST_GOOD, LOG_FIELDS
 from cgzoo.data.start import label_beads
 from cgzoo.errors import CGZooError
 from cgzoo.md.settings import SimulationSettings
 from cgzoo.outputs import replace_file
+from cgzoo.progress import progress_bar
 from cgzoo.units import EV_TO_KCAL_MOL
 
 
@@ -153,7 +153,7 @@ class ProgressBar(Hook):
 
     def on_start(self, run: RunInfo) -> None:
         s = run.settings
-        self.bar = tqdm(total=s.steps - run.first_step, unit="step", desc=f"md ({s.engine})")
+        self.bar = progress_bar(total=s.steps - run.first_step, unit="step", desc=f"md ({s.engine})", show=True)
         self.timestep_fs, self.first = s.timestep_fs, run.first_step
         self.started, self.last = time.perf_counter(), run.first_step
 

@@ -20,7 +20,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,12 @@ from cgzoo.observables.plots import REFERENCE, format_number, plot_all
 from cgzoo.observables.registry import registered_observables
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.outputs import atomic_dir, check_owned_dir, output_lock
+from cgzoo.progress import progress_bar
 from cgzoo.terms import BONDED
 from cgzoo.units import FS_TO_PS
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 #: The training split defaults, so ``split="test"`` selects the frames no model was trained on.
 TRAINING_SPLIT = DEFAULT_SPLIT
@@ -56,11 +60,14 @@ def evaluate(
     reference_pressure_bar: float | None = None,
     msd_window_fs: tuple[float, float] | None = None,
     overwrite: bool = False,
+    show_progress: bool | None = False,
 ) -> dict[str, Any]:
     """Measure the reference dataset and every run, write metrics, plots and ``report.md`` to ``out``; return the metrics.
 
     ``reference_pressure_bar``: what each run's mean pressure is compared with (datasets store none); ``msd_window_fs``:
-    the lag window D is fitted over for all (default: 20–80 % of the reference's longest lag).
+    the lag window D is fitted over for all (default: 20–80 % of the reference's longest lag); ``show_progress``: a bar
+    of the trajectories read and the observables measured (:func:`cgzoo.progress.progress_bar`: None on a terminal
+    only, True always, False never).
 
     ``out`` is locked from the start and appears, complete, only at the end (:mod:`cgzoo.outputs`).
     """
@@ -74,30 +81,45 @@ def evaluate(
                                f"and {msd_window_fs[1] * FS_TO_PS:g} ps)")
     with output_lock(out):
         return _evaluate(reference, runs, out, split, r_max, bins, equil_fs, reference_pressure_bar, msd_window_fs,
-                         overwrite)
+                         overwrite, show_progress)
 
 
 def _evaluate(reference: str | Path, runs: dict[str, str | Path], out: Path, split: str, r_max: float | None,
               bins: int, equil_fs: float, reference_pressure_bar: float | None,
-              msd_window_fs: tuple[float, float] | None, overwrite: bool) -> dict[str, Any]:
+              msd_window_fs: tuple[float, float] | None, overwrite: bool, show_progress: bool | None) -> dict[str, Any]:
     """The body of :func:`evaluate`, run while holding ``out``."""
     if not runs:
         raise InputError(None, "give at least one run to evaluate")
     if REFERENCE in runs:
         raise InputError(None, f"a run may not be labelled {REFERENCE!r}")
-    ref = load_reference(reference, split)
-    trajs = {label: load_run(path, ref.type_names, equil_fs) for label, path in runs.items()}
+    with progress_bar(total=1 + len(runs), desc="evaluate: reading", unit="trajectory", show=show_progress) as bar:
+        bar.set_postfix_str(REFERENCE)
+        ref = load_reference(reference, split)
+        bar.update()
+        trajs = {}
+        for label, path in runs.items():
+            bar.set_postfix_str(label)
+            trajs[label] = load_run(path, ref.type_names, equil_fs)
+            bar.update()
     for label, traj in trajs.items():
         _check_same_terms(ref, traj, runs[label])
-    usable = [t for t in trajs.values() if t.n_frames >= 2]
-    r_max = r_max if r_max is not None else min(structure.max_rdf_range(t) for t in [ref, *usable])
+    usable = {label: t for label, t in trajs.items() if t.n_frames >= 2}
+    r_max = r_max if r_max is not None else min(structure.max_rdf_range(t) for t in [ref, *usable.values()])
     observables = registered_observables()
     settings = Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar, msd_window_fs=msd_window_fs)
-    results = {REFERENCE: measure_reference(observables, ref, settings)}
-    results.update({label: observe(observables, traj, settings) for label, traj in trajs.items() if traj.n_frames >= 2})
+    halves = 2 if ref.n_frames >= 4 else 0
+    with progress_bar(total=len(observables) * (1 + len(usable) + halves), desc="evaluate", unit="observable",
+                      show=show_progress) as bar:
+        bar.set_description(f"evaluate: {REFERENCE}")
+        results = {REFERENCE: measure_reference(observables, ref, settings, bar)}
+        for label, traj in usable.items():
+            bar.set_description(f"evaluate: {label}")
+            results[label] = observe(observables, traj, settings, bar)
+        bar.set_description(f"evaluate: {REFERENCE} halves (floor)")
+        floor = reference_floor(observables, ref, Settings(r_max=r_max, bins=bins,
+                                                           reference_pressure_bar=reference_pressure_bar,
+                                                           msd_window_fs=msd_window_fs), bar)
     ranges = bond_ranges(ref)
-    floor = reference_floor(observables, ref, Settings(r_max=r_max, bins=bins, reference_pressure_bar=reference_pressure_bar,
-                                                       msd_window_fs=msd_window_fs))
     metrics = {
         "reference": {"path": str(reference), "split": split, "n_frames": ref.n_frames, "bond_ranges_A": ranges,
                       **{k: v for obs in observables for k, v in obs.values(results[REFERENCE][obs.name]).items()}},
@@ -157,26 +179,39 @@ def run_outcome(traj: CGTrajectory, ranges: dict[str, tuple[float, float]] | Non
     return "incomplete"
 
 
-def reference_floor(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings) -> dict[str, Any] | None:
+def reference_floor(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings,
+                    bar: tqdm | None = None) -> dict[str, Any] | None:
     """The reference's second half measured against its first (:func:`cgzoo.intervals.split_half`): the error a perfect
     model would show over half the reference's length, below which no run can be judged closer (None under 4 frames)."""
     if ref.n_frames < 4:
         return None
     first, second = (ref.select(frames) for frames in split_half(np.arange(ref.n_frames)))
-    measured = measure_reference(observables, first, settings)
-    return compare_observables(observables, measured, observe(observables, second, settings))
+    measured = measure_reference(observables, first, settings, bar)
+    return compare_observables(observables, measured, observe(observables, second, settings, bar))
 
 
-def measure_reference(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings) -> dict[str, Any]:
+def measure_reference(observables: Sequence[Observable], ref: CGTrajectory, settings: Settings,
+                      bar: tqdm | None = None) -> dict[str, Any]:
     """Measure the reference observable by observable into ``settings.reference``, which later ones and every run use."""
     for obs in observables:
-        settings.reference[obs.name] = obs.measure(ref, settings)
+        settings.reference[obs.name] = _measured(obs, ref, settings, bar)
     return dict(settings.reference)
 
 
-def observe(observables: Sequence[Observable], traj: CGTrajectory, settings: Settings) -> dict[str, Any]:
+def observe(observables: Sequence[Observable], traj: CGTrajectory, settings: Settings,
+            bar: tqdm | None = None) -> dict[str, Any]:
     """Every observable of one run, by name, on the reference's grids."""
-    return {obs.name: obs.measure(traj, settings) for obs in observables}
+    return {obs.name: _measured(obs, traj, settings, bar) for obs in observables}
+
+
+def _measured(obs: Observable, traj: CGTrajectory, settings: Settings, bar: tqdm | None) -> Any:
+    """``obs`` measured on ``traj``, advancing the progress ``bar`` (a :func:`cgzoo.progress.progress_bar`) if given."""
+    if bar is not None:
+        bar.set_postfix_str(obs.name)
+    result = obs.measure(traj, settings)
+    if bar is not None:
+        bar.update()
+    return result
 
 
 def compare_observables(observables: Sequence[Observable], ref: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:

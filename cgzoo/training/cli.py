@@ -2,12 +2,16 @@
 
 Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work as in any
 Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
-network) next to a CSV logger, and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
+network) next to a CSV logger, a fit resumed with ``--ckpt_path`` continuing the wandb run of its
+directory (``wandb_id.txt``), and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
 ``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
 ``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress; early stopping
-on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap) and
-``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory;
-``default_root_dir`` is ``runs/train/<network>_<mode>`` unless given. A zoo model is two
+on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap),
+``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory,
+and ``cgzoo predict`` writing ``predictions.h5`` there (:mod:`cgzoo.training.predictions`);
+``default_root_dir`` is ``runs/train/<network>_<mode>`` unless given. Every one of these is a parser
+default, so ``--print_config`` shows the loggers and callbacks a run will use (the sections
+``best_checkpoint``, ``last_checkpoint``, ``early_stopping``, ``learning_curves``, ``predictions``). A zoo model is two
 configs, its architecture and its mode: ``--config models/schnet.yaml --config models/modes/delta.yaml``
 (later configs and options override earlier ones).
 
@@ -20,18 +24,21 @@ also for Lightning's own ``--ckpt_path``), and every bad option or checkpoint is
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import re
-import warnings
-from contextlib import ExitStack
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter")  # cgzoo's main passes sys.argv[1:] as args
 
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, Namespace
+from jsonargparse._actions import _ActionPrintConfig
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -39,28 +46,64 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from cgzoo.errors import CGZooError, InputError
 from cgzoo.models import network_class
 from cgzoo.models.checkpoint import load_model
-from cgzoo.outputs import output_lock
+from cgzoo.outputs import output_lock, write_atomic
 from cgzoo.training.checkpoint import SafeCheckpointIO
 from cgzoo.training.curves import LearningCurves
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
+from cgzoo.training.predictions import PredictionWriter
 
 DEFAULT_ROOT = "runs/train"
 #: epochs without a lower validation force RMSE before training stops (twice the plateau scheduler's patience of the
 #: zoo configs, so the learning rate is cut at least once before giving up); ``--early_stopping.patience`` overrides
 EARLY_STOPPING_PATIENCE = 10
+#: the file in the run directory that holds the wandb run id, so a resumed fit logs into the same wandb run
+WANDB_ID_FILE = "wandb_id.txt"
+WANDB_LOGGER = "pytorch_lightning.loggers.WandbLogger"
+
+
+def wandb_installed() -> bool:
+    """Whether the wandb logger can be used."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def default_loggers(save_dir: str = DEFAULT_ROOT) -> list[dict[str, Any]]:
     """wandb (offline unless WANDB_MODE says otherwise) plus CSV; CSV alone when wandb is not installed."""
     loggers = [{"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": save_dir, "name": "csv"}}]
-    try:
-        import wandb  # noqa: F401
-    except ImportError:
+    if not wandb_installed():
         return loggers
     offline = os.environ.get("WANDB_MODE", "offline") in ("offline", "disabled", "dryrun")
-    return [{"class_path": "pytorch_lightning.loggers.WandbLogger",
+    return [{"class_path": WANDB_LOGGER,
              "init_args": {"project": "cgzoo", "save_dir": save_dir, "offline": offline}}] + loggers
+
+
+def wandb_run_id(root: str | Path, resume: bool) -> str:
+    """The wandb run id of the run directory ``root``: the stored one when ``resume`` finds it, else a new one, stored."""
+    path = Path(root) / WANDB_ID_FILE
+    if resume and path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)  # 8 lowercase characters, as wandb's own ids
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, run_id + "\n")
+    return run_id
+
+
+def wandb_logger_configs(loggers: Any) -> list[Any]:
+    """The wandb loggers' entries (class path and init args) of a ``trainer.logger`` config."""
+    return [logger for logger in (loggers if isinstance(loggers, list) else [loggers])
+            if isinstance(logger, (dict, Namespace)) and logger.get("class_path") == WANDB_LOGGER]
+
+
+def continue_wandb_run(loggers: Any, run_id: str) -> None:
+    """Give the wandb loggers of a logger config that name no run of their own the run ``run_id`` (created or resumed)."""
+    for logger in wandb_logger_configs(loggers):
+        init = logger.get("init_args")
+        if init is not None and not init.get("id"):
+            init["id"], init["resume"] = run_id, "allow"
 
 
 #: ``--ckpt_path`` values Lightning resolves itself (to files it then reads through SafeCheckpointIO)
@@ -101,6 +144,7 @@ class CGZooCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held = ExitStack()  # the run directory's lock, held until the subcommand has finished
+        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the rank-zero launcher)
         with self._held:
             super().__init__(*args, **kwargs)
 
@@ -110,7 +154,8 @@ class CGZooCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """The model is built from the data module's facts (types, prior, force scales) as both are instantiated, so bad
-        data or network arguments fail before the trainer and its loggers start."""
+        data or network arguments fail before the trainer and its loggers start; cgzoo's callbacks are parser sections
+        with their defaults, so ``--print_config`` shows them and every option of theirs can be set."""
         parser.link_arguments("data", "model.data_facts", compute_fn=CGDataModule.facts, apply_on="instantiate")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": "val/force_rmse", "early_stopping.mode": "min",
@@ -118,45 +163,67 @@ class CGZooCLI(LightningCLI):
                              # judged after each validation, where val/force_rmse exists (a run cut by max_steps
                              # mid-epoch has none at the train epoch's end)
                              "early_stopping.check_on_train_epoch_end": False})
+        # two checkpoint callbacks: Lightning 2.6 writes last.ckpt only when its own callback saved that step
+        parser.add_lightning_class_args(ModelCheckpoint, "best_checkpoint")
+        parser.set_defaults({"best_checkpoint.monitor": "val/force_rmse", "best_checkpoint.mode": "min",
+                             "best_checkpoint.save_top_k": 1, "best_checkpoint.filename": "best-{epoch}-{step}",
+                             "best_checkpoint.auto_insert_metric_name": False})
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.set_defaults({"last_checkpoint.save_top_k": 1, "last_checkpoint.save_last": True,
+                             "last_checkpoint.filename": "latest-{epoch}-{step}",
+                             "last_checkpoint.auto_insert_metric_name": False})
+        parser.add_lightning_class_args(LearningCurves, "learning_curves")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
 
     def instantiate_classes(self) -> None:
-        """Instantiate as Lightning does; a cgzoo error of the data module, which jsonargparse wraps, comes out as is."""
+        """Instantiate as Lightning does, the wandb loggers in the fit's wandb run; a cgzoo error of the data module,
+        which jsonargparse wraps, comes out as is.
+
+        The run id is given to the loggers for their instantiation only: the ``config.yaml`` a run saves stays
+        free of it, so a new run started from that file gets a wandb run of its own.
+        """
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        configured = copy.deepcopy(config.trainer.logger)
+        if self._wandb_id is not None:
+            continue_wandb_run(config.trainer.logger, self._wandb_id)
         try:
             super().instantiate_classes()
         except ValueError as exc:
             if isinstance(exc.__cause__, CGZooError):
                 raise exc.__cause__ from None
             raise
+        finally:
+            config.trainer.logger = configured
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, check the options that would fail late (network, ``--ckpt_path``), then take the run directory's lock."""
-        super().parse_arguments(parser, args)
+        """Parse; complete the defaults that depend on other options (run directory, loggers writing into it) before
+        ``--print_config`` prints them; check the options that would fail late (network, ``--ckpt_path``); then take
+        the run directory's lock and, for a fit, its wandb run id."""
+        with _ActionPrintConfig.skip_print_config():  # printed below, once the run directory and loggers are known
+            super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
-        check_options(config)
         if not config.trainer.default_root_dir:
             config.trainer.default_root_dir = run_directory(config.model.network, config.model.mode)
-        if subcommand and is_rank_zero_launcher():
-            self._held.enter_context(output_lock(config.trainer.default_root_dir))
-
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.logger is None or config.trainer.logger is True:
             config.trainer.logger = default_loggers(config.trainer.default_root_dir)
+        _ActionPrintConfig.print_config_if_requested(parser, self.config)
+        check_options(config)
+        if subcommand and is_rank_zero_launcher():
+            self._held.enter_context(output_lock(config.trainer.default_root_dir))
+            if subcommand == "fit" and wandb_logger_configs(config.trainer.logger):
+                self._wandb_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The trainer, with :class:`SafeCheckpointIO` added to the configured plugins."""
+        """The trainer, with :class:`SafeCheckpointIO` added to the configured plugins and checkpoints without a
+        ``dirpath`` in ``<default_root_dir>/checkpoints`` (not in a logger's folder), where ``--ckpt_path last`` looks."""
         plugins = self._get(self.config_init, "trainer", default={}).get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
-        return super().instantiate_trainer(plugins=[*plugins, SafeCheckpointIO()], **kwargs)
-
-    def _checkpoint_dir(self) -> Path:
-        return Path(self.trainer.default_root_dir) / "checkpoints"
-
-    def before_fit(self) -> None:
-        for callback in self.trainer.checkpoint_callbacks:
+        trainer = super().instantiate_trainer(plugins=[*plugins, SafeCheckpointIO()], **kwargs)
+        for callback in trainer.checkpoint_callbacks:
             if callback.dirpath is None:
-                callback.dirpath = str(self._checkpoint_dir())
+                callback.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
+        return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand, then close the wandb run."""
@@ -175,9 +242,10 @@ class CGZooCLI(LightningCLI):
 
 
 def trainer_defaults() -> dict[str, Any]:
-    """CPU, epoch-end checkpoints (best by val/force_rmse, and last), learning curves, gradient clipping, autograd in test/predict.
+    """CPU, gradient clipping, autograd in test/predict; the callbacks are parser sections (:meth:`CGZooCLI.add_arguments_to_parser`).
 
-    ``default_root_dir`` is left unset: :meth:`CGZooCLI.parse_arguments` makes it :func:`run_directory`.
+    ``default_root_dir`` and ``logger`` are left unset: :meth:`CGZooCLI.parse_arguments` makes them
+    :func:`run_directory` and :func:`default_loggers` writing into it.
     """
     return {
         "accelerator": "cpu",
@@ -185,12 +253,6 @@ def trainer_defaults() -> dict[str, Any]:
         "max_epochs": 50,
         "gradient_clip_val": 10.0,
         "inference_mode": False,  # forces are gradients: test/predict must keep autograd on
-        # two callbacks: Lightning 2.6 writes last.ckpt only when its own callback saved that step
-        "callbacks": [ModelCheckpoint(monitor="val/force_rmse", mode="min", save_top_k=1,
-                                      filename="best-{epoch}-{step}", auto_insert_metric_name=False),
-                      ModelCheckpoint(save_top_k=1, save_last=True, filename="latest-{epoch}-{step}",
-                                      auto_insert_metric_name=False),
-                      LearningCurves()],
     }
 
 
@@ -219,11 +281,28 @@ def check_config_files(argv: list[str]) -> None:
             read_yaml_file(arg.split("=", 1)[1], "config file")
 
 
+@contextmanager
+def command_line(argv: list[str]) -> Iterator[None]:
+    """Make ``argv`` the process's command line while the CLI runs, then restore it.
+
+    The Lightning CLI reads its arguments from ``sys.argv``, and Lightning's DDP launcher starts its
+    worker processes by re-running ``sys.argv``: with ``argv`` passed beside a different command line
+    (``cgzoo study``, a test, Python code) the workers would run another command. One source, ``sys.argv``.
+    """
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "cgzoo", *argv]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def run_lightning(argv: list[str]) -> None:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``) with ``argv`` after it."""
     check_config_files(argv)
     try:
-        CGZooCLI(CGLightningModule, CGDataModule, args=argv, trainer_defaults=trainer_defaults(),
-                 seed_everything_default=0, save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
+        with command_line(argv):
+            CGZooCLI(CGLightningModule, CGDataModule, trainer_defaults=trainer_defaults(), seed_everything_default=0,
+                     save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
     except ArgumentError as exc:
         raise InputError(None, argument_error_line(exc)) from None

@@ -2,8 +2,8 @@
 
 :class:`LearningCurves` records, after each epoch, the epoch-level metrics the LightningModule logged
 (``train/force_rmse``, ``val/force_rmse``, their R², the learning rate) and rewrites
-``<default_root_dir>/learning_curve.csv`` and ``learning_curve.png``. Its rows are part of the
-checkpoint, so a resumed run continues the same curve instead of starting a new one.
+``learning_curve.csv`` and ``learning_curve.png`` in the run directory (``<default_root_dir>``, or
+``dirpath``). Its rows are part of the checkpoint, so a resumed run continues the same curve instead of starting a new one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ COLUMNS = ("train/force_rmse", "val/force_rmse", "train/force_r2", "val/force_r2
 class LearningCurves(Callback):
     """Write the per-epoch train/validation force errors to CSV and a figure in the run directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, dirpath: str | None = None) -> None:
+        """Start with no epochs recorded.
+
+        Args:
+            dirpath: the folder of ``learning_curve.csv`` and ``.png``; default: the trainer's ``default_root_dir``.
+        """
+        self.dirpath = dirpath
         self.rows: list[dict[str, float]] = []
 
     def _record(self, trainer: Trainer) -> None:
@@ -42,7 +48,7 @@ class LearningCurves(Callback):
             row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.rows.append(row)
         if trainer.is_global_zero:
-            self._write(Path(trainer.default_root_dir))
+            self._write(Path(self.dirpath or trainer.default_root_dir))
 
     # the module logs its epoch metrics in its own on_train_epoch_end, after the callbacks' hook of the same
     # name has run: an epoch is recorded when the next one starts, and the last one when training ends
@@ -85,6 +91,7 @@ class LearningCurves(Callback):
                 ax.plot(*zip(*points), style, ms=3, label=key.split("/")[0])
         ax.set_xlabel("epoch")
         ax.set_ylabel("force RMSE (kcal/mol/Å)")
-        ax.legend()
+        if ax.lines:
+            ax.legend()
         fig.tight_layout()
         return fig

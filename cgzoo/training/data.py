@@ -73,9 +73,23 @@ class CGDataModule(pl.LightningDataModule):
         num_workers: NonNegativeInt = 0,
         cache_dir: str = "runs/prior_cache",
     ) -> None:
-        """``max_train_frames`` thins each dataset's training split evenly in time; ``max_val_frames`` its validation
-        split, which bounds the cost of the per-epoch validation that early stopping needs when the training set is
-        small."""
+        """Keep the options; the data is read in :meth:`setup`.
+
+        Args:
+            data: a cgzoo dataset (``.h5``, from ``cgzoo map``) or a list of them; their frames train together.
+            prior: the prior under the network: a fit spec (YAML, fitted here on the training split, one dataset
+                only, cached), a fitted ``prior.json`` or its directory, or ``none``.
+            fractions: train, validation and test fractions of each dataset's frames.
+            blocks: contiguous time blocks each dataset is cut into before the blocks are dealt to the splits.
+            gap: frames dropped where two splits meet, so correlated neighbours do not straddle them.
+            split_seed: which blocks go to which split; also seeds the per-epoch shuffle of the training frames.
+            batch_size: frames per batch.
+            max_train_frames: thin each dataset's training split evenly in time to this many frames.
+            max_val_frames: thin each validation split likewise, which bounds the cost of the per-epoch validation
+                early stopping needs when the training set is small.
+            num_workers: data loader worker processes.
+            cache_dir: where priors fitted from a spec are cached, keyed by dataset, spec and split.
+        """
         super().__init__()
         self.save_hyperparameters()
         self.data_paths = [Path(p) for p in ([data] if isinstance(data, str) else data)]
@@ -191,8 +205,9 @@ class CGDataModule(pl.LightningDataModule):
     # -- loaders -----------------------------------------------------------------------------------
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = [frame_to_data(ds, int(f), topology=top)
-                for ds, top, splits in zip(self.datasets, self.topologies, self.splits) for f in splits[split]]
+        data = [frame_to_data(ds, int(f), topology=top, dataset_id=d)
+                for d, (ds, top, splits) in enumerate(zip(self.datasets, self.topologies, self.splits))
+                for f in splits[split]]
         sampler = EpochShuffle(len(data), self.hparams.split_seed) if shuffle else None
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
@@ -206,6 +221,7 @@ class CGDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
+        """The test split: the frames ``cgzoo predict`` writes the model's energies and forces of."""
         return self._loader("test", shuffle=False)
 
 

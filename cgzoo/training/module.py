@@ -69,15 +69,37 @@ class CGLightningModule(pl.LightningModule):
         pressure_weight: NonNegativeFloat = 0.0,
         data_facts: DataFacts | None = None,
     ) -> None:
-        """``data_facts`` come from the data module (``cgzoo fit`` links them); without them a checkpoint gives the model.
+        """Set the hyperparameters; ``data_facts`` come from the data module (``cgzoo fit`` links them), and without them
+        a checkpoint gives the model.
 
         The pressure term: forces alone do not fix the pressure, so a network trained on them can undo a
         pressure-consistent prior (``experiments/beyond_fm/pressure/delta_inherits.md``). With ``pressure_bar`` set,
         every step logs the batch's mean pressure on the reference frames (virial + N·k_BT/V at the data's
         temperature) and its miss from the target; ``pressure_weight`` > 0 adds the weighted squared mean miss, in
-        units of :data:`PRESSURE_SCALE_BAR`, to the loss — Das and Andersen's constraint as a penalty. The target is a
-        pressure in bar, or ``"prior"`` (Δ mode): each frame's own prior pressure, so the network adds no net virial
-        and the model keeps the pressure its prior was refined to in MD (:mod:`cgzoo.refine.pressure`).
+        units of :data:`PRESSURE_SCALE_BAR`, to the loss — Das and Andersen's constraint as a penalty.
+
+        Args:
+            network: the network architecture: a registered name (``cgzoo.models.NETWORKS``) or the dotted class
+                path of a plugin network whose module ``CGZOO_PLUGINS`` enables.
+            network_args: keyword arguments of the network (hidden sizes, cutoff, radial basis...); the zoo configs
+                ``models/<network>.yaml`` hold tested ones.
+            mode: what the network learns: ``delta`` the residual of the prior's forces, ``ml_only`` all forces
+                (no prior), ``prior_only`` nothing (the prior alone, scored like a model).
+            lr: AdamW learning rate.
+            weight_decay: AdamW weight decay.
+            scheduler: learning-rate schedule: ``plateau`` halves it after ``scheduler_patience`` epochs without a
+                lower ``val/force_rmse``, ``cosine`` anneals it over ``trainer.max_epochs``, ``none`` keeps it.
+            scheduler_patience: epochs without improvement before the plateau scheduler halves the learning rate.
+            type_weights: loss weight per bead type name (1 for types not given).
+            ema_decay: decay of an exponential moving average of the weights, which validation, test, predict and
+                the checkpoint's model use; none without.
+            dtype: the model's floating-point precision in training.
+            pressure_bar: the pressure target in bar, or ``prior`` (delta mode): each frame's own prior pressure,
+                so the network adds no net virial and the model keeps the pressure its prior was refined to in MD
+                (:mod:`cgzoo.refine.pressure`); none logs and penalises no pressure.
+            pressure_weight: weight of the pressure term in the loss (0: the pressure is only logged).
+            data_facts: bead types, prior and force scales of the training data, linked from ``--data``; not an
+                option.
         """
         super().__init__()
         self.save_hyperparameters(ignore=["data_facts"])  # the data's facts live in the checkpoint's cgzoo block
@@ -134,14 +156,15 @@ class CGLightningModule(pl.LightningModule):
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _predict_forces(self, batch: Any, model: CGModel) -> torch.Tensor:
-        return self._predict(batch, model)[0]
+    def _evaluate(self, batch: Any, model: CGModel, stress: bool = False) -> tuple[Any, dict[str, torch.Tensor]]:
+        """The batch's graph and ``model``'s energy, forces (and stress) on it, with autograd on whatever the loop says."""
+        graph = batch_to_graph(batch, model.cutoff, getattr(torch, self.hparams.dtype))
+        with torch.enable_grad():
+            return graph, model(graph, forces=True, stress=stress)
 
     def _predict(self, batch: Any, model: CGModel, pressure: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Forces and, with ``pressure``, each frame's pressure (bar): virial −tr(σ)/3 plus N·k_BT/V."""
-        graph = batch_to_graph(batch, model.cutoff, getattr(torch, self.hparams.dtype))
-        with torch.enable_grad():
-            out = model(graph, forces=True, stress=pressure)
+        graph, out = self._evaluate(batch, model, stress=pressure)
         if not pressure:
             return out["forces"], None
         return out["forces"], (stress_pressure(out["stress"]) + kinetic_pressure_tensor(graph, self.temperature)) \
@@ -219,7 +242,10 @@ class CGLightningModule(pl.LightningModule):
         self._eval_step("test", batch)
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        return {"forces": self._predict_forces(batch, self._eval_model()).detach(), "reference": batch.forces}
+        """Per frame: energy (B,), the dataset and frame it is; per bead: forces, reference forces and frame (``batch``)."""
+        _, out = self._evaluate(batch, self._eval_model())
+        return {"energy": out["energy"].detach(), "forces": out["forces"].detach(), "reference": batch.forces,
+                "batch": batch.batch, "frame": batch.frame, "dataset_id": batch.dataset_id}
 
     def _update_metrics(self, split: str, pred: torch.Tensor, batch: Any) -> None:
         """Add a batch's predicted and reference forces to the split's running force errors."""
@@ -232,7 +258,9 @@ class CGLightningModule(pl.LightningModule):
             gathered = self.all_gather(torch.from_numpy(metrics.sums))
             metrics.sums = gathered.reshape(-1, *metrics.sums.shape).sum(0).cpu().numpy()
         for key, value in metrics.as_dict(self.model.type_names).items():
-            self.log(f"{split}/{key}", value, prog_bar=key == "force_rmse" and split == "val", rank_zero_only=True)
+            # every process holds the same reduced value: sync_dist averages equal numbers, so each process may
+            # monitor it (checkpoints, early stopping) and Lightning need not warn of an unsynchronised epoch metric
+            self.log(f"{split}/{key}", value, prog_bar=key == "force_rmse" and split == "val", sync_dist=True)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
