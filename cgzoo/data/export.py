@@ -1,8 +1,9 @@
 """A CG dataset as extended XYZ for ASE and other tools, and such a file read back as a dataset.
 
 Convention (also used by cgzoo's ASE calculator): every bead is the dummy element ``X``; its
-bead type is the per-bead string column ``bead_type``, with ``bead_name``, ``molecule_id`` and
-``masses`` alongside. Positions and cell are in Å; forces are written in **eV/Å** (ASE's unit,
+bead type is the per-bead string column ``bead_type``, with ``bead_name``, ``molecule_id``, ``resid``
+(molecule id + 1: one residue per molecule, so ``cgzoo map`` reads a molecule's beads as one residue)
+and ``masses`` alongside. Positions and cell are in Å; forces are written in **eV/Å** (ASE's unit,
 converted from kcal/mol/Å) as the calculator's ``forces`` so ``ase.io.read`` returns them from
 ``atoms.get_forces()``. Frame ``time`` (fs) is in ``atoms.info``. The first frame's ``info["cgzoo"]``
 (:data:`cgzoo.io.extxyz.TOPOLOGY_KEY`, percent-encoded JSON, since ASE mangles quotes and backslashes)
@@ -59,6 +60,7 @@ def frame_to_atoms(dataset: "CGDataset", index: int):
     atoms.new_array("bead_type", np.array([top.type_names[t] for t in top.bead_types], dtype=str))
     atoms.new_array("bead_name", np.array([str(name) for name in top.bead_names], dtype=str))
     atoms.new_array("molecule_id", top.molecule_ids.astype(int))
+    atoms.new_array("resid", top.molecule_ids.astype(int) + 1)  # one residue per molecule, as cgzoo map reads residues
     atoms.info["time"] = float(dataset.times[index])
     forces = dataset.forces[index].astype(np.float64) * KCAL_MOL_A_TO_EV_A
     atoms.calc = SinglePointCalculator(atoms, forces=forces)

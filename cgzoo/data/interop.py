@@ -21,8 +21,8 @@ import numpy as np
 
 from cgzoo.data.dataset import EXTXYZ_SUFFIXES, HDF5_SUFFIXES, CGDataset, CGTopology, check_topology
 from cgzoo.data.run_record import read_run_json, run_beads, run_topology
-from cgzoo.errors import InputError
-from cgzoo.outputs import replace_file
+from cgzoo.errors import InputError, check_output_path
+from cgzoo.outputs import atomic_dir, replace_file
 from cgzoo.terms import FIELD_ORDER, canonical_key
 from cgzoo.units import FS_TO_PS, KCAL_MOL_TO_KJ_MOL
 
@@ -58,8 +58,8 @@ def cg_universe(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times
     u = _topology_universe(top)
     u.add_TopologyAttr("names", np.asarray(top.bead_names, dtype=str))
     u.add_TopologyAttr("types", np.array([top.type_names[t] for t in top.bead_types], dtype=str))
-    for field, values in _bonded(top).items():
-        u.add_TopologyAttr(field, [tuple(row) for row in values.tolist()])
+    for field, n in FIELD_ORDER.items():
+        u.add_TopologyAttr(field, [tuple(row) for row in np.asarray(getattr(top, field)).reshape(-1, n).tolist()])
     dt_fs = float(times[1] - times[0]) if len(times) > 1 else 1.0
     u.load_new(np.asarray(positions, dtype=np.float32), format=MemoryReader, dimensions=cell_dimensions(boxes),
                dt=dt_fs * FS_TO_PS,
@@ -97,6 +97,15 @@ def write_pair(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times:
     return topology_path, trajectory_path
 
 
+def write_dataset_pair(dataset: CGDataset, out: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
+    """``cgzoo convert --to lammps+dcd``: the pair of ``dataset`` in the directory ``out``, which appears only when complete."""
+    out = check_output_path(out, overwrite)
+    check_type_masses(dataset.topology, out / TOPOLOGY_FILE)
+    with atomic_dir(out, overwrite, marker=TOPOLOGY_FILE, what="topology + trajectory directory") as tmp:
+        write_pair(dataset.topology, dataset.positions, dataset.boxes, dataset.times, tmp)
+    return out / TOPOLOGY_FILE, out / TRAJECTORY_FILE
+
+
 def _topology_universe(top: CGTopology) -> Universe:
     """An empty Universe of the beads, one residue per molecule (resids 1…M), with their masses."""
     import MDAnalysis as mda
@@ -106,12 +115,6 @@ def _topology_universe(top: CGTopology) -> Universe:
     u.add_TopologyAttr("resids", np.arange(1, n_molecules + 1))
     u.add_TopologyAttr("masses", np.asarray(top.masses, dtype=np.float64))
     return u
-
-
-def _bonded(top: CGTopology) -> dict[str, np.ndarray]:
-    """The non-empty bonded index lists of ``top``, by topology field."""
-    values = {field: np.asarray(getattr(top, field), dtype=np.int64).reshape(-1, n) for field, n in FIELD_ORDER.items()}
-    return {field: arr for field, arr in values.items() if len(arr)}
 
 
 def _lammps_universe(top: CGTopology, positions: np.ndarray, box: np.ndarray) -> Universe:
