@@ -44,7 +44,7 @@ def cg_record(top: CGTopology, temperature: float | None = None,
     return {**record, "temperature": temperature, "provenance": provenance or {}}
 
 
-def frame_to_atoms(dataset: "CGDataset", index: int):
+def frame_to_atoms(dataset: CGDataset, index: int):
     """One frame as an ASE ``Atoms`` with the bead columns and a single-point forces result (eV/Å)."""
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -67,7 +67,7 @@ def frame_to_atoms(dataset: "CGDataset", index: int):
     return atoms
 
 
-def write_extxyz(dataset: "CGDataset", path: str | Path) -> None:
+def write_extxyz(dataset: CGDataset, path: str | Path) -> None:
     """Write every frame of ``dataset`` to ``path`` in extended XYZ (see module docstring)."""
     from ase.io import write
 
@@ -76,7 +76,7 @@ def write_extxyz(dataset: "CGDataset", path: str | Path) -> None:
     write(str(path), frames, format="extxyz")
 
 
-def read_extxyz_dataset(path: str | Path) -> "CGDataset":
+def read_extxyz_dataset(path: str | Path) -> CGDataset:
     """An extended XYZ file (cgzoo's own, or any with forces and a periodic cell) as a dataset; checked by the caller."""
     from ase.io import read
 

@@ -23,8 +23,8 @@ from cgzoo.data.export import cg_record
 from cgzoo.data.interop import TOPOLOGY_FILE, check_type_masses, frame_arrays, run_bead_topology, write_pair
 from cgzoo.data.run_record import LAST_GOOD, LOG_FIELDS
 from cgzoo.data.start import label_beads
-from cgzoo.io.extxyz import TOPOLOGY_KEY, encode_record
 from cgzoo.errors import CGZooError
+from cgzoo.io.extxyz import TOPOLOGY_KEY, encode_record
 from cgzoo.md.settings import SimulationSettings
 from cgzoo.outputs import replace_file
 from cgzoo.units import EV_TO_KCAL_MOL
