@@ -60,11 +60,15 @@ def cg_universe(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times
     u.add_TopologyAttr("types", np.array([top.type_names[t] for t in top.bead_types], dtype=str))
     for field, n in FIELD_ORDER.items():
         u.add_TopologyAttr(field, [tuple(row) for row in np.asarray(getattr(top, field)).reshape(-1, n).tolist()])
-    dt_fs = float(times[1] - times[0]) if len(times) > 1 else 1.0
     u.load_new(np.asarray(positions, dtype=np.float32), format=MemoryReader, dimensions=cell_dimensions(boxes),
-               dt=dt_fs * FS_TO_PS,
+               dt=_frame_step_ps(times),
                forces=None if forces is None else np.asarray(forces, dtype=np.float32) * KCAL_MOL_TO_KJ_MOL)
     return u
+
+
+def _frame_step_ps(times: np.ndarray) -> float:
+    """The time between the first two frames in ps; a single frame has none and takes MDAnalysis' default, 1 ps."""
+    return float(times[1] - times[0]) * FS_TO_PS if len(times) > 1 else 1.0
 
 
 def cell_dimensions(boxes: np.ndarray) -> np.ndarray:
@@ -85,11 +89,10 @@ def write_pair(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times:
     check_type_masses(top, topology_path)
     lammps = _lammps_universe(top, positions[0], boxes[0])
     replace_file(topology_path, lambda tmp: DATAWriter(str(tmp)).write(lammps.atoms))
-    dt_ps = float(times[1] - times[0]) * FS_TO_PS if len(times) > 1 else 1.0
 
     def write_dcd(tmp: Path) -> None:
         frames = cg_universe(top, positions, boxes, times)
-        with DCDWriter(str(tmp), n_atoms=top.n_beads, dt=dt_ps) as writer:
+        with DCDWriter(str(tmp), n_atoms=top.n_beads, dt=frames.trajectory.dt) as writer:
             for _ in frames.trajectory:
                 writer.write(frames.atoms)
 
@@ -100,7 +103,6 @@ def write_pair(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times:
 def write_dataset_pair(dataset: CGDataset, out: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     """``cgzoo convert --to lammps+dcd``: the pair of ``dataset`` in the directory ``out``, which appears only when complete."""
     out = check_output_path(out, overwrite)
-    check_type_masses(dataset.topology, out / TOPOLOGY_FILE)
     with atomic_dir(out, overwrite, marker=TOPOLOGY_FILE, what="topology + trajectory directory") as tmp:
         write_pair(dataset.topology, dataset.positions, dataset.boxes, dataset.times, tmp)
     return out / TOPOLOGY_FILE, out / TRAJECTORY_FILE
