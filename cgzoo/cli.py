@@ -75,9 +75,14 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 def _cmd_convert(args: argparse.Namespace) -> None:
     from cgzoo.data.dataset import CGDataset
+    from cgzoo.data.interop import write_dataset_pair
 
     ds = CGDataset.load(args.dataset)
-    print(f"wrote {ds.save(args.out, overwrite=args.overwrite)} ({ds.n_frames} frames)")
+    if args.to == "lammps+dcd":
+        topology, trajectory = write_dataset_pair(ds, args.out, overwrite=args.overwrite)
+        print(f"wrote {topology} and {trajectory} ({ds.n_frames} frames)")
+    else:
+        print(f"wrote {ds.save(args.out, overwrite=args.overwrite)} ({ds.n_frames} frames)")
 
 
 def _cmd_split(args: argparse.Namespace) -> None:
@@ -387,13 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     mp.set_defaults(func=_cmd_map)
 
     info = sub.add_parser("info", help="summarise a CG dataset")
-    info.add_argument("dataset", type=Path)
+    info.add_argument("dataset", type=Path, help="CG dataset: .h5, or .extxyz as cgzoo writes it")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
 
-    conv = sub.add_parser("convert", help="write a CG dataset in another format (suffix: .h5 or .extxyz)")
-    conv.add_argument("dataset", type=Path)
-    conv.add_argument("out", type=Path)
+    conv = sub.add_parser("convert", help="write a CG dataset (.h5 or .extxyz) in another format")
+    conv.add_argument("dataset", type=Path, help="CG dataset: .h5, or .extxyz as cgzoo writes it")
+    conv.add_argument("out", type=Path, help="dataset (.h5 or .extxyz), or with --to lammps+dcd a directory")
+    conv.add_argument("--to", choices=["dataset", "lammps+dcd"], default="dataset",
+                      help="dataset (default; the suffix of OUT picks the format) or lammps+dcd: topology.data + "
+                           "traj.dcd in OUT, for VMD, OVITO and MDAnalysis (docs/interop.md)")
     conv.add_argument("--overwrite", action="store_true")
     conv.set_defaults(func=_cmd_convert)
 

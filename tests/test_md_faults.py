@@ -149,7 +149,8 @@ def test_overwrite_clears_the_previous_run_and_refuses_other_directories(files, 
     (out / "last_good.extxyz").write_text("stale\n")
     (out / "lammps").mkdir()
     assert main(cli(files, out, "--steps", "10", "--overwrite")) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["log.csv", "run.json", "traj.extxyz", "traj.traj"]
+    assert sorted(p.name for p in out.iterdir()) == ["log.csv", "run.json", "topology.data", "traj.dcd", "traj.extxyz",
+                                                     "traj.traj"]
     other = files["dir"] / "mine"
     other.mkdir()
     (other / "thesis.tex").write_text("keep me")

@@ -128,13 +128,22 @@ class CGDataset:
 
     @classmethod
     def load(cls, path: str | Path, frames: np.ndarray | None = None) -> "CGDataset":
-        """Read a cgzoo HDF5 dataset, checking its schema, its checksums and that every frame is finite.
+        """Read a cgzoo HDF5 dataset, checking its schema, its checksums and that every frame is finite; an
+        ``.extxyz``/``.xyz`` file is read as :func:`cgzoo.data.export.read_extxyz_dataset` reads it, with the same checks
+        but no checksums.
 
         ``frames`` reads only those frames (in increasing order) for readers that need a few of a long
         trajectory; checksums cover whole arrays, so such a reader verifies the file first
         (:func:`verify_checksums`).
         """
         path = Path(path)
+        if path.suffix.lower() in EXTXYZ_SUFFIXES:
+            from cgzoo.data.export import read_extxyz_dataset
+
+            dataset = read_extxyz_dataset(path)
+            dataset = dataset if frames is None else dataset.subset(np.unique(np.asarray(frames, dtype=np.int64)))
+            check_dataset(dataset, path)
+            return dataset
         with _open_checked(path) as h5, _read_errors(path):
             topology = _read_topology(h5)
             if frames is None:

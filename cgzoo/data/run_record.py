@@ -2,9 +2,11 @@
 
 A run directory holds ``traj.traj`` (ASE trajectory: unwrapped positions in Å, velocities, cell,
 ``info["time_fs"]``), ``traj.extxyz`` (the same frames with ``bead_type``/``molecule_id`` arrays),
-``log.csv`` (:data:`LOG_FIELDS`, one row per saved frame), ``run.json`` (the run's settings, the
-model file's sha256, engine, bonded topology, per-bead types and molecule ids, ``status`` and
-``steps_done``) and, if the stability guard stopped the run, ``last_good.extxyz``. Reading it needs
+``topology.data`` + ``traj.dcd`` (the same frames as a LAMMPS data topology and a DCD trajectory for
+VMD, OVITO and MDAnalysis, :mod:`cgzoo.data.interop`), ``log.csv`` (:data:`LOG_FIELDS`, one row per
+saved frame), ``run.json`` (the run's settings, the model file's sha256, engine, bonded topology,
+per-bead types and molecule ids, ``status`` and ``steps_done``) and, if the stability guard stopped
+the run, ``last_good.extxyz``. Reading it needs
 neither torch nor a model.
 """
 
@@ -26,7 +28,7 @@ LOG_FIELDS = ["step", "time_fs", "temperature_K", "pressure_bar", "density_g_cm3
 #: the frame written when the stability guard stops a run
 LAST_GOOD = "last_good.extxyz"
 #: files of a run directory (a restart removes temporaries of them left by a killed run)
-RUN_FILES = ("run.json", "traj.extxyz", "log.csv", "traj.traj", LAST_GOOD)
+RUN_FILES = ("run.json", "traj.extxyz", "log.csv", "traj.traj", LAST_GOOD, "topology.data", "traj.dcd")
 #: frame files of a run directory, whose bead types and bonds are in its run.json
 RUN_FRAME_FILES = ("traj.traj", "traj.extxyz", LAST_GOOD)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from cgzoo.data.dataset import CGDataset, has_checksums
+from cgzoo.data.dataset import EXTXYZ_SUFFIXES, CGDataset, has_checksums
 from cgzoo.units import density_g_cm3
 
 
@@ -64,9 +64,12 @@ def _force_map_line(record: dict[str, Any]) -> str:
 
 
 def summarize_file(path: str | Path) -> dict[str, Any]:
-    """:func:`summarize` of a dataset file, after verifying it (checksums, schema, sanity) as every load does."""
+    """:func:`summarize` of a dataset file (``.h5`` or ``.extxyz``), after verifying it (checksums, schema, sanity) as every load does."""
     info = summarize(CGDataset.load(path))
-    info["checksums"] = "verified" if has_checksums(path) else "none stored (file from an older cgzoo)"
+    if Path(path).suffix.lower() in EXTXYZ_SUFFIXES:
+        info["checksums"] = "none (extxyz holds none)"
+    else:
+        info["checksums"] = "verified" if has_checksums(path) else "none stored (file from an older cgzoo)"
     return info
 
 

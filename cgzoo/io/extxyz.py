@@ -1,17 +1,21 @@
 """Read extended-XYZ trajectories with forces through ASE, converting eV/Å to kcal/(mol·Å).
 
-Per-atom columns give the topology when present: ``name`` or ``atom_name`` (else the chemical
-symbol), ``resname`` (else ``UNK``), ``resid``, and ``molecule_id`` or ``mol-id``. Without
+Per-atom columns give the topology when present: ``name``, ``atom_name`` or ``bead_name`` (else the
+chemical symbol), ``resname`` (else ``UNK``), ``resid``, and ``molecule_id`` or ``mol-id``. Without
 ``resid`` every atom is its own residue; without a molecule column molecules are the residues,
 so a file with neither has one-atom molecules (a mapping that puts several atoms in one bead
-then has to reject it). Times come from the ``time`` info key in fs, else frame index × ``timestep``.
+then has to reject it). Bonds come from the first frame's ``info["cgzoo"]`` record (:data:`TOPOLOGY_KEY`, percent-encoded
+JSON: how cgzoo writes a CG dataset, :mod:`cgzoo.data.export`), so a cgzoo extxyz maps again like any input.
+Times come from the ``time`` info key in fs, else frame index × ``timestep``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 import numpy as np
 
@@ -23,7 +27,9 @@ from cgzoo.units import EV_A_TO_KCAL_MOL_A
 if TYPE_CHECKING:
     from ase import Atoms
 
-NAME_COLUMNS = ("name", "atom_name")
+NAME_COLUMNS = ("name", "atom_name", "bead_name")
+#: the ``atoms.info`` key of a first frame holding what no per-atom column can (written by :mod:`cgzoo.data.export`)
+TOPOLOGY_KEY = "cgzoo"
 MOLECULE_COLUMNS = ("molecule_id", "mol-id")
 
 
@@ -38,12 +44,12 @@ def read_extxyz(path: str | Path, timestep: float = 1.0) -> AtomisticSource:
         raise InputError(path, "has no frames")
     top = _topology(first, path)
     _check_frame(first, 0, top.n_atoms, path)
-    _forces(first, 0, path)
+    frame_forces(first, 0, path)
 
     def frames() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
         for index, atoms in enumerate(_frames(path)):
             _check_frame(atoms, index, top.n_atoms, path)
-            forces = _forces(atoms, index, path) * EV_A_TO_KCAL_MOL_A
+            forces = frame_forces(atoms, index, path) * EV_A_TO_KCAL_MOL_A
             yield atoms.positions, forces, atoms.cell.array, float(atoms.info.get("time", index * timestep))
 
     return AtomisticSource(
@@ -85,13 +91,41 @@ def _topology(atoms: Atoms, path: Path) -> AtomTopology:
         resids=resids,
         masses=np.asarray(atoms.get_masses(), dtype=np.float64),
         molecule_ids=dense_labels(np.asarray(molecules)),
+        bonds=_bonds(atoms, path),
         source=str(path),
     )
     top.validate()
     return top
 
 
-def _forces(atoms: Atoms, index: int, path: Path) -> np.ndarray:
+def encode_record(record: dict[str, Any]) -> str:
+    """A JSON record as one ``atoms.info`` string: percent-encoded JSON, since ASE's extxyz mangles quotes and backslashes."""
+    return quote(json.dumps(record), safe=" ,:[]")
+
+
+def topology_record(atoms: Atoms, path: Path) -> dict[str, Any]:
+    """The decoded ``info["cgzoo"]`` of a frame (:func:`encode_record`); empty when the frame has none."""
+    text = atoms.info.get(TOPOLOGY_KEY)
+    if text is None:
+        return {}
+    try:
+        record = json.loads(unquote(str(text)))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise InputError(path, f"info key {TOPOLOGY_KEY!r} of frame 0 is not a cgzoo topology record")
+    return record
+
+
+def _bonds(atoms: Atoms, path: Path) -> np.ndarray:
+    """The 0-based bonded pairs of the first frame's ``info["cgzoo"]["bonds"]``, none without that record."""
+    try:
+        return np.asarray(topology_record(atoms, path).get("bonds") or np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise InputError(path, f"info[{TOPOLOGY_KEY!r}]['bonds'] of frame 0 is not a list of atom index pairs") from None
+
+
+def frame_forces(atoms: Atoms, index: int, path: Path) -> np.ndarray:
     """Forces in eV/Å from the attached calculator's results, else from a ``forces`` column."""
     if atoms.calc is not None and "forces" in atoms.calc.results:
         return np.asarray(atoms.calc.results["forces"], dtype=np.float64)

@@ -2,7 +2,7 @@
 
 The run loop (:mod:`cgzoo.md.loop`) integrates; everything else a run does is a :class:`Hook`, as in
 schnetpack's simulator: the stability :class:`Guard`, the :class:`CSVLogger` of ``log.csv``, the
-:class:`TrajectoryWriter` of ``traj.traj``/``traj.extxyz`` and the :class:`ProgressBar`. Users add their
+:class:`TrajectoryWriter` of ``traj.traj``/``traj.extxyz``/``topology.data``/``traj.dcd`` and the :class:`ProgressBar`. Users add their
 own with ``simulate(..., hooks=[MyHook()])``: subclass :class:`Hook` and override what you need; raise
 :class:`UnstableStep` from :meth:`Hook.on_step` to stop the run as unstable.
 """
@@ -18,9 +18,12 @@ import numpy as np
 from ase import Atoms
 from ase.io import Trajectory, read, write
 
+from cgzoo.data.export import cg_record
+from cgzoo.data.interop import TOPOLOGY_FILE, check_type_masses, frame_arrays, run_bead_topology, write_pair
 from cgzoo.data.run_record import LAST_GOOD, LOG_FIELDS
 from cgzoo.data.start import label_beads
 from cgzoo.errors import CGZooError
+from cgzoo.io.extxyz import TOPOLOGY_KEY, encode_record
 from cgzoo.md.settings import SimulationSettings
 from cgzoo.outputs import replace_file
 from cgzoo.progress import progress_bar
@@ -128,13 +131,18 @@ class CSVLogger(Hook):
 
 
 class TrajectoryWriter(Hook):
-    """Writes saved frames to ``traj.traj`` and, at the end, all of them with their bead types to ``traj.extxyz``.
+    """Writes saved frames to ``traj.traj`` and, at the end, all of them as ``traj.extxyz`` and as the
+    ``topology.data`` + ``traj.dcd`` pair of VMD, OVITO and MDAnalysis (:mod:`cgzoo.data.interop`).
 
-    ASE's ``.traj`` keeps no custom per-atom arrays, so ``traj.extxyz`` labels the frames from the run's settings.
+    ASE's ``.traj`` keeps no custom per-atom arrays, so ``traj.extxyz`` labels the frames from the run's settings,
+    and its first frame carries the bonded topology as a dataset's extxyz does (:mod:`cgzoo.data.export`).
     """
 
     def on_start(self, run: RunInfo) -> None:
         self.path, self.settings = run.out / "traj.traj", run.settings
+        # the bead topology is checked before the first step: a run whose pair could not be written does not start
+        self.topology = run_bead_topology(run.settings.model_dump(), run.atoms, run.out / "run.json")
+        check_type_masses(self.topology, run.out / TOPOLOGY_FILE)
         self.traj = Trajectory(str(self.path), "a" if run.restart else "w", run.atoms)
 
     def on_save(self, frame: Frame) -> None:
@@ -145,7 +153,11 @@ class TrajectoryWriter(Hook):
         frames = read(str(self.path), index=":")
         for frame in frames:
             label_beads(frame, self.settings.bead_types, self.settings.molecule_ids)
+        if frames:
+            frames[0].info[TOPOLOGY_KEY] = encode_record(cg_record(self.topology, self.settings.temperature_K))
         replace_file(self.path.with_suffix(".extxyz"), lambda tmp: write(str(tmp), frames, format="extxyz"))
+        if frames:
+            write_pair(self.topology, *frame_arrays(frames), self.path.parent)
 
 
 class ProgressBar(Hook):
