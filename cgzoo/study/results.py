@@ -18,6 +18,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,16 @@ def result_columns() -> tuple[str, ...]:
             "stable_nvt", "stable_npt", "status_nvt", "status_npt", "epochs", "converged", "train_seconds", "md_ns_per_day")
 
 
-def study_metrics() -> tuple[StudyMetric, ...]:
-    """The metrics the summary, findings and figures show (lower is better; errors are compared as absolute values)."""
-    return (FORCE_METRIC, *(m for obs in registered_observables() for m in obs.study_metrics))
+def study_metrics(ensembles: Iterable[str] | None = None) -> tuple[StudyMetric, ...]:
+    """The metrics the summary, findings and figures show (lower is better; errors are compared as absolute values):
+    the force error and the observables' metrics of the runs in ``ensembles`` (None: every ensemble)."""
+    metrics = (FORCE_METRIC, *(m for obs in registered_observables() for m in obs.study_metrics))
+    return metrics if ensembles is None else tuple(m for m in metrics if m.ensemble is None or m.ensemble in ensembles)
+
+
+def planned_ensembles(rows: list[dict[str, Any]]) -> set[str]:
+    """The ensembles any model of the study runs, from the rows' ``planned_<ensemble>`` flags."""
+    return {e for r in rows for e in ENSEMBLES if r.get(f"planned_{e}")}
 
 
 def _metrics(task: Task | None, states: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -168,7 +176,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     return out
 
 
-def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
+def findings(agg: dict[tuple, dict[str, Any]], ensembles: Iterable[str] | None = None) -> list[str]:
     """Counted statements per metric and architecture: Δ against ML only of the same network, and each against the prior.
 
     "Better" needs the two 95 % intervals to separate; overlapping intervals, or a model with one value and
@@ -177,7 +185,7 @@ def findings(agg: dict[tuple, dict[str, Any]]) -> list[str]:
     lines = []
     mappings = sorted({k[3] for k in agg})
     archs = sorted({k[4] for k in agg if k[5] != "prior_only"})
-    for column, label in ((m.column, m.label) for m in study_metrics()):
+    for column, label in ((m.column, m.label) for m in study_metrics(ensembles)):
         parts = []
         for arch in archs:
             counts: dict[str, list[str]] = {"Δ vs ML only": [], "Δ vs prior": [], "ML only vs prior": []}
@@ -228,16 +236,16 @@ def _fmt(cell: Interval | float | None) -> str:
 
 
 def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, Any]], header: list[str],
-                  path: Path) -> None:
+                  path: Path, ensembles: Iterable[str] | None = None) -> None:
     """``summary.md``: provenance lines, computed findings, one table per system (95 % intervals) with its floor rows."""
-    shown = [(m.column, m.label) for m in study_metrics()]
+    shown = [(m.column, m.label) for m in study_metrics(ensembles)]
     by_run: dict[str, list[str]] = defaultdict(list)
-    for metric in study_metrics():
+    for metric in study_metrics(ensembles):
         if metric.ensemble is not None:
             by_run[metric.ensemble].append(metric.label)
     lines = [*header, "", "## Findings (computed from results.csv)", "",
              "Better/tie/worse per architecture, counted over mappings: better or worse only where the 95 % intervals "
-             "separate.", "", *findings(agg), ""]
+             "separate.", "", *findings(agg, ensembles), ""]
     lines += [("Lower is better everywhere. Cells are estimate [95 % interval]: a two-level bootstrap over training "
                "seeds and, within each, MD replicas (the force error over seeds only); no interval with a single "
                "value. Stability counts the runs that finished with every molecule intact (– for a model that ran none); "
@@ -266,9 +274,10 @@ def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, 
     write_atomic(path, "\n".join(lines))
 
 
-def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, path: Path) -> Path | None:
+def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, path: Path,
+                             ensembles: Iterable[str] | None = None) -> Path | None:
     """Rows: metrics; columns: systems; x: beads per molecule; one line per model (colour: architecture, style: mode)."""
-    shown = [(m.column, m.label) for m in study_metrics()]
+    shown = [(m.column, m.label) for m in study_metrics(ensembles)]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -326,9 +335,9 @@ def plot_error_vs_resolution(agg: dict[tuple, dict[str, Any]], operator: str, pa
     return path
 
 
-def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path) -> Path | None:
+def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path, ensembles: Iterable[str] | None = None) -> Path | None:
     """One panel per metric: Δ (y) against ML only (x) for every (mapping, architecture); below the diagonal Δ wins."""
-    shown = [(m.column, m.label) for m in study_metrics()]
+    shown = [(m.column, m.label) for m in study_metrics(ensembles)]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -508,12 +517,13 @@ def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Pat
     agg = aggregate(rows)
     written = [out / "results.csv", out / "summary.md"]
     write_csv(rows, written[0])
-    write_summary(agg, collect_floors(tasks, states), header, written[1])
+    ensembles = planned_ensembles(rows)
+    write_summary(agg, collect_floors(tasks, states), header, written[1], ensembles)
     for operator in sorted({r["operator"] for r in rows}):
-        p = plot_error_vs_resolution(agg, operator, out / f"error_vs_resolution_{operator}.png")
+        p = plot_error_vs_resolution(agg, operator, out / f"error_vs_resolution_{operator}.png", ensembles)
         if p:
             written.append(p)
-    p = plot_delta_vs_ml(agg, out / "delta_vs_ml_only.png")
+    p = plot_delta_vs_ml(agg, out / "delta_vs_ml_only.png", ensembles)
     if p:
         written.append(p)
     de_rows = data_efficiency_rows(tasks, states)
