@@ -232,7 +232,7 @@ def _fmt(cell: Interval | float | None) -> str:
     """An interval as ``estimate [low, high]`` (the estimate alone without one), a plain value as is, – for nothing."""
     if cell is None or (isinstance(cell, Interval) and not math.isfinite(cell.estimate)):
         return "–"
-    return cell.format() if isinstance(cell, Interval) else f"{cell:.3g}"
+    return cell.format(4) if isinstance(cell, Interval) else f"{cell:.4g}"
 
 
 def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, Any]], header: list[str],
