@@ -24,7 +24,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,8 @@ class EngineModel:
     network: CGModel | None
     #: constant energy per bead of each type (kcal/mol), added to engine energies to match the model's
     energy_offset: np.ndarray
+    #: the model's pair members each table of ``pairs`` sums, in its order (an engine with analytic pair forms reads them)
+    pair_members: list[list[Prior]] = field(default_factory=list)
 
     @property
     def cutoff(self) -> float:
@@ -221,12 +223,12 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     for kind, chosen in parts.items():
         if kind != "pair" and chosen and keys.get(kind):
             tables[kind] = _tabulate(chosen, kind, keys[kind], type_names)
-    pairs = []
+    pairs, groups = [], {}
     if keys.get("pair") and parts["pair"]:
         grid = engine_grid(parts["pair"], "pair")
-        pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule, grid)
-                 for rule, group in pair_groups(parts["pair"], excluded).items()]
-    return EngineModel(type_names, pairs, tables, network, offset)
+        groups = pair_groups(parts["pair"], excluded)
+        pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule, grid) for rule, group in groups.items()]
+    return EngineModel(type_names, pairs, tables, network, offset, list(groups.values()))
 
 
 def additive_parts(model: CGModel, seen: set[int] | None) -> dict[str, list[Prior]]:

@@ -1,7 +1,7 @@
 """``cgzoo export``: a model and a start structure as files an MD engine runs as written, with the tabulation error.
 
 The directory holds the engine's files (:func:`cgzoo.engines.openmm.export`,
-:func:`cgzoo.engines.lammps.export`) and ``export.json``: the model, the engine, the settings, the
+:func:`cgzoo.engines.lammps.export`, :func:`cgzoo.engines.gromacs.export`) and ``export.json``: the model, the engine, the settings, the
 tabulation error of every table (max |ΔF| and |ΔU| against the model's own terms at the grid
 midpoints) and on frames (max and RMS |ΔF|, max |ΔE| of the tabulated model against the torch
 model on up to ``frames`` frames of the start dataset, or on the start structure).
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cgzoo.data.start import load_start
-from cgzoo.engines.base import engine_module
+from cgzoo.engines.base import exporter_module
 from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error, untabulable_reason
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator
@@ -34,7 +34,7 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
         raise InputError(None, f"--frames must be at least 1, got {frames}")
     s = (settings or SimulationSettings()).model_copy()
     s.steps = s.target_steps()
-    module = engine_module(engine)
+    module = exporter_module(engine)
     atoms, topology = load_start(start)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     atoms.calc = calc
