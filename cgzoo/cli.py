@@ -186,6 +186,30 @@ def _add_export_model_parser(sub: argparse._SubParsersAction) -> None:
     em.set_defaults(func=_cmd_export_model)
 
 
+def _cmd_export_tables(args: argparse.Namespace) -> None:
+    from cgzoo.md.export import export_model_tables
+
+    try:
+        report = export_model_tables(args.model, args.start, args.out, args.format, network_only=args.network_only,
+                                     overwrite=args.overwrite)
+    except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
+        raise CGZooError(f"{args.start}: {exc}") from None
+    print(f"wrote {args.out}: {len(report['files'])} files in " + ", ".join(args.format) + ", tables.json")
+
+
+def _add_export_tables_parser(sub: argparse._SubParsersAction) -> None:
+    et = sub.add_parser("export-tables", help="write a pair-additive model (a pair_mlp with its prior, or its network "
+                                              "alone) as LAMMPS/GROMACS/VOTCA tables, which the table_file prior reads")
+    et.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
+    et.add_argument("--start", required=True, help="the system whose bead types and bonded terms the tables cover: "
+                                                   "DATA.h5[@FRAME], a run directory or an ASE-readable file")
+    et.add_argument("--out", required=True, type=Path, help="output directory (one subdirectory per format)")
+    et.add_argument("--format", nargs="+", choices=["lammps", "gromacs", "votca"], default=["lammps"])
+    et.add_argument("--network-only", action="store_true", help="the network's learned pair energy, without the prior")
+    et.add_argument("--overwrite", action="store_true")
+    et.set_defaults(func=_cmd_export_tables)
+
+
 def _cmd_fit_friction(args: argparse.Namespace) -> None:
     from cgzoo.refine.friction import fit_friction
 
@@ -476,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_noise_floor_parser(sub)
     _add_fit_friction_parser(sub)
     _add_export_model_parser(sub)
+    _add_export_tables_parser(sub)
 
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")

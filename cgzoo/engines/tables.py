@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from cgzoo.priors.base import Prior, SumPrior, scatter_energy
 from cgzoo.priors.export import kind_of, members, probe_energy
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask
+from cgzoo.tables import lammps_input, write_tables
 from cgzoo.terms import BONDED, KINDS, canonical_names
 
 #: grid spacing of engine tables: Å for pairs and bonds, radians for angles and dihedrals
@@ -369,3 +371,31 @@ def frame_force_error(engine: EngineModel, model: CGModel, positions: np.ndarray
         sq, n = sq + float((diff**2).sum()), n + diff.size
         max_de = max(max_de, abs(float(a["energy"][0] - b["energy"][0])))
     return {"max_dF": max_df, "rms_dF": math.sqrt(sq / max(n, 1)), "max_dE": max_de, "frames": len(positions)}
+
+
+def pair_table_name(engine: EngineModel, k: int) -> str:
+    """File stem (LAMMPS) or directory (GROMACS, VOTCA) of the k-th pair table of ``engine``: ``pair`` when there is
+    one, else named by its exclusion rule."""
+    if len(engine.pairs) == 1:
+        return "pair"
+    table = engine.pairs[k]
+    return f"pair_exclude{table.exclude}" if table.intramolecular else "pair_intermolecular"
+
+
+def write_engine_tables(engine: EngineModel, out: Path, fmt: str) -> list[Path]:
+    """Every table of ``engine`` in ``fmt`` under ``out``: LAMMPS one ``<kind>.table`` each (pairs: see
+    :func:`pair_table_name`) with its ``in.<name>_table`` style and coefficient lines; GROMACS and VOTCA the files of
+    :func:`~cgzoo.tables.write_tables` in ``out``, pair tables of several exclusion rules one directory each."""
+    out.mkdir(parents=True, exist_ok=True)
+    named = [(pair_table_name(engine, k), t) for k, t in enumerate(engine.pairs)] + list(engine.tables.items())
+    ids = {name: k for k, name in enumerate(engine.type_names, start=1)}
+    written: list[Path] = []
+    for name, table in named:
+        if fmt != "lammps":
+            written += write_tables(table, out / name if name.startswith("pair_") else out, fmt=fmt, overwrite=True)
+            continue
+        written += write_tables(table, out / f"{name}.table", overwrite=True)
+        snippet = out / f"in.{name}_table"
+        snippet.write_text(lammps_input(table, f"{name}.table", ids if table.kind == "pair" else None))
+        written.append(snippet)
+    return written
