@@ -21,7 +21,6 @@ import torch
 from cgzoo.cli import main
 from cgzoo.data.start import load_start
 from cgzoo.engines import gromacs
-from cgzoo.engines.tables import NotRepresentable
 from cgzoo.md import CGCalculator, SimulationSettings
 from cgzoo.md.integrators import prepare_engine
 from cgzoo.models import CGModel, build_network
@@ -110,3 +109,118 @@ def test_the_gromacs_files_pass_grompp_and_mdrun_gives_the_models_energy_and_for
     for ensemble in ("npt", "nve"):
         other, *_ = chain_export(tmp_path / ensemble, ensemble=ensemble)
         gmx(["grompp", "-f", "grompp.mdp", "-c", "conf.gro", "-p", "topol.top", "-o", "topol.tpr"], other)
+
+
+def water_lj(smoothing: str = "shift"):
+    return build_prior({"class_path": "lennard_jones", "init_args": {
+        "type_names": ["W"], "cutoff": CUT, "smoothing": smoothing, "params": {"W-W": {"sigma": 3.1, "epsilon": 0.15}}}})
+
+
+def water_checkpoint(tmp_path: Path, net: str) -> Path:
+    """A ``delta`` checkpoint on one-bead water: the LJ prior of :func:`water_lj` and a small ``net``, scaled so its
+    forces are of the prior's size (about 1 kcal/mol/Å)."""
+    torch.manual_seed(0)
+    options = ({"n_rbf": 8, "hidden": [16, 16], "embedding_dim": 4} if net == "pair_mlp" else
+               {"hidden_channels": 8, "num_filters": 8, "num_interactions": 1, "num_gaussians": 8})
+    model = CGModel(water_lj(), build_network(net, ["W"], cutoff=CUT, **options), mode="delta", energy_scale=20.0,
+                    type_shift=[0.3]).double()
+    return save_checkpoint(model, tmp_path / f"{net}.ckpt")
+
+
+def test_the_export_command_writes_one_bead_water_for_gromacs_with_its_exclusions(tmp_path):
+    """A prior through ``cgzoo export --engine gromacs``: pairs kept within molecules need no exclusions (one bead)."""
+    save_prior(water_lj(), tmp_path / "prior.json")
+    out = tmp_path / "gmx"
+    assert main(["export", "--model", str(tmp_path / "prior.json"), "--start", f"{DEFAULT}@0", "--engine", "gromacs",
+                 "--out", str(out), "--ensemble", "npt"]) == 0
+    report = json.loads((out / "export.json").read_text())
+    assert report["engine"] == "gromacs" and {"conf.gro", "topol.top", "MOL1.itp", "grompp.mdp"} <= set(report["files"])
+    itp, mdp = (out / "MOL1.itp").read_text(), (out / "grompp.mdp").read_text()
+    assert "[ exclusions ]" not in itp and "[ bonds ]" not in itp and "vdw-modifier    = Potential-shift" in mdp
+    assert "pcoupl          = C-rescale" in mdp and "-tableb" not in mdp
+    assert (out / "conf.gro").read_text().splitlines()[1] == "300"
+    if GMX:
+        gmx(["grompp", "-f", "grompp.mdp", "-c", "conf.gro", "-p", "topol.top", "-o", "topol.tpr"], out)
+
+
+def test_intermolecular_pairs_exclude_every_pair_of_a_molecule(tmp_path):
+    model, topology = chain_model("prior_only"), chain_topology()
+    model.prior.priors[0].intramolecular = False
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    system, engine = prepare_engine(calc, chain_system(0), topology)
+    gromacs.export(engine, system, tmp_path, SimulationSettings(steps=10, save_every=10))
+    itp = (tmp_path / "MOL1.itp").read_text()
+    assert section(itp, "exclusions") == [["1", "2", "3", "4"], ["2", "3", "4"], ["3", "4"]]
+    assert section(itp, "moleculetype") == [["MOL1", "0"]]
+    if GMX:
+        gmx(["grompp", "-f", "grompp.mdp", "-c", "conf.gro", "-p", "topol.top", "-o", "topol.tpr"], tmp_path)
+
+
+def test_tabulated_pairs_and_graph_networks_are_refused_for_gromacs_in_one_line(tmp_path, capsys):
+    for net, message in (("pair_mlp", "GROMACS 2020 and later cannot run tabulated non-bonded potentials"),
+                         ("schnet", "SchNet network is not pair-additive")):
+        out = tmp_path / net
+        code = main(["export", "--model", str(water_checkpoint(tmp_path, net)), "--start", f"{DEFAULT}@0",
+                     "--engine", "gromacs", "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+        assert not out.exists()
+    morse = build_prior({"class_path": "morse", "init_args": {"type_names": ["W"], "cutoff": CUT, "params": {
+        "W-W": {"D": 0.2, "alpha": 1.5, "r0": 3.2}}}})
+    for prior, message in ((morse, "the pair terms Morse are not Lennard-Jones"),
+                           (water_lj(smoothing="force_shift"), "one modifier (none, shift or switch)")):
+        save_prior(prior, tmp_path / "other.json")
+        code = main(["export", "--model", str(tmp_path / "other.json"), "--start", f"{DEFAULT}@0", "--engine", "gromacs",
+                     "--out", str(tmp_path / "other"), "--overwrite"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def pair_forces(model: CGModel, start: str) -> np.ndarray:
+    """Forces (kcal/mol/Å) of ``model`` on the start frame (one-bead water: no bonded terms)."""
+    atoms, _ = load_start(start)
+    types = np.array([model.type_names.index(t) for t in atoms.arrays["bead_type"]])
+    cache = TopologyCache(len(atoms), np.zeros((0, 2), int), np.asarray(atoms.arrays["molecule_id"]))
+    graph = batch_graph(atoms.get_positions()[None], np.asarray(atoms.cell)[None], types, cache, CUT)
+    return model.double()(graph)["forces"].detach().numpy()
+
+
+@pytest.mark.parametrize("fmt, tol", [("lammps", 1e-4), ("gromacs", 1e-3), ("votca", 1e-2)])
+def test_pair_mlp_tables_read_back_through_table_file_give_its_pair_forces(tmp_path, fmt, tol):
+    """``export-tables --network-only`` of a pair_mlp, read by the ``table_file`` prior: the network's forces, to the
+    table's accuracy (VOTCA keeps U only, so its forces come from a spline through U)."""
+    from cgzoo.md.calculator import load_any_model
+
+    ckpt = water_checkpoint(tmp_path, "pair_mlp")
+    out = tmp_path / "tables"
+    start = f"{DEFAULT}@0"
+    assert main(["export-tables", "--model", str(ckpt), "--start", start, "--out", str(out), "--format", fmt,
+                 "--network-only"]) == 0
+    report = json.loads((out / "tables.json").read_text())
+    (rule,) = report["pair_tables"]
+    assert rule == {"name": "pair", "exclude": 0, "intramolecular": True}  # pair_mlp's own rule: no exclusions
+    path = out / fmt / ("pair.table" if fmt == "lammps" else "")
+    prior = build_prior({"class_path": "table_file", "init_args": {"type_names": ["W"], "path": str(path), "kind": "pair",
+                                                                   "exclude": rule["exclude"]}})
+    model = load_any_model(ckpt)
+    network = CGModel(None, model.net, mode="ml_only", energy_scale=float(model.energy_scale))
+    f_ref = pair_forces(network, start)
+    f_tab = pair_forces(CGModel(prior, None, mode="prior_only"), start)
+    assert np.abs(f_ref).max() > 0.5  # the network's pair forces are not negligible
+    assert np.abs(f_tab - f_ref).max() < tol * np.abs(f_ref).max(), (np.abs(f_tab - f_ref).max(), np.abs(f_ref).max())
+
+
+def test_export_tables_of_the_whole_model_sum_prior_and_network_and_refuse_a_graph_network(tmp_path, capsys):
+    from cgzoo.md.calculator import load_any_model
+
+    ckpt = water_checkpoint(tmp_path, "pair_mlp")
+    start = f"{DEFAULT}@0"
+    assert main(["export-tables", "--model", str(ckpt), "--start", start, "--out", str(tmp_path / "all")]) == 0
+    prior = build_prior({"class_path": "table_file", "init_args": {
+        "type_names": ["W"], "path": str(tmp_path / "all" / "lammps" / "pair.table"), "kind": "pair"}})
+    f_ref = pair_forces(load_any_model(ckpt), start)
+    assert_forces(pair_forces(CGModel(prior, None, mode="prior_only"), start), f_ref)  # the engines' tolerance
+    code = main(["export-tables", "--model", str(water_checkpoint(tmp_path, "schnet")), "--start", start,
+                 "--out", str(tmp_path / "schnet")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "SchNet network is not pair-additive" in err[0], err
