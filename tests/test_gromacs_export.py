@@ -17,6 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_engines import (
+    DEFAULT,
+    assert_forces,
+    chain_model,
+    chain_system,
+    chain_topology,
+    reference,
+    save_checkpoint,
+)
 
 from cgzoo.cli import main
 from cgzoo.data.start import load_start
@@ -28,15 +37,15 @@ from cgzoo.neighbors import TopologyCache, batch_graph
 from cgzoo.priors import build_prior, save_prior
 from cgzoo.tables import read_gromacs
 from cgzoo.units import KCAL_MOL_TO_KJ_MOL
-from test_engines import DEFAULT, assert_forces, chain_model, chain_system, chain_topology, reference, save_checkpoint
 
 GMX = shutil.which("gmx")
 CUT = 6.0
 
 
-def chain_export(tmp_path: Path, mode: str = "prior_only", ensemble: str = "nvt"):
-    """:func:`chain_model` on 27 E-M-M-E chains written by the GROMACS exporter into ``tmp_path/gmx``."""
-    model, topology = chain_model(mode), chain_topology()
+def chain_export(tmp_path: Path, ensemble: str = "nvt"):
+    """:func:`chain_model`'s prior (LJ, bonds, angles, dihedrals) on 27 E-M-M-E chains, written by the GROMACS exporter
+    into ``tmp_path/gmx``."""
+    model, topology = chain_model("prior_only"), chain_topology()
     atoms = chain_system(0)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     system, engine = prepare_engine(calc, atoms, topology)
@@ -48,7 +57,7 @@ def chain_export(tmp_path: Path, mode: str = "prior_only", ensemble: str = "nvt"
 
 def section(text: str, name: str) -> list[list[str]]:
     """Rows (split, comments dropped) of the ``[ name ]`` section of a topology file."""
-    body = re.search(rf"\[ {name} \]\n(.*?)(?:\n\n|\Z)", text, re.S)
+    body = re.search(rf"\[ {name} \]\n(.*?)(?:\n\n|\Z)", text, re.DOTALL)
     assert body, name
     return [line.split() for line in body.group(1).splitlines() if line.strip() and not line.startswith(";")]
 

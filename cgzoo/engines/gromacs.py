@@ -20,11 +20,12 @@ masses, zero charges, ``[ bonds ]``/``[ angles ]``/``[ dihedrals ]`` of type 8, 
 bond term as type 5 connections so exclusions still follow them, ``nrexcl`` = the pair rule's
 ``exclude``, ``[ exclusions ]`` of every intramolecular pair when pairs are intermolecular only),
 the bonded tables and ``grompp.mdp`` (Verlet, the ensemble: ``sd`` for NVT, ``md`` for NVE, ``sd``
-with the C-rescale barostat for NPT). The ``grompp.mdp`` header gives the two commands that run it.
+with the C-rescale barostat, GROMACS 2021 and later, for NPT). The ``grompp.mdp`` header gives the two commands that run it.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def molecule_types(engine: EngineModel, system: BeadSystem) -> tuple[list[dict[s
     kinds: list[dict[str, Any]] = []
     signatures: dict[tuple, int] = {}
     runs: list[tuple[int, int]] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         mol = {"types": tuple(engine.type_names[t] for t in system.bead_types[lo:hi]),
                "masses": tuple(system.masses[lo:hi].tolist())}
         for kind in BONDED:
@@ -123,6 +124,7 @@ def molecule_types(engine: EngineModel, system: BeadSystem) -> tuple[list[dict[s
 
 
 def _molecule_name(k: int) -> str:
+    """The ``[ moleculetype ]`` name of the k-th distinct molecule."""
     return f"MOL{k + 1}"
 
 
@@ -151,11 +153,11 @@ def write_itp(engine: EngineModel, mol: dict[str, Any], name: str, path: Path) -
     return path
 
 
-def write_top(engine: EngineModel, system: BeadSystem, out: Path) -> list[Path]:
-    """``topol.top`` and the ``.itp`` of each molecule type."""
+def write_top(engine: EngineModel, system: BeadSystem, kinds: list[dict[str, Any]], runs: list[tuple[int, int]],
+              out: Path) -> list[Path]:
+    """``topol.top`` and the ``.itp`` of each molecule type (``kinds``, ``runs``: :func:`molecule_types`)."""
     coefficients = lj_coefficients(engine)
     present = sorted(set(system.bead_types.tolist()))
-    kinds, runs = molecule_types(engine, system)
     lines = ["; cgzoo CG topology (nm, kJ/mol, amu); pairs: Lennard-Jones C6/C12, bonded terms: tables",
              "[ defaults ]", "; nbfunc  comb-rule  gen-pairs  fudgeLJ  fudgeQQ", "1  1  no  1.0  1.0", "",
              "[ atomtypes ]", "; name  mass  charge  ptype  c6  c12"]
@@ -176,9 +178,9 @@ def write_top(engine: EngineModel, system: BeadSystem, out: Path) -> list[Path]:
     return [out / "topol.top", *written]
 
 
-def write_gro(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
+def write_gro(engine: EngineModel, system: BeadSystem, kinds: list[dict[str, Any]], runs: list[tuple[int, int]],
+              path: Path) -> Path:
     """``conf.gro``: positions (and velocities) in nm (nm/ps), residues = molecules, atom names = bead types."""
-    kinds, runs = molecule_types(engine, system)
     residue = np.cumsum(np.r_[True, system.molecule_ids[1:] != system.molecule_ids[:-1]])
     names = [_molecule_name(k)[:5] for k, count in runs for _ in range(count) for _ in kinds[k]["types"]]
     x = system.positions * ANGSTROM_TO_NM
@@ -239,8 +241,9 @@ def mdp_lines(engine: EngineModel, system: BeadSystem, settings: Any) -> list[st
 def export(engine: EngineModel, system: BeadSystem, out: Path, settings: Any) -> list[Path]:
     """``conf.gro``, ``topol.top`` with one ``.itp`` per molecule type, bonded tables and ``grompp.mdp``."""
     _check(engine, system)
-    written = write_top(engine, system, out)
-    written.append(write_gro(engine, system, out / "conf.gro"))
+    kinds, runs = molecule_types(engine, system)
+    written = write_top(engine, system, kinds, runs, out)
+    written.append(write_gro(engine, system, kinds, runs, out / "conf.gro"))
     for kind, table in engine.tables.items():
         if len(system.terms[kind + "s"]):
             written += write_gromacs(table, out, overwrite=True)

@@ -16,8 +16,14 @@ import numpy as np
 
 from cgzoo.data.start import load_start
 from cgzoo.engines.base import exporter_module
-from cgzoo.engines.tables import (NotRepresentable, frame_force_error, pair_table_name, tabulation_error,
-                                  untabulable_reason, write_engine_tables)
+from cgzoo.engines.tables import (
+    NotRepresentable,
+    frame_force_error,
+    pair_table_name,
+    tabulation_error,
+    untabulable_reason,
+    write_engine_tables,
+)
 from cgzoo.errors import InputError, check_output_path
 from cgzoo.md.calculator import CGCalculator, load_any_model
 from cgzoo.md.integrators import prepare_engine
