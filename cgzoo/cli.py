@@ -186,6 +186,30 @@ def _add_export_model_parser(sub: argparse._SubParsersAction) -> None:
     em.set_defaults(func=_cmd_export_model)
 
 
+def _cmd_export_tables(args: argparse.Namespace) -> None:
+    from cgzoo.md.export import export_model_tables
+
+    try:
+        report = export_model_tables(args.model, args.start, args.out, args.format, network_only=args.network_only,
+                                     overwrite=args.overwrite)
+    except ValueError as exc:  # the calculator refused the structure (bead types, periodicity)
+        raise CGZooError(f"{args.start}: {exc}") from None
+    print(f"wrote {args.out}: {len(report['files'])} files in " + ", ".join(args.format) + ", tables.json")
+
+
+def _add_export_tables_parser(sub: argparse._SubParsersAction) -> None:
+    et = sub.add_parser("export-tables", help="write a pair-additive model (a pair_mlp with its prior, or its network "
+                                              "alone) as LAMMPS/GROMACS/VOTCA tables, which the table_file prior reads")
+    et.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
+    et.add_argument("--start", required=True, help="the system whose bead types and bonded terms the tables cover: "
+                                                   "DATA.h5[@FRAME], a run directory or an ASE-readable file")
+    et.add_argument("--out", required=True, type=Path, help="output directory (one subdirectory per format)")
+    et.add_argument("--format", nargs="+", choices=["lammps", "gromacs", "votca"], default=["lammps"])
+    et.add_argument("--network-only", action="store_true", help="the network's learned pair energy, without the prior")
+    et.add_argument("--overwrite", action="store_true")
+    et.set_defaults(func=_cmd_export_tables)
+
+
 def _cmd_fit_friction(args: argparse.Namespace) -> None:
     from cgzoo.refine.friction import fit_friction
 
@@ -453,19 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
 
-    exp = sub.add_parser("export", help="write a model and a start structure as OpenMM or LAMMPS input files")
+    exp = sub.add_parser("export", help="write a model and a start structure as OpenMM, LAMMPS or GROMACS input files "
+                                        "(GROMACS: bonded tables and Lennard-Jones pairs, docs/engines_gromacs.md)")
     exp.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
     exp.add_argument("--start", required=True, help="DATA.h5 or DATA.h5@FRAME, or any ASE-readable file")
-    exp.add_argument("--engine", required=True, choices=["openmm", "lammps"])
+    exp.add_argument("--engine", required=True, choices=["openmm", "lammps", "gromacs"])
     exp.add_argument("--out", required=True, type=Path, help="output directory")
     exp.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
-    exp.add_argument("--steps", type=int, default=10000, help="length of the LAMMPS input's run")
+    exp.add_argument("--steps", type=int, default=10000, help="length of the LAMMPS/GROMACS input's run")
     exp.add_argument("--timestep-fs", type=float, default=2.0)
     exp.add_argument("--temperature", type=float, default=298.15, help="K")
     exp.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
     exp.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
-    exp.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk", help="LAMMPS NPT")
-    exp.add_argument("--save-every", type=int, default=50, help="steps between dumped frames (LAMMPS)")
+    exp.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk", help="LAMMPS NPT (GROMACS: C-rescale)")
+    exp.add_argument("--save-every", type=int, default=50, help="steps between dumped frames (LAMMPS, GROMACS)")
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--frames", type=int, default=10, help="dataset frames for the tabulation-error report")
     exp.add_argument("--overwrite", action="store_true")
@@ -475,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_noise_floor_parser(sub)
     _add_fit_friction_parser(sub)
     _add_export_model_parser(sub)
+    _add_export_tables_parser(sub)
 
     st = sub.add_parser("study", help="run a study grid (data → prior → train → simulate → evaluate), resumable")
     st.add_argument("config", type=Path, help="study YAML, e.g. experiments/delta_study/study.yaml")

@@ -356,17 +356,17 @@ def test_export_command_writes_a_loadable_openmm_system(water_prior, tmp_path):
 
 
 def test_export_refuses_what_the_engine_cannot_hold(water_prior, tmp_path, capsys):
-    """A graph network in a LAMMPS/OpenMM file, an unknown engine: one line, exit 2."""
+    """A graph network in a LAMMPS/OpenMM/GROMACS file: one line, exit 2; an unknown engine: argparse's error."""
     torch.manual_seed(0)
     net = build_network("schnet", ["W"], cutoff=CUT, hidden_channels=8, num_filters=8, num_interactions=1, num_gaussians=8)
     ckpt = save_checkpoint(CGModel(water_prior, net, mode="delta").double(), tmp_path / "schnet.ckpt")
-    for engine in ENGINES:
+    for engine in [*ENGINES, "gromacs"]:
         code = main(["export", "--model", str(ckpt), "--start", f"{DEFAULT}@0", "--engine", engine,
                      "--out", str(tmp_path / engine)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "SchNet network is not pair-additive" in err[0], err
     with pytest.raises(SystemExit):
-        main(["export", "--model", str(ckpt), "--start", f"{DEFAULT}@0", "--engine", "gromacs", "--out", str(tmp_path)])
+        main(["export", "--model", str(ckpt), "--start", f"{DEFAULT}@0", "--engine", "namd", "--out", str(tmp_path)])
 
 
 def test_lammps_refuses_a_graph_network_in_simulate(water_prior, tmp_path):

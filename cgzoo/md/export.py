@@ -1,7 +1,7 @@
 """``cgzoo export``: a model and a start structure as files an MD engine runs as written, with the tabulation error.
 
 The directory holds the engine's files (:func:`cgzoo.engines.openmm.export`,
-:func:`cgzoo.engines.lammps.export`) and ``export.json``: the model, the engine, the settings, the
+:func:`cgzoo.engines.lammps.export`, :func:`cgzoo.engines.gromacs.export`) and ``export.json``: the model, the engine, the settings, the
 tabulation error of every table (max |ΔF| and |ΔU| against the model's own terms at the grid
 midpoints) and on frames (max and RMS |ΔF|, max |ΔE| of the tabulated model against the torch
 model on up to ``frames`` frames of the start dataset, or on the start structure).
@@ -15,12 +15,20 @@ from pathlib import Path
 import numpy as np
 
 from cgzoo.data.start import load_start
-from cgzoo.engines.base import engine_module
-from cgzoo.engines.tables import NotRepresentable, frame_force_error, tabulation_error, untabulable_reason
+from cgzoo.engines.base import exporter_module
+from cgzoo.engines.tables import (
+    NotRepresentable,
+    frame_force_error,
+    pair_table_name,
+    tabulation_error,
+    untabulable_reason,
+    write_engine_tables,
+)
 from cgzoo.errors import InputError, check_output_path
-from cgzoo.md.calculator import CGCalculator
+from cgzoo.md.calculator import CGCalculator, load_any_model
 from cgzoo.md.integrators import prepare_engine
 from cgzoo.md.settings import SimulationSettings
+from cgzoo.models.base import CGModel
 from cgzoo.models.export import ExportedModel, save_exported
 from cgzoo.outputs import atomic_dir, check_owned_dir
 
@@ -34,7 +42,7 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
         raise InputError(None, f"--frames must be at least 1, got {frames}")
     s = (settings or SimulationSettings()).model_copy()
     s.steps = s.target_steps()
-    module = engine_module(engine)
+    module = exporter_module(engine)
     atoms, topology = load_start(start)
     calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
     atoms.calc = calc
@@ -63,6 +71,44 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
         files = module.export(split, system, tmp, s)
         report["files"] = [p.name for p in files]
         (tmp / "export.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def export_model_tables(model: str | Path, start: str, out: str | Path, formats: list[str], network_only: bool = False,
+                        overwrite: bool = False) -> dict:
+    """``cgzoo export-tables``: the engine tables of ``model`` (every pair-additive part summed per kind, a ``pair_mlp``
+    included; with ``network_only`` its network's pair energy alone) for the system of ``start`` (its bead types, bonded
+    terms and exclusions), in each of ``formats`` under ``out/<format>/``; returns ``tables.json``'s content.
+
+    The ``table_file`` prior reads them back (``docs/training.md``). A graph network is refused in one line.
+    """
+    out = check_output_path(out, overwrite)
+    check_owned_dir(out, "tables.json", "tables directory")
+    loaded = load_any_model(model)
+    if network_only:
+        if loaded.net is None:
+            raise InputError(Path(model), "has no network; --network-only exports a network's pair energy")
+        loaded = CGModel(None, loaded.net, mode="ml_only", energy_scale=float(loaded.energy_scale),
+                         type_shift=loaded.type_shift.tolist())
+    atoms, topology = load_start(start)
+    calc = CGCalculator(loaded, topology["bonds"], topology["angles"], topology["dihedrals"])
+    atoms.calc = calc
+    calc.bead_types(atoms)
+    system, split = prepare_engine(calc, atoms, topology)
+    if split.network is not None:
+        raise NotRepresentable(f"{model}: {untabulable_reason(split.network.net)}, so no table holds it")
+    report = {
+        "model": str(model), "start": start, "network_only": network_only, "formats": formats,
+        "type_names": split.type_names,
+        "pair_tables": [{"name": pair_table_name(split, k), "exclude": t.exclude, "intramolecular": t.intramolecular}
+                        for k, t in enumerate(split.pairs)],
+        "energy_offset_kcal_mol": split.offset(system.bead_types),
+        "tabulation_error": tabulation_error(split, calc.model, system.keys(), system.excluded_pairs),
+    }
+    with atomic_dir(out, overwrite, marker="tables.json", what="tables directory") as tmp:
+        files = [p for fmt in formats for p in write_engine_tables(split, tmp / fmt, fmt)]
+        report["files"] = [str(p.relative_to(tmp)) for p in files]
+        (tmp / "tables.json").write_text(json.dumps(report, indent=1))
     return report
 
 
