@@ -37,6 +37,10 @@ from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
 
+from cgzoo.training.quiet import silence_third_party
+
+silence_third_party()  # wandb reads WANDB_SILENT when it is imported
+
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse._actions import _ActionPrintConfig
 from pytorch_lightning import Trainer
@@ -224,6 +228,12 @@ class CGZooCLI(LightningCLI):
             if callback.dirpath is None:
                 callback.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         return trainer
+
+    def before_fit(self) -> None:
+        """Log training metrics at least once per epoch: Lightning's interval of 50 steps exceeds a small data set's
+        epoch, so its train curves would stay empty (and Lightning warns)."""
+        batches = len(self.datamodule.train_dataloader())
+        self.trainer.log_every_n_steps = max(1, min(self.trainer.log_every_n_steps, batches))
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand, then close the wandb run."""
