@@ -37,7 +37,7 @@ from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
 
-from cgzoo.training.quiet import silence_third_party
+from cgzoo.training.quiet import drop_wandb_anonymous, silence_third_party
 
 silence_third_party()  # wandb reads WANDB_SILENT when it is imported
 
@@ -192,6 +192,7 @@ class CGZooCLI(LightningCLI):
             continue_wandb_run(config.trainer.logger, self._wandb_id)
         try:
             super().instantiate_classes()
+            drop_wandb_anonymous(self.trainer.loggers)
         except ValueError as exc:
             if isinstance(exc.__cause__, CGZooError):
                 raise exc.__cause__ from None

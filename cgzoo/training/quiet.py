@@ -1,7 +1,8 @@
 """Silence the Lightning and wandb output that says nothing about a cgzoo run, so progress and real warnings stand out.
 
 What goes: wandb's banner, run summary and sync hints (``WANDB_SILENT``; set ``WANDB_SILENT=false`` to see them),
-Lightning's advertisement for its own logger, and a deprecation inside Lightning that torch announces at every
+Lightning's advertisement for its own logger, wandb's deprecation warning of the ``anonymous`` setting that Lightning
+always passes, and a deprecation inside Lightning that torch announces at every
 validation (``LeafSpec``), which no cgzoo option can avoid. Warnings about the run itself stay.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterable
+from typing import Any
 
 #: the logger Lightning's ``rank_zero_info`` writes to
 LIGHTNING_INFO_LOGGER = "pytorch_lightning.utilities.rank_zero"
@@ -29,3 +32,13 @@ def silence_third_party() -> None:
     if drop_litlogger_tip not in logger.filters:
         logger.addFilter(drop_litlogger_tip)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def drop_wandb_anonymous(loggers: Iterable[Any]) -> None:
+    """Remove the ``anonymous`` setting Lightning's WandbLogger passes to ``wandb.init`` even when unset (wandb warns at
+    any value); done before the logger's lazily created run starts."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is None:
+            logger._wandb_init.pop("anonymous", None)
