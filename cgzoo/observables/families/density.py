@@ -15,7 +15,6 @@ from cgzoo.observables.base import Column, Evaluation, Observable, Settings, Stu
 from cgzoo.observables.compare import relative_error
 from cgzoo.observables.trajectory import CGTrajectory
 
-
 #: relative difference below which a fixed cell's density counts as the reference's own (floating-point residue)
 SAME_DENSITY_RTOL = 1e-9
 

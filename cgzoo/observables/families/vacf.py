@@ -10,7 +10,16 @@ import numpy as np
 
 from cgzoo.observables import dynamics
 from cgzoo.observables.base import Column, Observable, Settings
-from cgzoo.observables.plots import REFERENCE, REFERENCE_STYLE, RUN_LW, colours, finish, format_number, runs_of, save
+from cgzoo.observables.plots import (
+    REFERENCE,
+    REFERENCE_STYLE,
+    RUN_LW,
+    colours,
+    finish,
+    format_number,
+    runs_of,
+    save,
+)
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.units import FS_TO_PS
 
