@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -170,7 +169,7 @@ class CGDataModule(pl.LightningDataModule):
         if cached.exists():
             return build_prior(json.loads(cached.read_text())["prior"])
         print(f"fitting the prior {spec_path} on the training split of {data_path} (once: cached in {cached.parent}; "
-              "--data.prior takes a fitted prior.json)", file=sys.stderr)
+              "--data.prior takes a fitted prior.json)")
         prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
         cached.parent.mkdir(parents=True, exist_ok=True)
         # a per-process temporary renamed when complete: parallel runs may fit the same prior
