@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -37,9 +38,6 @@ from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
 
-from cgzoo.training.quiet import drop_wandb_anonymous, silence_third_party
-
-silence_third_party()  # wandb reads WANDB_SILENT when it is imported
 
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse._actions import _ActionPrintConfig
@@ -56,6 +54,7 @@ from cgzoo.training.curves import LearningCurves
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 from cgzoo.training.predictions import PredictionWriter
+from cgzoo.training.quiet import drop_wandb_anonymous, silence_third_party
 
 DEFAULT_ROOT = "runs/train"
 #: epochs without a lower validation force RMSE before training stops (twice the plateau scheduler's patience of the
@@ -312,7 +311,8 @@ def run_lightning(argv: list[str]) -> None:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``) with ``argv`` after it."""
     check_config_files(argv)
     try:
-        with command_line(argv):
+        with command_line(argv), warnings.catch_warnings():
+            silence_third_party()  # before the loggers start wandb
             CGZooCLI(CGLightningModule, CGDataModule, trainer_defaults=trainer_defaults(), seed_everything_default=0,
                      save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
     except ArgumentError as exc:
