@@ -41,10 +41,12 @@ step() {
     else echo "== $name: reusing $output from an earlier run"; fi
     return 0
   fi
+  local why="its earlier run did not finish or had another command"
+  if [[ $RERUN == 1 ]]; then why="a step before it ran again"; fi
   RERUN=1
   rm -f "$marker"
   if [[ "$output" != - && -e "$output" ]]; then
-    echo "== $name: removing $output of an unfinished or different earlier run"
+    echo "== $name: removing $output ($why)"
     rm -rf "$output"
   fi
   echo "== $name"
