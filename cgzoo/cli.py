@@ -182,7 +182,7 @@ def _add_export_model_parser(sub: argparse._SubParsersAction) -> None:
     em.add_argument("--start", required=True, help="the system it is compiled for: DATA.h5[@FRAME], a run directory "
                                                    "or an ASE-readable file (bonded topology from the first two)")
     em.add_argument("--out", required=True, type=Path, help="TorchScript file to write")
-    em.add_argument("--overwrite", action="store_true")
+    em.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     em.set_defaults(func=_cmd_export_model)
 
 
@@ -227,21 +227,21 @@ def _add_fit_friction_parser(sub: argparse._SubParsersAction) -> None:
     ff.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
     ff.add_argument("--data", required=True, type=Path, help="reference CG dataset (.h5)")
     ff.add_argument("--out", required=True, type=Path, help="output directory: friction.json, fit.json, report.md, plots")
-    ff.add_argument("--kind", choices=["langevin", "dpd"], default="langevin")
+    ff.add_argument("--kind", choices=["langevin", "dpd"], default="langevin", help="Langevin (per bead) or DPD (pairwise, momentum-conserving) friction (default: %(default)s)")
     ff.add_argument("--gammas", type=float, nargs="+", default=[10.0, 40.0],
                     help="friction scales of the first runs, 1/ps (langevin: with the default run's 1/ps)")
-    ff.add_argument("--window-ps", type=float, nargs=2, default=[2.0, 8.0], help="MSD lag window of D, ps")
-    ff.add_argument("--run-ps", type=float, default=20.0, help="measured length of each run, ps")
-    ff.add_argument("--equil-ps", type=float, default=4.0, help="length dropped at the start of each run, ps")
-    ff.add_argument("--timestep-fs", type=float, default=2.0)
-    ff.add_argument("--save-every-fs", type=float, default=20.0, help="frame interval of the runs (VACF), fs")
+    ff.add_argument("--window-ps", type=float, nargs=2, default=[2.0, 8.0], help="MSD lag window of D, ps (default: %(default)s)")
+    ff.add_argument("--run-ps", type=float, default=20.0, help="measured length of each run, ps (default: %(default)s)")
+    ff.add_argument("--equil-ps", type=float, default=4.0, help="length dropped at the start of each run, ps (default: %(default)s)")
+    ff.add_argument("--timestep-fs", type=float, default=2.0, help="MD time step, fs (default: %(default)s)")
+    ff.add_argument("--save-every-fs", type=float, default=20.0, help="frame interval of the runs (VACF), fs (default: %(default)s)")
     ff.add_argument("--dpd-cutoff", type=float, default=None, help="DPD weight-function range, Å (--kind dpd)")
-    ff.add_argument("--engine", choices=["auto", "ase", "lammps"], default="auto")
-    ff.add_argument("--seed", type=int, default=0)
+    ff.add_argument("--engine", choices=["auto", "ase", "lammps"], default="auto", help="MD engine of the runs (default: %(default)s)")
+    ff.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     ff.add_argument("--threads", type=int, default=None, help="CPU threads of LAMMPS")
     ff.add_argument("--install", action="store_true", help="also write friction.json beside the model (--friction auto)")
-    ff.add_argument("--overwrite", action="store_true")
-    ff.add_argument("--quiet", action="store_true")
+    ff.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    ff.add_argument("--quiet", action="store_true", help="no progress lines")
     ff.set_defaults(func=_cmd_fit_friction)
 
 
@@ -289,19 +289,19 @@ def _add_noise_floor_parser(sub: argparse._SubParsersAction) -> None:
     nf.add_argument("--mapping", type=Path, default=None, help="mapping file (.yaml or VOTCA .xml)")
     nf.add_argument("--out", required=True, type=Path,
                     help="output directory (resumed if it holds finished configurations; scored if only --model)")
-    nf.add_argument("--configs", type=_positive_int, default=8, help="M configurations, evenly spaced over the run")
-    nf.add_argument("--ps", type=float, default=2.0, help="sampled length of each restrained run, ps")
-    nf.add_argument("--equil-ps", type=float, default=0.2, help="discarded start of each restrained run, ps")
+    nf.add_argument("--configs", type=_positive_int, default=8, help="M configurations, evenly spaced over the run (default: %(default)s)")
+    nf.add_argument("--ps", type=float, default=2.0, help="sampled length of each restrained run, ps (default: %(default)s)")
+    nf.add_argument("--equil-ps", type=float, default=0.2, help="discarded start of each restrained run, ps (default: %(default)s)")
     nf.add_argument("--stiffness", type=float, default=3000.0,
-                    help="restraint K on bead centres, kcal/mol/Å² (check the floor is flat in K; docs/noise_floor.md)")
-    nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs")
+                    help="restraint K on bead centres, kcal/mol/Å² (check the floor is flat in K; docs/noise_floor.md) (default: %(default)s)")
+    nf.add_argument("--sample-every-fs", type=float, default=20.0, help="mapped-force sample interval, fs (default: %(default)s)")
     nf.add_argument("--timestep-fs", type=float, default=None,
                     help="MD time step, fs (default: the source run's; stiff restraints may need less)")
     nf.add_argument("--force-map", choices=["basic", "optimized"], default=None,
                     help="force map whose noise is measured (default: the mapping file's; optimized is fitted on the "
                          "run's training frames, as cgzoo map does)")
-    nf.add_argument("--seed", type=int, default=0)
-    nf.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
+    nf.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    nf.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference (default: %(default)s)")
     nf.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")
     nf.add_argument("--model", action="append", default=[], type=Path,
                     help="prior directory, prior.json or checkpoint to score (repeatable)")
@@ -343,20 +343,20 @@ def _add_refine_pressure_parser(sub: argparse._SubParsersAction) -> None:
     ref.add_argument("--data", required=True, type=Path, help="CG dataset (.h5): start frame, box and temperature")
     ref.add_argument("--out", required=True, type=Path, help="output prior directory")
     ref.add_argument("--target-bar", required=True, type=float, help="reference pressure at the dataset's density, bar")
-    ref.add_argument("--iterations", type=int, default=6)
-    ref.add_argument("--steps", type=int, default=10_000, help="NVT steps per iteration")
-    ref.add_argument("--equilibration-steps", type=int, default=2_000, help="steps left out of each average")
-    ref.add_argument("--timestep-fs", type=float, default=2.0)
-    ref.add_argument("--save-every", type=int, default=50, help="steps between logged pressures")
-    ref.add_argument("--tolerance", type=float, default=50.0, help="bar; also stops within 2 standard errors")
-    ref.add_argument("--engine", choices=["lammps", "openmm", "ase"], default="lammps")
-    ref.add_argument("--threads", type=int, default=1)
-    ref.add_argument("--start-frame", type=int, default=0)
+    ref.add_argument("--iterations", type=int, default=6, help="at most this many NVT runs (default: %(default)s)")
+    ref.add_argument("--steps", type=int, default=10_000, help="NVT steps per iteration (default: %(default)s)")
+    ref.add_argument("--equilibration-steps", type=int, default=2_000, help="steps left out of each average (default: %(default)s)")
+    ref.add_argument("--timestep-fs", type=float, default=2.0, help="MD time step, fs (default: %(default)s)")
+    ref.add_argument("--save-every", type=int, default=50, help="steps between logged pressures (default: %(default)s)")
+    ref.add_argument("--tolerance", type=float, default=50.0, help="bar; also stops within 2 standard errors (default: %(default)s)")
+    ref.add_argument("--engine", choices=["lammps", "openmm", "ase"], default="lammps", help="MD engine of the runs (default: %(default)s)")
+    ref.add_argument("--threads", type=int, default=1, help="CPU threads of the engine (default: %(default)s)")
+    ref.add_argument("--start-frame", type=int, default=0, help="dataset frame the runs start from (default: %(default)s)")
     ref.add_argument("--cutoff", type=float, default=None, help="Å, range of a new ramp (default: the pair cutoff)")
-    ref.add_argument("--seed", type=int, default=0)
-    ref.add_argument("--export", nargs="*", choices=["lammps", "gromacs", "votca"], default=[])
-    ref.add_argument("--overwrite", action="store_true")
-    ref.add_argument("--quiet", action="store_true")
+    ref.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    ref.add_argument("--export", nargs="*", choices=["lammps", "gromacs", "votca"], default=[], help="also write tables of the refined prior in these formats")
+    ref.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    ref.add_argument("--quiet", action="store_true", help="no per-iteration lines")
     ref.set_defaults(func=_cmd_refine_pressure)
 
 
@@ -374,14 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("system", help="built-in system: spce-water, methanol-ua, hexane-ua, cyclohexane-ua")
     gen.add_argument("--out", required=True, type=Path, help="output directory (resumed if incomplete)")
     gen.add_argument("--n-molecules", type=int, default=None, help="number of molecules (system default if omitted)")
-    gen.add_argument("--temperature", type=float, default=298.15, help="K")
-    gen.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT equilibration)")
-    gen.add_argument("--equil-ps", type=float, default=50.0, help="NPT equilibration length, ps")
-    gen.add_argument("--prod-ps", type=float, default=100.0, help="NVT production length, ps")
-    gen.add_argument("--save-every-fs", type=float, default=500.0, help="frame interval, fs")
-    gen.add_argument("--timestep-fs", type=float, default=2.0, help="integration time step, fs")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference")
+    gen.add_argument("--temperature", type=float, default=298.15, help="K (default: %(default)s)")
+    gen.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT equilibration) (default: %(default)s)")
+    gen.add_argument("--equil-ps", type=float, default=50.0, help="NPT equilibration length, ps (default: %(default)s)")
+    gen.add_argument("--prod-ps", type=float, default=100.0, help="NVT production length, ps (default: %(default)s)")
+    gen.add_argument("--save-every-fs", type=float, default=500.0, help="frame interval, fs (default: %(default)s)")
+    gen.add_argument("--timestep-fs", type=float, default=2.0, help="integration time step, fs (default: %(default)s)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    gen.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, OpenCL, Reference (default: %(default)s)")
     gen.add_argument("--threads", type=int, default=None, help="CPU threads (OpenMM default if omitted)")
     gen.add_argument("--overwrite", action="store_true", help="replace a finished output directory")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="LAMMPS dump: the 'units' style of the run that wrote it (required: a dump does not record it)")
     mp.add_argument("--timestep-fs", type=float, default=None,
                     help="LAMMPS dump: the run's time step in fs (required: a dump records steps, not times)")
-    mp.add_argument("--chunk-size", type=int, default=128, help="frames mapped at a time")
+    mp.add_argument("--chunk-size", type=int, default=128, help="frames mapped at a time (default: %(default)s)")
     mp.add_argument("--allow-constrained-crossing", action="store_true",
                     help="map even if a constrained bond crosses two beads (forces will be biased)")
     mp.add_argument("--force-map", choices=["basic", "optimized"], default=None,
@@ -411,8 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="optimized: at most this many frames, spread evenly (default 200)")
     mp.add_argument("--force-map-ridge", type=float, default=None,
                     help="optimized: ridge on the force covariance, relative to its mean variance (default 1e-4)")
-    mp.add_argument("--overwrite", action="store_true")
-    mp.add_argument("--quiet", action="store_true")
+    mp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    mp.add_argument("--quiet", action="store_true", help="no progress bar")
     mp.set_defaults(func=_cmd_map)
 
     info = sub.add_parser("info", help="summarise a CG dataset")
@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--to", choices=["dataset", "lammps+dcd"], default="dataset",
                       help="dataset (default; the suffix of OUT picks the format) or lammps+dcd: topology.data + "
                            "traj.dcd in OUT, for VMD, OVITO and MDAnalysis (docs/interop.md)")
-    conv.add_argument("--overwrite", action="store_true")
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     conv.set_defaults(func=_cmd_convert)
 
     fit = sub.add_parser("fit-prior", help="fit a prior (force matching, Boltzmann inversion, least squares) to a dataset")
@@ -434,9 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--prior", required=True, type=Path, help="prior spec YAML (see datasets/priors/)")
     fit.add_argument("--out", required=True, type=Path, help="output directory: prior.json, report, plots, tables")
     fit.add_argument("--export", nargs="*", choices=["lammps", "gromacs", "votca"], default=[],
-                     help="also write tables in these formats")
-    fit.add_argument("--no-plots", action="store_true")
-    fit.add_argument("--overwrite", action="store_true")
+                     help="also write tables in these formats (default: %(default)s)")
+    fit.add_argument("--no-plots", action="store_true", help="write no PNG plots of the terms")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     fit.add_argument("--quiet", action="store_true",
                      help="no per-term lines and no progress bars (bars are drawn only when stderr is a terminal)")
     fit.set_defaults(func=_cmd_fit_prior)
@@ -474,26 +474,29 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--restart", action="store_true",
                      help="continue the run in --out (to --steps, else its own target); other physics is refused")
     sim.add_argument("--overwrite", action="store_true", help="delete the run in --out and start a new one")
-    sim.add_argument("--quiet", action="store_true")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar (it is drawn only when stderr is a terminal)")
     sim.set_defaults(func=_cmd_simulate)
 
     exp = sub.add_parser("export", help="write a model and a start structure as OpenMM, LAMMPS or GROMACS input files "
                                         "(GROMACS: bonded tables and Lennard-Jones pairs, docs/engines_gromacs.md)")
     exp.add_argument("--model", required=True, help="checkpoint (.ckpt) or fitted prior (prior.json or its directory)")
     exp.add_argument("--start", required=True, help="DATA.h5 or DATA.h5@FRAME, or any ASE-readable file")
-    exp.add_argument("--engine", required=True, choices=["openmm", "lammps", "gromacs"])
+    exp.add_argument("--engine", required=True, choices=["openmm", "lammps", "gromacs"],
+                     help="the engine whose input files are written")
     exp.add_argument("--out", required=True, type=Path, help="output directory")
-    exp.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt")
-    exp.add_argument("--steps", type=int, default=10000, help="length of the LAMMPS/GROMACS input's run")
-    exp.add_argument("--timestep-fs", type=float, default=2.0)
-    exp.add_argument("--temperature", type=float, default=298.15, help="K")
-    exp.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT)")
-    exp.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps")
-    exp.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk", help="LAMMPS NPT (GROMACS: C-rescale)")
-    exp.add_argument("--save-every", type=int, default=50, help="steps between dumped frames (LAMMPS, GROMACS)")
-    exp.add_argument("--seed", type=int, default=0)
-    exp.add_argument("--frames", type=int, default=10, help="dataset frames for the tabulation-error report")
-    exp.add_argument("--overwrite", action="store_true")
+    exp.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default="nvt", help="ensemble of the written input (default: %(default)s)")
+    exp.add_argument("--steps", type=int, default=10000, help="length of the LAMMPS/GROMACS input's run (default: %(default)s)")
+    exp.add_argument("--timestep-fs", type=float, default=2.0, help="MD time step, fs (default: %(default)s)")
+    exp.add_argument("--temperature", type=float, default=298.15, help="K (default: %(default)s)")
+    exp.add_argument("--pressure", type=float, default=1.01325, help="bar (NPT) (default: %(default)s)")
+    exp.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps (default: %(default)s)")
+    exp.add_argument("--barostat", choices=["mtk", "berendsen"], default="mtk",
+                     help="LAMMPS NPT; GROMACS uses C-rescale (default: %(default)s)")
+    exp.add_argument("--save-every", type=int, default=50,
+                     help="steps between dumped frames (LAMMPS, GROMACS) (default: %(default)s)")
+    exp.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    exp.add_argument("--frames", type=int, default=10, help="dataset frames for the tabulation-error report (default: %(default)s)")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     exp.set_defaults(func=_cmd_export)
 
     add_evaluate_parser(sub)
@@ -511,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_cmd_study)
 
     split = sub.add_parser("split", help="show the contiguous-block train/val/test split of a dataset")
-    split.add_argument("dataset", type=Path)
+    split.add_argument("dataset", type=Path, help="CG dataset: .h5, or .extxyz as cgzoo writes it")
     split.add_argument("--fractions", type=float, nargs=3, default=DEFAULT_SPLIT["fractions"], metavar=("TRAIN", "VAL", "TEST"),
                        help="fractions of the frames (default: %(default)s, what training and fitting use)")
     split.add_argument("--blocks", type=int, default=DEFAULT_SPLIT["n_blocks"], help="contiguous time blocks (default: %(default)s)")

@@ -23,14 +23,14 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--split", choices=["all", "test"], default="all",
                    help="reference frames: all, or the held-out test split of training (default: all)")
     p.add_argument("--r-max", type=float, default=None, help="g(r) range, Å (default: half the smallest cell width)")
-    p.add_argument("--bins", type=int, default=200, help="g(r) bins")
-    p.add_argument("--equil-ps", type=float, default=0.0, help="discard the first ps of every run")
+    p.add_argument("--bins", type=int, default=200, help="g(r) bins (default: %(default)s)")
+    p.add_argument("--equil-ps", type=float, default=0.0, help="discard the first ps of every run (default: %(default)s)")
     p.add_argument("--reference-pressure", type=float, default=None,
                    help="reference pressure, bar (datasets do not store one); runs are scored by ΔP in bar")
     p.add_argument("--msd-window", type=float, nargs=2, default=None, metavar=("FROM_PS", "TO_PS"),
                    help="MSD lag window D is fitted over for the reference and every run, ps "
                         "(default: 20–80 %% of the reference's longest lag)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (it is drawn only when stderr is a terminal)")
     p.set_defaults(func=_cmd_evaluate)

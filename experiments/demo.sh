@@ -8,7 +8,9 @@
 #      experiments/benchmarks/RESULTS.md in every run, where 6 fs sits at the threshold; the prior
 #      on LAMMPS, SchNet through ASE, both chosen by `--engine auto`) and evaluate them against the reference:
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
-# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). About 15 minutes on 2 CPU cores (11 measured).
+# Outputs go to $CGZOO_DEMO_OUT (default runs/demo). A second run reuses every step an earlier run finished with the
+# same command (it says "reusing …") and redoes the rest; `experiments/demo.sh --fresh` (or DEMO_FRESH=1) starts over.
+# The fits show Lightning's progress bar and simulate its own. About 15 minutes on 2 idle CPU cores (11 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=datasets/default/spce-water_1bead_com.h5
@@ -21,35 +23,72 @@ if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 cgzoo() { "$PYTHON" -m cgzoo "$@"; }
-rm -rf "$OUT"
-mkdir -p "$OUT"
+if [[ "${1:-}" == "--fresh" || "${DEMO_FRESH:-0}" == 1 ]]; then
+  echo "== starting over: removing $OUT"
+  rm -rf "$OUT"
+fi
+mkdir -p "$OUT/.done"
+
+# step NAME OUTPUT COMMAND…: run COMMAND, then record it in $OUT/.done/NAME. It is skipped ("reusing") when an earlier
+# run recorded the same command, OUTPUT (a path, or - for none) is there and no step before it had to run again; before
+# running, an OUTPUT left by an unfinished or different earlier attempt is removed, and said so.
+RERUN=0
+step() {
+  local name=$1 output=$2; shift 2
+  local marker="$OUT/.done/$name" command="$*"
+  if [[ $RERUN == 0 && -f "$marker" && "$(cat "$marker")" == "$command" && ( "$output" == - || -e "$output" ) ]]; then
+    if [[ "$output" == - ]]; then echo "== $name: reusing its result from an earlier run"
+    else echo "== $name: reusing $output from an earlier run"; fi
+    return 0
+  fi
+  local why="its earlier run did not finish or had another command"
+  if [[ $RERUN == 1 ]]; then why="a step before it ran again"; fi
+  RERUN=1
+  rm -f "$marker"
+  if [[ "$output" != - && -e "$output" ]]; then
+    echo "== $name: removing $output ($why)"
+    rm -rf "$output"
+  fi
+  echo "== $name"
+  "$@"
+  echo "$command" > "$marker"
+}
+
+# simulate that counts an unstable model as a result, not a crash: the guard's message is printed, run.json written,
+# and the run is evaluated as such
+simulate_run() {
+  local out=$1; shift
+  cgzoo simulate --out "$out" "$@" || [[ -f "$out/run.json" ]]
+}
 
 cgzoo info "$DATA"
-cgzoo split "$DATA" --gap 2
-cgzoo convert "$DATA" "$OUT/spce-water_1bead_com.extxyz"
-cgzoo fit-prior --data "$DATA" --prior datasets/priors/fm_pair.yaml --out "$OUT/prior_fm" --export lammps gromacs
-cgzoo fit-prior --data "$DATA" --prior datasets/priors/lj.yaml --out "$OUT/prior_lj"
+cgzoo split "$DATA"
+step convert "$OUT/spce-water_1bead_com.extxyz" cgzoo convert "$DATA" "$OUT/spce-water_1bead_com.extxyz"
+step prior_fm "$OUT/prior_fm" \
+  cgzoo fit-prior --data "$DATA" --prior datasets/priors/fm_pair.yaml --out "$OUT/prior_fm" --export lammps gromacs
+step prior_lj "$OUT/prior_lj" cgzoo fit-prior --data "$DATA" --prior datasets/priors/lj.yaml --out "$OUT/prior_lj"
 
-QUIET=(--trainer.enable_progress_bar false --trainer.enable_model_summary false)
+PRIOR=(--data.prior "$OUT/prior_fm/prior.json")  # the prior fitted above, not fitted again
 for mode in delta ml_only; do
   root="$OUT/schnet_$mode"
   zoo=(--config models/schnet.yaml --config "models/modes/$mode.yaml")  # architecture config + mode config
-  cgzoo fit "${zoo[@]}" --trainer.default_root_dir "$root" --trainer.max_epochs "$EPOCHS" \
-    --data.max_train_frames 100 "${QUIET[@]}"
-  cgzoo test "${zoo[@]}" --trainer.default_root_dir "$root" "${QUIET[@]}" \
+  if [[ $mode == delta ]]; then zoo+=("${PRIOR[@]}"); fi
+  step "fit_$mode" "$root" cgzoo fit "${zoo[@]}" --trainer.default_root_dir "$root" --trainer.max_epochs "$EPOCHS" \
+    --data.max_train_frames 100 --trainer.enable_model_summary false
+  step "test_$mode" - cgzoo test "${zoo[@]}" --trainer.default_root_dir "$root" --trainer.enable_model_summary false \
     --ckpt_path "$(ls "$root"/checkpoints/best-*.ckpt)"
 done
-cgzoo test --config models/schnet.yaml --config models/modes/prior_only.yaml --trainer.default_root_dir "$OUT/prior_only" \
-  "${QUIET[@]}"
+step test_prior_only "$OUT/prior_only" cgzoo test --config models/schnet.yaml --config models/modes/prior_only.yaml \
+  "${PRIOR[@]}" --trainer.default_root_dir "$OUT/prior_only" --trainer.enable_model_summary false
 
 "$PYTHON" experiments/demo_table.py "$OUT"
 
-MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 4 --save-every 10 --quiet)
-cgzoo simulate --model "$OUT/prior_fm" --out "$OUT/md_prior_only" "${MD[@]}"
+MD=(--start "$DATA@0" --ensemble nvt --steps "$MD_STEPS" --timestep-fs 4 --save-every 10)
+step md_prior_only "$OUT/md_prior_only" simulate_run "$OUT/md_prior_only" --model "$OUT/prior_fm" "${MD[@]}"
 for mode in delta ml_only; do
-  # an unstable model is a result, not a crash: the guard's message is printed and the run is evaluated as such
-  cgzoo simulate --model "$(ls "$OUT/schnet_$mode"/checkpoints/best-*.ckpt)" --out "$OUT/md_$mode" "${MD[@]}" || true
+  step "md_$mode" "$OUT/md_$mode" \
+    simulate_run "$OUT/md_$mode" --model "$(ls "$OUT/schnet_$mode"/checkpoints/best-*.ckpt)" "${MD[@]}"
 done
-cgzoo evaluate --reference "$DATA" --run "prior only=$OUT/md_prior_only" --run "ML only=$OUT/md_ml_only" \
-  --run "Δ=$OUT/md_delta" --out "$OUT/report" --equil-ps 0.4
+step evaluate "$OUT/report" cgzoo evaluate --reference "$DATA" --run "prior only=$OUT/md_prior_only" \
+  --run "ML only=$OUT/md_ml_only" --run "Δ=$OUT/md_delta" --out "$OUT/report" --equil-ps 0.4
 cat "$OUT/report/report.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import cache
 
@@ -34,12 +35,21 @@ def chain_liquid(n_mol: int = 20, frames: int = 24, box: float = 15.0, dt: float
         status="complete", source="synthetic chain liquid")
 
 
+@cache
+def breathing_liquid() -> CGTrajectory:
+    """:func:`chain_liquid` in a cell that changes every frame, as in NPT (an NVT cell's density error is none: it
+    is set, not measured)."""
+    traj = chain_liquid()
+    scale = 1.0 + 0.01 * np.sin(np.arange(traj.n_frames))
+    return dataclasses.replace(traj, boxes=traj.boxes * scale[:, None, None])
+
+
 #: registered observable name → the trajectory it is checked on (compared with itself)
 OBSERVABLE_CASES: dict[str, Callable[[], CGTrajectory]] = {
     "rdf": chain_liquid,
     "bonded": chain_liquid,
     "triplet": chain_liquid,
-    "density": chain_liquid,
+    "density": breathing_liquid,
     "thermo": chain_liquid,
     "msd": chain_liquid,
     "vacf": chain_liquid,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -126,3 +128,16 @@ def test_cli_info_convert_split(cg_dataset, tmp_path, capsys):
     assert main(["split", str(path), "--blocks", "4"]) == 0
     assert main(["info", str(tmp_path / "nope.h5")]) == 2
     assert "nope.h5: dataset file does not exist" in capsys.readouterr().err
+
+
+def test_info_shows_source_paths_without_the_build_machines_absolute_path(tmp_path):
+    """Recorded source paths are shown as given, relative to the working directory, or by file name only."""
+    from cgzoo.data.summary import format_summary, shown_path, source_line, summarize_file
+
+    assert shown_path("runs/raw/traj.trr") == "runs/raw/traj.trr"
+    assert shown_path(str(tmp_path / "raw" / "traj.trr"), cwd=tmp_path) == "raw/traj.trr"
+    assert shown_path("/elsewhere/build/raw/traj.trr", cwd=tmp_path) == "traj.trr"
+    assert source_line({"path": "/elsewhere/t.trr", "bytes": 3, "sha256": "ab" * 32}) == "t.trr (3 bytes, sha256 abababababab)"
+    shipped = Path(__file__).resolve().parents[1] / "datasets" / "default" / "spce-water_1bead_com.h5"
+    source = next(line for line in format_summary(summarize_file(shipped)).splitlines() if line.startswith("source"))
+    assert source.split(None, 1)[1].startswith("topology.json (") and "/" not in source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,3 +213,18 @@ def test_fit_prior_draws_a_bar_of_each_pass_over_the_frames_only_when_asked(lj_d
     assert main(["fit-prior", "--data", data, "--prior", str(spec_path), "--out", str(tmp_path / "p"), "--no-plots"]) == 0
     captured = capsys.readouterr()
     assert "term 0: force_matching" in captured.out and "pass 1" not in captured.err
+
+
+def test_prior_plots_label_the_force_as_the_derivative_along_its_coordinate(tmp_path, monkeypatch):
+    """Pair forces read −dU/dr and angle forces −dU/dθ (not a generic x), each in its own unit."""
+    from matplotlib.figure import Figure
+
+    from cgzoo.fitting.plots import plot_terms
+
+    labels = {}
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: labels.update({Path(path).stem: fig.axes[1].get_ylabel()}))
+    angle = build_prior({"class_path": "harmonic_angle",
+                         "init_args": {"type_names": TYPES, "params": {"A-B-A": {"k": 20.0, "theta0": 110.0}}}})
+    plot_terms(lj_prior(), {"pair": ["A-B"]}, TYPES, {}, tmp_path)
+    plot_terms(angle, {"angle": ["A-B-A"]}, TYPES, {}, tmp_path)
+    assert labels == {"pair_A-B": "F = −dU/dr (kcal/mol/Å)", "angle_A-B-A": "−dU/dθ (kcal/mol/rad)"}

@@ -366,7 +366,7 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
                  "plots/vacf.png", "plots/thermo.png"):
         assert (out / name).exists(), name
     model = metrics["runs"]["model"]
-    for key in ("rdf_error", "bond_js", "angle_js", "triplet_js", "density_rel_error", "pressure_rel_error",
+    for key in ("rdf_error", "bond_js", "angle_js", "triplet_js", "pressure_rel_error",
                 "pressure_error_bar", "diffusion_rel_error", "D_gk_1e-5_cm2_s"):
         assert model[key] is not None and math.isfinite(model[key]), key
     # the log's pressure is 5 + (f mod 3) bar: the run is above the 4 bar reference by its mean minus 4
@@ -378,9 +378,10 @@ def test_evaluate_writes_metrics_plots_and_report(tmp_path, reference_path):
     assert bad["diffusion_rel_error"] is None and "does not reach the window's end (7.6 ps)" in bad["diffusion_note"]
     assert model["stable"] and not metrics["runs"]["broken"]["stable"]
     floor = metrics["floor"]  # the reference's halves against each other: small, but not zero
-    assert 0 < floor["rdf_error"] < 5 and 0 <= floor["bond_js"] < 1 and floor["density_rel_error"] is not None
+    assert 0 < floor["rdf_error"] < 5 and 0 <= floor["bond_js"] < 1
     assert model["dihedral_js"] is None
-    assert model["density_rel_error"] == pytest.approx(0.0, abs=1e-9)
+    # NVT in the reference's cell: the density error is zero by construction, shown as "–", not as a rounding residue
+    assert model["density_rel_error"] is None and floor["density_rel_error"] is None
     assert json.loads((out / "metrics.json").read_text())["runs"]["model"]["n_frames"] == 40
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["label"] for r in rows] == ["model", "broken"] and float(rows[0]["rdf_error"]) >= 0
@@ -542,3 +543,43 @@ def test_a_run_whose_molecule_breaks_is_not_stable(tmp_path, reference_path):
     assert metrics["runs"]["ok"]["stable"] and metrics["runs"]["ok"]["broken_frames"] == 0
     assert not metrics["runs"]["broken"]["stable"] and metrics["runs"]["broken"]["outcome"] == "broken"
     assert metrics["runs"]["broken"]["broken_frames"] == 10
+
+
+def test_density_error_is_none_only_when_a_fixed_cell_keeps_the_reference_density():
+    """A fixed cell at the reference's density has no error to report; a varying cell, or another density, has one."""
+    from cgzoo.observables.families.density import Density, DensityResult
+
+    density, reference = Density(), DensityResult(1.0, True)
+    assert density.compare(reference, DensityResult(1.0 + 1e-16, True)) == {"density_rel_error": None}
+    assert density.compare(reference, DensityResult(1.0 + 1e-16, False))["density_rel_error"] == pytest.approx(0.0)
+    assert density.compare(reference, DensityResult(1.02, True))["density_rel_error"] == pytest.approx(0.02)
+
+
+def _legend_labels(monkeypatch) -> dict[str, list[str]]:
+    """Legend texts of every axes of each figure saved from now on, by file stem."""
+    from matplotlib.figure import Figure
+
+    saved: dict[str, list[str]] = {}
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.update(
+        {Path(path).stem: [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]}))
+    return saved
+
+
+def test_thermo_and_vacf_plots_show_the_reference_or_say_it_has_none(tmp_path, monkeypatch):
+    from cgzoo.observables.families.thermo import Thermo, ThermoResult
+    from cgzoo.observables.families.vacf import VACF, VACFResult
+
+    saved = _legend_labels(monkeypatch)
+    runs = {"m": CGTrajectory.from_run(write_run(tmp_path / "run", frames=12))}
+    metrics = {"runs": {"m": {}}, "settings": {"equil_fs": 0.0}, "reference": {"pressure_bar": 4.0}}
+    thermo_results = {"reference": ThermoResult(4.0, 300.0), "m": ThermoResult(5.0, 300.0)}
+    Thermo().plot(thermo_results, metrics, runs, tmp_path)
+    assert "reference (given)" in saved["thermo"]
+    Thermo().plot(thermo_results, {**metrics, "reference": {"pressure_bar": None}}, runs, tmp_path)
+    assert "reference: not given (--reference-pressure)" in saved["thermo"]
+    lag = np.arange(5) * 10.0
+    run = VACFResult(lag, np.exp(-lag / 20.0), 0.01)
+    VACF().plot({"reference": None, "m": run}, metrics, runs, tmp_path)
+    assert saved["vacf"][0] == "reference: none (its frames hold no velocities)"
+    VACF().plot({"reference": run, "m": run}, metrics, runs, tmp_path)
+    assert saved["vacf"][0].startswith("reference: D_GK = ") and saved["vacf"][1].startswith("m: D_GK = ")

@@ -116,3 +116,18 @@ def test_no_argv_warning_and_a_resumed_fit_continues_its_wandb_run(tiny, tmp_pat
     assert [entry["init_args"].get("id") for entry in saved if entry["class_path"].endswith("WandbLogger")] == [None]
     assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1)]) == 0  # a new run in the same folder
     assert (root / WANDB_ID_FILE).read_text().strip() != first
+
+
+def test_a_fit_says_nothing_that_is_not_about_the_run(tiny, tmp_path, capfd):  # noqa: F811
+    """No wandb banner or summary, no Lightning logger advertisement, no LeafSpec deprecation and no warning that an
+    epoch is shorter than the logging interval (the interval is capped at the epoch, so train metrics are logged)."""
+    root = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1), "--trainer.log_every_n_steps", "50"]) == 0
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "logging interval" in m or "LeafSpec" in m], messages
+    out, err = capfd.readouterr()
+    assert not [line for line in (out + err).splitlines() if line.startswith(("wandb:", "💡 Tip"))], out + err
+    (metrics,) = root.glob("csv/version_*/metrics.csv")
+    assert "train/loss" in metrics.read_text().splitlines()[0]

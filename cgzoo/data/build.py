@@ -44,11 +44,12 @@ def mapper_topology(mapper: "CGMapper") -> CGTopology:
 
 
 def _file_fingerprint(path: str) -> dict[str, object]:
-    """Size and SHA-256 of a source file (hashing streams, so large trajectories are fine)."""
+    """Path as given (an absolute path of the building machine would name nothing elsewhere), size and SHA-256 of a
+    source file (hashing streams, so large trajectories are fine)."""
     p = Path(path)
     if not p.is_file():
         return {"path": str(path)}
-    return {"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+    return {"path": str(path), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
 
 
 def provenance(source: "AtomisticSource", mapper: "CGMapper") -> dict[str, object]:

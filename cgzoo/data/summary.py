@@ -50,9 +50,30 @@ def summarize(ds: CGDataset) -> dict[str, Any]:
         "mapping": prov.get("mapping", {}).get("name"),
         "mapping_sha256": prov.get("mapping", {}).get("sha256"),
         "force_map": _force_map_line(prov.get("force_map", {"kind": "basic"})),
-        "source": prov.get("sources"),
+        "source": [source_line(record) for record in prov.get("sources", [])],
         "command": prov.get("command"),
     }
+
+
+def shown_path(path: str, cwd: Path | None = None) -> str:
+    """A recorded path as a reader can use it: as given when relative, relative to ``cwd`` (default: the working
+    directory) when inside it, else only its file name, since the absolute path of the machine that built a
+    dataset names nothing on another."""
+    p = Path(path)
+    if not p.is_absolute():
+        return path
+    try:
+        return str(p.relative_to((cwd or Path.cwd()).resolve()))
+    except ValueError:
+        return p.name
+
+
+def source_line(record: dict[str, Any]) -> str:
+    """One source file of a dataset's provenance: its path (:func:`shown_path`), size and SHA-256 prefix."""
+    line = shown_path(str(record.get("path")))
+    if "sha256" in record:
+        line += f" ({record.get('bytes')} bytes, sha256 {str(record['sha256'])[:12]})"
+    return line
 
 
 def _force_map_line(record: dict[str, Any]) -> str:
@@ -95,7 +116,7 @@ def format_summary(info: dict[str, Any]) -> str:
         )
     lines.append(f"mapping           {info['mapping']} (sha256 {str(info['mapping_sha256'])[:12]})")
     lines.append(f"force map         {info['force_map']}")
-    lines.append(f"source            {info['source']}")
+    lines.append(f"source            {'; '.join(info['source']) or 'not recorded'}")
     lines.append(f"command           {info['command']}")
     if "checksums" in info:
         lines.append(f"checksums         {info['checksums']}")

@@ -18,8 +18,9 @@ import numpy as np  # noqa: E402
 
 from cgzoo.priors.export import tabulate  # noqa: E402
 
-UNITS = {"pair": ("r (Å)", "kcal/mol/Å"), "bond": ("r (Å)", "kcal/mol/Å"),
-         "angle": ("θ (deg)", "kcal/mol/rad"), "dihedral": ("φ (deg)", "kcal/mol/rad")}
+#: per term kind: the coordinate's axis label and the force's (the derivative along that coordinate)
+AXES = {"pair": ("r (Å)", "F = −dU/dr (kcal/mol/Å)"), "bond": ("r (Å)", "F = −dU/dr (kcal/mol/Å)"),
+        "angle": ("θ (deg)", "−dU/dθ (kcal/mol/rad)"), "dihedral": ("φ (deg)", "−dU/dφ (kcal/mol/rad)")}
 
 
 def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled: dict[str, list[float]],
@@ -50,8 +51,8 @@ def plot_terms(prior, keys: dict[str, list[str]], type_names: list[str], sampled
             ax_f.plot(xs, force, color="C3")
             fmax = float(np.abs(force[inside]).max()) if inside.any() else float(np.abs(force).max())
             ax_f.set_ylim(-1.1 * fmax - 0.1, 1.1 * fmax + 0.1)
-            ax_f.set_ylabel(f"F = −dU/dx ({UNITS[kind][1]})")
-            ax_f.set_xlabel(UNITS[kind][0])
+            ax_f.set_xlabel(AXES[kind][0])
+            ax_f.set_ylabel(AXES[kind][1])
             ax_f.axhline(0.0, color="k", lw=0.5)
             ax_u.axhline(0.0, color="k", lw=0.5)
             if rng:

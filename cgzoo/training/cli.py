@@ -30,12 +30,14 @@ import os
 import re
 import secrets
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
+
 
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse._actions import _ActionPrintConfig
@@ -52,6 +54,7 @@ from cgzoo.training.curves import LearningCurves
 from cgzoo.training.data import CGDataModule
 from cgzoo.training.module import CGLightningModule
 from cgzoo.training.predictions import PredictionWriter
+from cgzoo.training.quiet import drop_wandb_anonymous, silence_third_party
 
 DEFAULT_ROOT = "runs/train"
 #: epochs without a lower validation force RMSE before training stops (twice the plateau scheduler's patience of the
@@ -188,6 +191,7 @@ class CGZooCLI(LightningCLI):
             continue_wandb_run(config.trainer.logger, self._wandb_id)
         try:
             super().instantiate_classes()
+            drop_wandb_anonymous(self.trainer.loggers)
         except ValueError as exc:
             if isinstance(exc.__cause__, CGZooError):
                 raise exc.__cause__ from None
@@ -224,6 +228,12 @@ class CGZooCLI(LightningCLI):
             if callback.dirpath is None:
                 callback.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         return trainer
+
+    def before_fit(self) -> None:
+        """Log training metrics at least once per epoch: Lightning's interval of 50 steps exceeds a small data set's
+        epoch, so its train curves would stay empty (and Lightning warns)."""
+        batches = len(self.datamodule.train_dataloader())
+        self.trainer.log_every_n_steps = max(1, min(self.trainer.log_every_n_steps, batches))
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand, then close the wandb run."""
@@ -301,7 +311,8 @@ def run_lightning(argv: list[str]) -> None:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``) with ``argv`` after it."""
     check_config_files(argv)
     try:
-        with command_line(argv):
+        with command_line(argv), warnings.catch_warnings():
+            silence_third_party()  # before the loggers start wandb
             CGZooCLI(CGLightningModule, CGDataModule, trainer_defaults=trainer_defaults(), seed_everything_default=0,
                      save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
     except ArgumentError as exc:

@@ -168,6 +168,8 @@ class CGDataModule(pl.LightningDataModule):
         cached = self.cache_dir / key[:16] / "prior.json"
         if cached.exists():
             return build_prior(json.loads(cached.read_text())["prior"])
+        print(f"fitting the prior {spec_path} on the training split of {data_path} (once: cached in {cached.parent}; "
+              "--data.prior takes a fitted prior.json)")
         prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
         cached.parent.mkdir(parents=True, exist_ok=True)
         # a per-process temporary renamed when complete: parallel runs may fit the same prior

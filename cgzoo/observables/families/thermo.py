@@ -71,7 +71,10 @@ class Thermo(Observable[ThermoResult]):
         for ax, (column, _) in zip(axes, _SERIES):
             value = metrics["reference"].get(column)
             if value is not None:
-                ax.axhline(value, color="k", lw=2.0, ls="--", label=f"{REFERENCE} (mean)")
+                ax.axhline(value, color="k", lw=2.0, ls="--",
+                           label=f"{REFERENCE} (given)" if column == "pressure_bar" else f"{REFERENCE} (mean)")
+            elif column == "pressure_bar":
+                ax.plot([], [], " ", label=f"{REFERENCE}: not given (--reference-pressure)")
             for label, traj in runs.items():
                 series = thermo.log_series(traj, column, start_fs=-np.inf)
                 if series is not None and len(series[0]):

@@ -10,7 +10,16 @@ import numpy as np
 
 from cgzoo.observables import dynamics
 from cgzoo.observables.base import Column, Observable, Settings
-from cgzoo.observables.plots import RUN_LW, colours, finish, format_number, runs_of, save
+from cgzoo.observables.plots import (
+    REFERENCE,
+    REFERENCE_STYLE,
+    RUN_LW,
+    colours,
+    finish,
+    format_number,
+    runs_of,
+    save,
+)
 from cgzoo.observables.trajectory import CGTrajectory
 from cgzoo.units import FS_TO_PS
 
@@ -44,12 +53,20 @@ class VACF(Observable["VACFResult | None"]):
 
     def plot(self, results: dict[str, VACFResult | None], metrics: dict[str, Any], runs: dict[str, CGTrajectory],
              plot_dir: Path) -> list[Path]:
-        """Normalised VACF of the runs that saved velocities, Green–Kubo D in the legend."""
+        """Normalised VACF of the runs that saved velocities, Green–Kubo D in the legend, against the reference's when
+        it has velocities (the legend says so when it has none)."""
         measured = [(label, r) for label, r in runs_of(results) if r is not None]
         if not measured:
             return []
         colour = colours(metrics)
         fig, ax = plt.subplots(figsize=(6.5, 4))
+        reference = results.get(REFERENCE)
+        if reference is not None:
+            ax.plot(reference.lag_fs * FS_TO_PS, reference.vacf, **REFERENCE_STYLE,
+                    label=f"{REFERENCE}: D_GK = {format_number(reference.d_gk_a2_fs * dynamics.A2_FS_TO_1E5_CM2_S)} "
+                          "×10⁻⁵ cm²/s")
+        else:
+            ax.plot([], [], " ", label=f"{REFERENCE}: none (its frames hold no velocities)")
         for label, (t, c, d) in measured:
             ax.plot(t * FS_TO_PS, c, color=colour[label], lw=RUN_LW,
                     label=f"{label}: D_GK = {format_number(d * dynamics.A2_FS_TO_1E5_CM2_S)} ×10⁻⁵ cm²/s")
