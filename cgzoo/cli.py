@@ -204,9 +204,10 @@ def _add_export_tables_parser(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--start", required=True, help="the system whose bead types and bonded terms the tables cover: "
                                                    "DATA.h5[@FRAME], a run directory or an ASE-readable file")
     et.add_argument("--out", required=True, type=Path, help="output directory (one subdirectory per format)")
-    et.add_argument("--format", nargs="+", choices=["lammps", "gromacs", "votca"], default=["lammps"])
+    et.add_argument("--format", nargs="+", choices=["lammps", "gromacs", "votca"], default=["lammps"],
+                    help="table formats to write (default: %(default)s)")
     et.add_argument("--network-only", action="store_true", help="the network's learned pair energy, without the prior")
-    et.add_argument("--overwrite", action="store_true")
+    et.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     et.set_defaults(func=_cmd_export_tables)
 
 
