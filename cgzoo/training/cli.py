@@ -317,3 +317,13 @@ def run_lightning(argv: list[str]) -> None:
                      save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "cgzoo"})
     except ArgumentError as exc:
         raise InputError(None, argument_error_line(exc)) from None
+    finally:
+        finish_wandb_run()
+
+
+def finish_wandb_run() -> None:
+    """Close the wandb run a subcommand started: Lightning's logger leaves it open, and the next fit in the same
+    process (a study worker runs many) would log into it instead of its own run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(quiet=True)
