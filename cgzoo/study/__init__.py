@@ -3,7 +3,7 @@
 ``run_study`` expands a preset of the study file (:mod:`cgzoo.study.config`) into tasks
 (:mod:`cgzoo.study.plan`), runs what is not done yet (:mod:`cgzoo.study.runner`, bodies in
 :mod:`cgzoo.study.tasks`) and writes ``results.csv``, ``summary.md`` and figures
-(:mod:`cgzoo.study.results`).
+(:mod:`cgzoo.study.results`, the data-efficiency curves :mod:`cgzoo.study.data_efficiency`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cgzoo.outputs import output_lock, write_json_atomic
 from cgzoo.study.config import Study, load_study
+from cgzoo.study.data_efficiency import write_data_efficiency
 from cgzoo.study.plan import build_plan
 from cgzoo.study.results import write_results
 from cgzoo.study.runner import read_state, run_tasks
@@ -75,6 +76,7 @@ def _run_locked(study: Study, config: str | Path, preset: str, workers: int | No
                        "mappings": [m.name for m in study.mappings], "architectures": study.architectures,
                        "modes": study.modes, "seeds": study.seeds})
     write_results(tasks, states, study.results_dir, header)
+    write_data_efficiency(tasks, states, study.results_dir)
     return states
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from cgzoo.study.config import MappingCell, Study
 
 
-
 @dataclass(frozen=True)
 class From:
     """A parameter taken from the result of task ``task`` (its field ``key``)."""
