@@ -110,7 +110,9 @@ def test_no_argv_warning_and_a_resumed_fit_continues_its_wandb_run(tiny, tmp_pat
     first = (root / WANDB_ID_FILE).read_text().strip()
     assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=2), "--ckpt_path", "last"]) == 0
     runs = sorted((root / "wandb").glob("offline-run-*"))
-    assert len(runs) == 2 and all(run.name.endswith(f"-{first}") for run in runs)
+    # wandb names a run's directory offline-run-<time>-<id>, with "-1" appended when a run of that id already has a
+    # directory from the same second
+    assert len(runs) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{first}(-\d+)?", run.name) for run in runs)
     assert (root / WANDB_ID_FILE).read_text().strip() == first
     saved = yaml.safe_load((root / "config.yaml").read_text())["trainer"]["logger"]  # a new run from it: a new wandb run
     assert [entry["init_args"].get("id") for entry in saved if entry["class_path"].endswith("WandbLogger")] == [None]
