@@ -43,15 +43,8 @@ def export_model(model: str | Path, start: str, engine: str, out: str | Path, se
     s = (settings or SimulationSettings()).model_copy()
     s.steps = s.target_steps()
     module = exporter_module(engine)
-    atoms, topology = load_start(start)
-    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
-    atoms.calc = calc
-    calc.bead_types(atoms)
-    system, split = prepare_engine(calc, atoms, topology)
-    if split.network is not None:
-        raise NotRepresentable(f"{model}: {untabulable_reason(split.network.net)}, so no "
-                               f"{engine} file can hold it; run it with cgzoo simulate --engine openmm (a Python force) "
-                               "or --engine ase")
+    atoms, calc, system, split = _tabulated(model, start, f"no {engine} file can hold it; run it with cgzoo simulate "
+                                                         "--engine openmm (a Python force) or --engine ase")
     positions, boxes = _frames(start, atoms, frames)
     keys = system.keys()
     report = {
@@ -80,7 +73,7 @@ def export_model_tables(model: str | Path, start: str, out: str | Path, formats:
     included; with ``network_only`` its network's pair energy alone) for the system of ``start`` (its bead types, bonded
     terms and exclusions), in each of ``formats`` under ``out/<format>/``; returns ``tables.json``'s content.
 
-    The ``table_file`` prior reads them back (``docs/training.md``). A graph network is refused in one line.
+    The ``table_file`` prior reads them back (``datasets/priors/README.md``). A graph network is refused in one line.
     """
     out = check_output_path(out, overwrite)
     check_owned_dir(out, "tables.json", "tables directory")
@@ -90,13 +83,7 @@ def export_model_tables(model: str | Path, start: str, out: str | Path, formats:
             raise InputError(Path(model), "has no network; --network-only exports a network's pair energy")
         loaded = CGModel(None, loaded.net, mode="ml_only", energy_scale=float(loaded.energy_scale),
                          type_shift=loaded.type_shift.tolist())
-    atoms, topology = load_start(start)
-    calc = CGCalculator(loaded, topology["bonds"], topology["angles"], topology["dihedrals"])
-    atoms.calc = calc
-    calc.bead_types(atoms)
-    system, split = prepare_engine(calc, atoms, topology)
-    if split.network is not None:
-        raise NotRepresentable(f"{model}: {untabulable_reason(split.network.net)}, so no table holds it")
+    _, calc, system, split = _tabulated(loaded, start, "no table holds it", label=model)
     report = {
         "model": str(model), "start": start, "network_only": network_only, "formats": formats,
         "type_names": split.type_names,
@@ -110,6 +97,20 @@ def export_model_tables(model: str | Path, start: str, out: str | Path, formats:
         report["files"] = [str(p.relative_to(tmp)) for p in files]
         (tmp / "tables.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _tabulated(model: str | Path | CGModel, start: str, refusal: str, label: str | Path | None = None):
+    """The start structure with the model's calculator, and the engine view of the run (system, tables); a model with a
+    part no table holds is refused in one line ending in ``refusal``."""
+    atoms, topology = load_start(start)
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    atoms.calc = calc
+    calc.bead_types(atoms)
+    system, split = prepare_engine(calc, atoms, topology)
+    if split.network is not None:
+        raise NotRepresentable(f"{label if label is not None else model}: {untabulable_reason(split.network.net)}, "
+                               f"so {refusal}")
+    return atoms, calc, system, split
 
 
 def _frames(start: str, atoms, n: int) -> tuple[np.ndarray, np.ndarray]:
