@@ -34,6 +34,14 @@ class ForceErrors:
     def __init__(self, n_types: int = 1) -> None:
         self.sums = np.zeros((len(self.ROWS), n_types))
 
+    @classmethod
+    def from_sums(cls, sums: np.ndarray) -> ForceErrors:
+        """Errors from sums already accumulated (:attr:`ROWS` × types, or :attr:`ROWS` alone for one type)."""
+        sums = np.asarray(sums, dtype=np.float64)
+        errors = cls(1 if sums.ndim == 1 else sums.shape[1])
+        errors.sums[...] = sums.reshape(errors.sums.shape)
+        return errors
+
     def reset(self) -> None:
         """Forget every frame seen."""
         self.sums[...] = 0.0

@@ -69,3 +69,46 @@ def test_interval_formats_and_serialises() -> None:
     iv = Interval(1.0, 0.5, 1.5, 0.95, 4)
     assert iv.format() == "1 [0.5, 1.5]" and iv.as_dict()["n"] == 4
 
+
+
+def _frames(n: int = 120, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame squared-error sums whose scale varies a lot from frame to frame, as held-out MD frames do."""
+    rng = np.random.default_rng(seed)
+    counts = np.full(n, 300.0)
+    return rng.gamma(2.0, 1.0, n) * counts, counts
+
+
+def test_rmse_interval_is_over_frames_and_seeds() -> None:
+    from cgzoo.intervals import rmse_interval
+
+    squared, counts = _frames()
+    one = rmse_interval(squared[None], counts)
+    assert one.estimate == pytest.approx(np.sqrt(squared.sum() / counts.sum()))
+    assert one.low < one.estimate < one.high  # one seed: the spread of the frames alone
+    # seeds that disagree widen it; the estimate is the mean of the seeds' RMSEs
+    seeds = np.stack([squared * 0.8, squared, squared * 1.2])
+    spread = rmse_interval(seeds, counts)
+    assert spread.estimate == pytest.approx(np.mean([np.sqrt(s.sum() / counts.sum()) for s in seeds]))
+    assert spread.high - spread.low > one.high - one.low
+    assert not rmse_interval(squared[:1][None], counts[:1]).defined  # one frame, one seed: nothing to resample
+    with pytest.raises(ValueError, match="one squared error per frame"):
+        rmse_interval(squared[None], counts[:-1])
+
+
+def test_a_paired_difference_separates_what_unpaired_intervals_cannot() -> None:
+    """0.1 % worse on every frame is a real difference: the frames' own spread overlaps both RMSE intervals, but the
+    paired interval of the difference excludes zero; zero-mean per-frame noise stays a tie."""
+    from cgzoo.intervals import difference_verdict, rmse_interval, verdict
+
+    squared, counts = _frames()
+    worse = np.stack([squared * 1.002] * 3)  # RMSE × 1.001
+    prior = squared[None]
+    assert verdict(rmse_interval(worse, counts), rmse_interval(prior, counts)) == "tie"
+    paired = rmse_interval(worse, counts, prior)
+    assert paired.estimate == pytest.approx(np.sqrt(1.002) - 1.0)
+    assert difference_verdict(paired) == "worse" and paired.low > 0
+    assert difference_verdict(rmse_interval(prior, counts, worse)) == "better"
+    rng = np.random.default_rng(0)
+    noisy = np.stack([squared * (1.0 + 0.01 * rng.standard_normal(squared.size)) for _ in range(3)])
+    assert difference_verdict(rmse_interval(noisy, counts, prior)) == "tie"
+    assert difference_verdict(rmse_interval(prior, counts, prior)) == "tie"  # a model against itself: exactly zero

@@ -136,7 +136,7 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
         if row["stable_nvt"] == "True":
             assert float(row["rdf_error"]) >= 0 and float(row["bonded_js"]) >= 0
     # the prior-only model's force error is the one fit-prior's model gives on the same test frames
-    prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior"))["result"]
+    prior_result = read_state(next(t for t in build_plan(study) if t.name == "hexane-ua_3bead_com/prior/heldout"))["result"]
     assert float(hexane[("prior", "prior_only")]["force_rmse"]) == pytest.approx(prior_result["force_rmse"], rel=1e-5)
     assert float(hexane[("prior", "prior_only")]["force_rmse_vs_prior"]) == 0.0
     delta = hexane[("pair_mlp", "delta")]
@@ -148,6 +148,8 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     assert "| hexane-ua_3bead_com | reference split-half (floor) |" in summary
     prior_row = next(line for line in summary.splitlines() if line.startswith("| hexane-ua_3bead_com | prior only"))
     assert prior_row.count("[") >= 2  # 2 seeds × 2 replicas: the force error and the run metrics have intervals
+    delta_row = next(line for line in summary.splitlines() if line.startswith("| hexane-ua_3bead_com | pair_mlp Δ"))
+    assert delta_row.split(" | ")[3].count("[") == 1  # the paired force difference to the prior has its interval
     assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
     assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
 
@@ -201,26 +203,42 @@ def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):
 
 
 def test_findings_call_better_only_where_intervals_separate():
-    from cgzoo.intervals import bootstrap_interval
-    from cgzoo.study.results import findings, study_metrics
+    """Run metrics compare intervals; the force error compares models frame by frame on the same held-out frames."""
+    import numpy as np
 
-    def cell(force_by_seed, stable=(2, 2)):
+    from cgzoo.intervals import bootstrap_interval, rmse_interval
+    from cgzoo.study.results import FrameErrors, findings, study_metrics
+
+    rng = np.random.default_rng(0)
+    frames = np.arange(60)
+    counts = np.full(60, 300.0)
+    hard = rng.gamma(2.0, 1.0, 60) * counts  # per-frame squared errors, very different from frame to frame
+
+    def cell(squared_by_seed, rdf_by_seed, stable=(2, 2)):
         out = {m.column: bootstrap_interval([]) for m in study_metrics()}
-        out["force_rmse"] = bootstrap_interval([[v] for v in force_by_seed])
-        return {**out, "stability": stable, "n_seeds": len(force_by_seed)}
+        errors = FrameErrors(frames, np.stack(squared_by_seed), counts)
+        out.update(force_rmse=rmse_interval(errors.squared, counts), frame_errors=errors,
+                   rdf_error=bootstrap_interval([[v] for v in rdf_by_seed]))
+        return {**out, "stability": stable, "n_seeds": len(squared_by_seed)}
 
     key = ("w", 1, "com", "w_1bead_com")
-    agg = {(*key, "prior", "prior_only"): cell([4.00, 4.02, 3.98]),
-           (*key, "net", "ml_only"): cell([4.50, 4.55, 4.52], (1, 2)),
-           (*key, "net", "delta"): cell([3.99, 4.03, 3.97])}
-    text = "\n".join(findings(agg))
-    # Δ ~3.99 vs ML only ~4.52: separated, better; Δ vs prior: overlapping, a tie; ML only vs prior: worse
+    noise = [1.0 + 0.01 * rng.standard_normal(60) for _ in range(3)]
+    agg = {(*key, "prior", "prior_only"): cell([hard], [0.10, 0.11, 0.09]),
+           (*key, "net", "ml_only"): cell([hard * 1.02] * 3, [0.30, 0.32, 0.31], (1, 2)),  # 1 % worse on every frame
+           (*key, "net", "delta"): cell([hard * n for n in noise], [0.10, 0.12, 0.09])}
+    lines = findings(agg, ["nvt"])
+    force, rdf = (next(line for line in lines if line.startswith(f"- **{label}")) for label in ("force RMSE", "g(r)"))
+    # forces, paired: Δ (prior + noise) vs ML only (1 % worse everywhere): better; Δ vs prior: a tie; ML only: worse
     assert "net: Δ vs ML only better/tie/worse 1/0/0; Δ vs prior better/tie/worse 0/1/0; " \
-           "ML only vs prior better/tie/worse 0/0/1" in text
-    assert "ML only 1/2" in text and "Δ 2/2" in text
-    # one seed each: no interval, no evidence, every comparison a tie
-    single = {k: cell([v["force_rmse"].estimate]) for k, v in agg.items()}
-    assert "net: Δ vs ML only better/tie/worse 0/1/0; Δ vs prior better/tie/worse 0/1/0" in "\n".join(findings(single))
+           "ML only vs prior better/tie/worse 0/0/1" in force
+    assert "net: Δ vs ML only better/tie/worse 1/0/0; Δ vs prior better/tie/worse 0/1/0; " \
+           "ML only vs prior better/tie/worse 0/0/1" in rdf
+    assert "ML only 1/2" in "\n".join(lines) and "Δ 2/2" in "\n".join(lines)
+    # one seed each for a run metric: no interval, no evidence, every comparison a tie
+    for a in agg.values():
+        a["rdf_error"] = bootstrap_interval([[a["rdf_error"].estimate]])
+    rdf = next(line for line in findings(agg, ["nvt"]) if line.startswith("- **g(r)"))
+    assert "net: Δ vs ML only better/tie/worse 0/1/0; Δ vs prior better/tie/worse 0/1/0" in rdf
 
 
 def test_a_votca_xml_mapping_is_a_grid_point(tmp_path):

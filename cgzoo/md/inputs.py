@@ -58,6 +58,18 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int | None = 
     no model trained with the defaults has seen; recorded in ``run.json`` for ``cgzoo evaluate``, and the same
     number ``cgzoo fit``'s test metrics and the study report for that model.
     """
+    frames, sums = held_out_frame_errors(model, dataset, max_frames)
+    if not len(frames):
+        return {"force_rmse_test": None, "force_r2_test": None, "force_rmse_frames": 0}
+    total = ForceErrors.from_sums(sums.sum(axis=0)).total()
+    return {"force_rmse_test": total.rmse, "force_r2_test": total.r2, "force_rmse_frames": len(frames)}
+
+
+def held_out_frame_errors(model: CGModel, dataset: Path, max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test-split frames of ``dataset`` (as :func:`held_out_force_rmse` picks them) and the model's force-error
+    sums on each, ``(frames, len(ForceErrors.ROWS))``: what a paired bootstrap over frames resamples to compare two
+    models on the same frames. No frames (and an empty array) for a dataset too short to hold any out.
+    """
     from cgzoo.data.dataset import CGDataset
     from cgzoo.data.splits import DEFAULT_SPLIT, SplitError, block_split
     from cgzoo.neighbors import TopologyCache, batch_graph
@@ -66,7 +78,7 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int | None = 
     try:
         test = block_split(ds.n_frames, **DEFAULT_SPLIT)["test"]
     except SplitError:  # a dataset too short to hold out frames: no held-out error to report
-        return {"force_rmse_test": None, "force_r2_test": None, "force_rmse_frames": 0}
+        return np.zeros(0, dtype=int), np.zeros((0, len(ForceErrors.ROWS)))
     if max_frames is not None:
         test = test[np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)]
     top = ds.topology
@@ -74,10 +86,11 @@ def held_out_force_rmse(model: CGModel, dataset: Path, max_frames: int | None = 
     if model.energy_scale.device.type != "cpu":  # the graphs below are built on the CPU
         model = copy.deepcopy(model).cpu()
     dtype = model.energy_scale.dtype
-    errors = ForceErrors()
-    for f in test:
+    sums = np.zeros((len(test), len(ForceErrors.ROWS)))
+    for i, f in enumerate(test):
         graph = batch_graph(ds.positions[f][None], ds.boxes[f][None], top.bead_types, cache, model.cutoff, top.bonds,
                             top.angles, top.dihedrals, dtype=dtype)
+        errors = ForceErrors()
         errors.update(model(graph, forces=True)["forces"].detach().double().cpu().numpy(), ds.forces[f])
-    total = errors.total()
-    return {"force_rmse_test": total.rmse, "force_r2_test": total.r2, "force_rmse_frames": len(test)}
+        sums[i] = errors.sums[:, 0]
+    return np.asarray(test), sums

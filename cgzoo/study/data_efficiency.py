@@ -14,11 +14,19 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cgzoo.intervals import Interval, bootstrap_interval
+from cgzoo.intervals import Interval, bootstrap_interval, rmse_interval
 from cgzoo.observables.registry import registered_observables
 from cgzoo.outputs import save_figure, write_atomic
-from cgzoo.study.plan import Task, data_efficiency_label
-from cgzoo.study.results import MODE_LABEL, MODE_ORDER, _fmt, _metrics, study_metrics
+from cgzoo.study.plan import Task, data_efficiency_label, heldout_task
+from cgzoo.study.results import (
+    MODE_LABEL,
+    MODE_ORDER,
+    _fmt,
+    _metrics,
+    _result,
+    load_frame_errors,
+    study_metrics,
+)
 
 #: data_efficiency.csv columns before the NVT study metrics of the models' g(r) runs
 DE_KEYS = ("system", "mapping", "architecture", "mode", "seed", "frames", "force_rmse", "force_r2", "epochs", "converged",
@@ -33,9 +41,10 @@ def data_efficiency_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -
         m = task.meta
         if task.fn not in ("fit_prior", "train") or "frames" not in m:
             continue
-        result = (states.get(task.name) or {}).get("result") or {}
+        result, heldout = _result(states, task.name), _result(states, heldout_task(task.name))
         row: dict[str, Any] = {k: m.get(k) for k in DE_KEYS[:6]}
-        row.update(force_rmse=result.get("force_rmse"), force_r2=result.get("force_r2"), epochs=result.get("epochs"),
+        row.update(force_rmse=heldout.get("force_rmse"), force_r2=heldout.get("force_r2"),
+                   frame_errors=heldout.get("frame_errors"), epochs=result.get("epochs"),
                    converged=result.get("converged"), train_seconds=result.get("train_seconds", result.get("fit_seconds")))
         metrics = _metrics(next((t for t in tasks if t.name == f"{m['mapping']}/data_efficiency/eval"), None), states)
         run = (metrics or {}).get("runs", {}).get(data_efficiency_label(m))
@@ -74,7 +83,15 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def _de_curves(rows: list[dict[str, Any]], column: str) -> dict[tuple[str, str], list[tuple[int, Interval]]]:
-    """(architecture, mode) → (frames, interval over seeds of ``column``) for the frames where it has values."""
+    """(architecture, mode) → (frames, interval of ``column``) for the frames where it has values: over training seeds
+    and, for the force RMSE, blocks of the held-out frames (:func:`cgzoo.intervals.rmse_interval`)."""
+    if column == "force_rmse":
+        paths: dict[tuple[str, str], dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            if r.get("frame_errors"):
+                paths[r["architecture"], r["mode"]][r["frames"]].append(r["frame_errors"])
+        return {key: [(n, rmse_interval(e.squared, e.counts)) for n, ps in sorted(by_n.items())
+                      if (e := load_frame_errors(ps)) is not None] for key, by_n in paths.items()}
     values: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.get(column) is not None and math.isfinite(r[column]):
@@ -88,7 +105,7 @@ def _de_tables(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["# Data efficiency: held-out force RMSE (kcal/mol/Å) and g(r) RMS error against training frames", "",
              ("The prior and every network of a column learn from the same training frames (evenly thinned training "
               "split); Δ networks sit on the prior of that column. Cells are estimates [95 % interval over training "
-              "seeds] where there are several seeds; – where a model ran no g(r) run or was unstable."), ""]
+              "seeds and, for the force RMSE, blocks of the held-out frames]; – where a model ran no g(r) run or was unstable."), ""]
     for mapping in dict.fromkeys(r["mapping"] for r in rows):
         mine = [r for r in rows if r["mapping"] == mapping]
         frames = sorted({r["frames"] for r in mine})

@@ -6,10 +6,11 @@ Work-directory layout (``work_dir``)::
     <mapping>/data/data.h5                  CG dataset
     <mapping>/prior/                        force-matched prior (= the prior_only model)
     <mapping>/train/<arch>_<mode>_s<seed>/  Lightning run, checkpoints/
+    <model>/heldout/                        a prior's or network's force errors on every test frame
     <mapping>/md/<model>_<ensemble>_r<k>/   CG MD replica k (<model> = prior_only_s<seed> or <arch>_<mode>_s<seed>)
     <mapping>/eval_<ensemble>/              cgzoo evaluate of every run of that ensemble
     <mapping>/data_efficiency/              priors, networks (``train/<label>_n<frames>``), their held-out force
-                                            errors (``model/``), NVT runs (``md/``) and their evaluation (``eval/``)
+                                            NVT runs (``md/``) and their evaluation (``eval/``)
 
 A task's parameters that come from another task's result are given as :class:`From` references
 and filled in by the runner once that task is done.
@@ -119,7 +120,19 @@ def _mapping_tasks(study: Study, cell: MappingCell) -> list[Task]:
                                     {**meta, "ensemble": ensemble}))
     if study.data_efficiency is not None and name in study.data_efficiency.mappings:
         tasks.extend(_data_efficiency_tasks(study, cell, meta, tasks, md, start_frame))
-    return tasks
+    return tasks + [_heldout_task(cell, t) for t in tasks if t.fn in ("fit_prior", "train")]
+
+
+def heldout_task(model_task: str) -> str:
+    """The name of the task that measures the held-out force errors of the model ``model_task`` fits or trains."""
+    return f"{model_task}/heldout"
+
+
+def _heldout_task(cell: MappingCell, model: Task) -> Task:
+    """The held-out force errors of ``model`` (a prior fit or a training) on every test frame, in its own directory."""
+    return Task(heldout_task(model.name), "score", model.out / "heldout",
+                {"model": From(model.name, "prior" if model.fn == "fit_prior" else "checkpoint"), "data": From(f"{cell.name}/data", "data")},
+                meta=dict(model.meta))
 
 
 def model_output(task: str, meta: dict[str, Any]) -> From:

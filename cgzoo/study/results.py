@@ -19,15 +19,19 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgzoo.intervals import Interval, bootstrap_interval, verdict
+import numpy as np
+
+from cgzoo.intervals import Interval, bootstrap_interval, difference_verdict, rmse_interval, verdict
+from cgzoo.metrics import ForceErrors
 from cgzoo.observables.base import StudyMetric
 from cgzoo.observables.registry import registered_observables
 from cgzoo.outputs import save_figure, write_atomic
 from cgzoo.study.config import ENSEMBLES
-from cgzoo.study.plan import Task, model_label
+from cgzoo.study.plan import Task, heldout_task, model_label
 
 KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed", "replica")
 #: the keys of one model (a row of the summary): everything but the seed and the replica
@@ -36,6 +40,15 @@ MODEL_KEYS = KEYS[:-2]
 FORCE_METRIC = StudyMetric("force_rmse", "force RMSE (kcal/mol/Å)", None)
 MODE_ORDER = ("prior_only", "ml_only", "delta")
 MODE_LABEL = {"prior_only": "prior only", "ml_only": "ML only", "delta": "Δ"}
+
+
+@dataclass(frozen=True)
+class FrameErrors:
+    """One model's held-out force errors: ``squared[seed, frame]`` summed over the frame's ``counts[frame]`` components."""
+
+    frames: np.ndarray
+    squared: np.ndarray
+    counts: np.ndarray
 
 
 def result_columns() -> tuple[str, ...]:
@@ -82,14 +95,15 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
     for m in entries:
         mapping, label, replica = m["mapping"], m["label"], m["replica"]
         model_task = f"{mapping}/prior" if m["mode"] == "prior_only" else f"{mapping}/train/{label}"
-        model = (states.get(model_task) or {}).get("result") or {}
-        data = (states.get(f"{mapping}/data") or {}).get("result") or {}
-        prior = (states.get(f"{mapping}/prior") or {}).get("result") or {}
+        model = _result(states, model_task)
+        data = _result(states, f"{mapping}/data")
+        heldout, prior_heldout = _result(states, heldout_task(model_task)), _result(states, heldout_task(f"{mapping}/prior"))
         row: dict[str, Any] = {k: m[k] for k in KEYS}
-        row.update(n_beads=data.get("n_beads"), force_rmse=model.get("force_rmse"), force_r2=model.get("force_r2"),
-                   force_rmse_vs_prior=_relative(model.get("force_rmse"), prior.get("force_rmse")),
-                   reference_force_rms=prior.get("reference_force_rms"), train_seconds=model.get("train_seconds"),
-                   epochs=model.get("epochs"), converged=model.get("converged"))
+        row.update(n_beads=data.get("n_beads"), force_rmse=heldout.get("force_rmse"), force_r2=heldout.get("force_r2"),
+                   force_rmse_vs_prior=_relative(heldout.get("force_rmse"), prior_heldout.get("force_rmse")),
+                   frame_errors=heldout.get("frame_errors"), prior_frame_errors=prior_heldout.get("frame_errors"),
+                   reference_force_rms=_result(states, f"{mapping}/prior").get("reference_force_rms"),
+                   train_seconds=model.get("train_seconds"), epochs=model.get("epochs"), converged=model.get("converged"))
         evaluations = {}
         for ensemble in ENSEMBLES:
             sim = f"{mapping}/md/{label}_{ensemble}_r{replica}"
@@ -106,6 +120,11 @@ def collect_rows(tasks: list[Task], states: dict[str, dict[str, Any]]) -> list[d
             row.update(obs.study_cells(evaluations))
         rows.append(row)
     return rows
+
+
+def _result(states: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """The result of task ``name`` ({} when it is not done)."""
+    return (states.get(name) or {}).get("result") or {}
 
 
 def _relative(value: float | None, reference: float | None) -> float | None:
@@ -149,9 +168,12 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     """Per model (:data:`MODEL_KEYS`): a 95 % bootstrap :class:`Interval` of every metric over seeds and their replicas.
 
-    A structural or dynamical metric counts only from runs that stayed stable (finished, finite, molecules
-    intact), so a model that blows up never wins on the frames it produced before it did; stability is its own
-    column, counted over every run.
+    The force error belongs to the model, not to a run: its interval resamples training seeds and blocks of the
+    held-out frames (:func:`cgzoo.intervals.rmse_interval`), and ``force_rmse_vs_prior`` is the paired interval of
+    its relative difference to the prior on the same frames; ``frame_errors`` keeps the per-frame errors for the
+    paired comparisons of :func:`findings`. A structural or dynamical metric counts only from runs that stayed
+    stable (finished, finite, molecules intact), so a model that blows up never wins on the frames it produced
+    before it did; stability is its own column, counted over every run.
     """
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -161,19 +183,56 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
         agg: dict[str, Any] = {"n_seeds": len({r["seed"] for r in members})}
         for metric in study_metrics():
             column, run = metric.column, metric.ensemble
+            if run is None:
+                continue
             by_seed: dict[int, list[float]] = defaultdict(list)
             for r in members:
-                if r.get(column) is not None and math.isfinite(r[column]) and (run is None or r[f"stable_{run}"]):
+                if r.get(column) is not None and math.isfinite(r[column]) and r[f"stable_{run}"]:
                     by_seed[r["seed"]].append(r[column])
-            # the force error belongs to the model, not to a run: one value per seed, not one per replica
-            values = [[v[0]] for v in by_seed.values()] if run is None else list(by_seed.values())
-            agg[column] = bootstrap_interval(values)
+            agg[column] = bootstrap_interval(list(by_seed.values()))
+        agg.update(_force_intervals(members))
         runs = [r[f"stable_{e}"] for r in members for e in ENSEMBLES if r.get(f"planned_{e}")]
         agg["stability"] = (sum(bool(s) for s in runs), len(runs))
         trained = {r["seed"]: r["converged"] for r in members if r.get("converged") is not None}
         agg["converged"] = (sum(trained.values()), len(trained))
         out[key] = agg
     return out
+
+
+def load_frame_errors(paths: Iterable[str]) -> FrameErrors | None:
+    """The held-out per-frame errors of one model's seeds (``frame_errors.npz`` of each), None without any; every
+    seed must have been scored on the same frames."""
+    frames, squared, counts = None, [], None
+    for path in paths:
+        with np.load(path) as data:
+            if frames is not None and not np.array_equal(frames, data["frames"]):
+                raise ValueError(f"{path}: scored on other held-out frames than the model's other seeds")
+            frames, sums = data["frames"], data["sums"]
+        squared.append(sums[:, ForceErrors.ROWS.index("squared_error")])
+        counts = sums[:, ForceErrors.ROWS.index("components")]
+    return None if frames is None else FrameErrors(frames, np.stack(squared), counts)
+
+
+def compare_force_errors(a: FrameErrors | None, b: FrameErrors | None) -> Interval:
+    """Paired interval of RMSE(a)/RMSE(b) − 1 over the same held-out frames (undefined when either is missing)."""
+    if a is None or b is None:
+        return bootstrap_interval([])
+    if not np.array_equal(a.frames, b.frames):
+        raise ValueError("two models scored on different held-out frames cannot be compared frame by frame")
+    return rmse_interval(a.squared, a.counts, b.squared)
+
+
+def _force_intervals(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The force RMSE's interval over seeds × frame blocks, its paired difference to the prior, the frame errors."""
+    first = {}
+    for r in members:
+        if r.get("frame_errors"):
+            first.setdefault(r["seed"], r)
+    errors = load_frame_errors(r["frame_errors"] for r in first.values())
+    prior_paths = {r["prior_frame_errors"] for r in first.values() if r.get("prior_frame_errors")}
+    prior = load_frame_errors(sorted(prior_paths)[:1])
+    rmse = bootstrap_interval([]) if errors is None else rmse_interval(errors.squared, errors.counts)
+    return {"force_rmse": rmse, "force_rmse_vs_prior": compare_force_errors(errors, prior), "frame_errors": errors}
 
 
 def findings(agg: dict[tuple, dict[str, Any]], ensembles: Iterable[str] | None = None) -> list[str]:
@@ -190,11 +249,17 @@ def findings(agg: dict[tuple, dict[str, Any]], ensembles: Iterable[str] | None =
         for arch in archs:
             counts: dict[str, list[str]] = {"Δ vs ML only": [], "Δ vs prior": [], "ML only vs prior": []}
             for mapping in mappings:
-                ml, delta = _cell(agg, mapping, arch, "ml_only", column), _cell(agg, mapping, arch, "delta", column)
-                prior = _cell(agg, mapping, "prior", "prior_only", column)
+                ml, delta = _model(agg, mapping, arch, "ml_only"), _model(agg, mapping, arch, "delta")
+                prior = _model(agg, mapping, "prior", "prior_only")
                 for name, a, b in (("Δ vs ML only", delta, ml), ("Δ vs prior", delta, prior), ("ML only vs prior", ml, prior)):
-                    if a is not None and b is not None and math.isfinite(a.estimate) and math.isfinite(b.estimate):
-                        counts[name].append(verdict(a, b))
+                    if a is None or b is None:
+                        continue
+                    if column == FORCE_METRIC.column:  # the same frames for both: a paired comparison
+                        if a["frame_errors"] is not None and b["frame_errors"] is not None:
+                            counts[name].append(difference_verdict(compare_force_errors(a["frame_errors"],
+                                                                                        b["frame_errors"])))
+                    elif math.isfinite(a[column].estimate) and math.isfinite(b[column].estimate):
+                        counts[name].append(verdict(a[column], b[column]))
             parts.append(f"{arch}: " + "; ".join(
                 f"{name} better/tie/worse {v.count('better')}/{v.count('tie')}/{v.count('worse')}"
                 for name, v in counts.items()))
@@ -216,15 +281,14 @@ def findings(agg: dict[tuple, dict[str, Any]], ensembles: Iterable[str] | None =
     return lines
 
 
-def _cell(agg, mapping: str, arch: str, mode: str, column: str) -> Interval | None:
-    for key, a in agg.items():
-        if key[3] == mapping and key[4] == arch and key[5] == mode:
-            return a[column]
-    return None
+def _model(agg, mapping: str, arch: str, mode: str) -> dict[str, Any] | None:
+    """The aggregate of one model of ``mapping`` (None when the study has none)."""
+    return next((a for key, a in agg.items() if key[3] == mapping and key[4] == arch and key[5] == mode), None)
 
 
 def _mean(agg, mapping: str, arch: str, mode: str, column: str) -> float | None:
-    cell = _cell(agg, mapping, arch, mode, column)
+    model = _model(agg, mapping, arch, mode)
+    cell = None if model is None else model[column]
     return None if cell is None or not math.isfinite(cell.estimate) else cell.estimate
 
 
@@ -233,6 +297,14 @@ def _fmt(cell: Interval | float | None) -> str:
     if cell is None or (isinstance(cell, Interval) and not math.isfinite(cell.estimate)):
         return "–"
     return cell.format(4) if isinstance(cell, Interval) else f"{cell:.4g}"
+
+
+def _percent(cell: Interval) -> str:
+    """A relative difference as signed percent ``+1.52 [+1.41, +1.63]`` (– for none)."""
+    if not math.isfinite(cell.estimate):
+        return "–"
+    text = f"{100 * cell.estimate:+.3g}"
+    return f"{text} [{100 * cell.low:+.3g}, {100 * cell.high:+.3g}]" if cell.defined else text
 
 
 def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, Any]], header: list[str],
@@ -247,14 +319,18 @@ def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, 
              ("Better/tie/worse per architecture, counted over mappings: better or worse only where the 95 % intervals "
               "separate."), "", *findings(agg, ensembles), ""]
     lines += [("Lower is better everywhere. Cells are estimate [95 % interval]: a two-level bootstrap over training "
-               "seeds and, within each, MD replicas (the force error over seeds only); no interval with a single "
-               "value. Stability counts the runs that finished with every molecule intact (– for a model that ran none); "
+               "seeds and, within each, MD replicas; no interval with a single value. The force error is measured on "
+               "every held-out test frame: its interval resamples seeds and blocks of those frames, and \"vs prior\" is "
+               "the relative difference to the prior on the same frames (paired: the blocks are shared, so the "
+               "frame-to-frame variation both models see cancels), which is what the force findings compare. Stability counts the runs that finished with every molecule intact (– for a model that ran none); "
                "converged counts the training seeds that early stopping ended before the epoch cap. "
                + "; ".join(f"{', '.join(labels)} come from the {ensemble.upper()} run" for ensemble, labels in by_run.items())
                + ", each compared with the mapped atomistic reference; an unstable run contributes no structural or "
                "dynamical value (– in the table). The floor row of a mapping is its reference's second half against "
                "its first: no model can be shown closer to the reference than that."), ""]
     order = {m: i for i, m in enumerate(MODE_ORDER)}
+    force = [c for c, _ in shown].index(FORCE_METRIC.column) + 1
+    shown.insert(force, ("force_rmse_vs_prior", "force vs prior (%)"))
     for system in sorted({k[0] for k in agg}):
         lines += [f"### {system}", "",
                   "| mapping | model | " + " | ".join(label for _, label in shown) + " | stable | converged |",
@@ -268,8 +344,9 @@ def write_summary(agg: dict[tuple, dict[str, Any]], floors: dict[str, dict[str, 
                 a = agg[key]
                 model = "prior only (FM)" if key[5] == "prior_only" else f"{key[4]} {MODE_LABEL[key[5]]}"
                 stable, converged = ("–" if not n else f"{k}/{n}" for k, n in (a["stability"], a["converged"]))
-                lines.append(f"| {key[3]} | {model} | " + " | ".join(_fmt(a[c]) for c, _ in shown)
-                             + f" | {stable} | {converged} |")
+                cells = [_percent(a[c]) if c == "force_rmse_vs_prior" and key[5] != "prior_only"
+                         else "–" if c == "force_rmse_vs_prior" else _fmt(a[c]) for c, _ in shown]
+                lines.append(f"| {key[3]} | {model} | " + " | ".join(cells) + f" | {stable} | {converged} |")
         lines.append("")
     write_atomic(path, "\n".join(lines))
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: Options of ``run_generate`` that define the atomistic physics (threads and platform do not).
 GENERATE_PHYSICS = ("n_molecules", "temperature", "pressure_bar", "equil_ps", "prod_ps", "save_every_fs", "timestep_fs", "seed")
 
@@ -78,18 +80,28 @@ def map_data(out: Path, source: str, top: str | None, reader: dict[str, Any], ma
             "temperature_K": ds.temperature}
 
 
-def _test_errors(model, data: str) -> dict[str, float | None]:
-    """Force RMSE (kcal/mol/Å per component) and R² on every held-out test frame of the default split (None: too few
-    frames)."""
-    from cgzoo.md.inputs import held_out_force_rmse
+def score(out: Path, model: str, data: str) -> dict[str, Any]:
+    """The held-out force errors of a fitted prior or trained network on every test frame of the default split:
+    RMSE and R² in the result, per-frame error sums in ``out/frame_errors.npz`` (frames, sums; rows
+    :data:`cgzoo.metrics.ForceErrors.ROWS`) for the paired bootstrap of the study's results."""
+    from cgzoo.md.calculator import load_any_model
+    from cgzoo.md.inputs import held_out_frame_errors
+    from cgzoo.metrics import ForceErrors
 
-    errors = held_out_force_rmse(model, Path(data))
-    return {"force_rmse": errors["force_rmse_test"], "force_r2": errors["force_r2_test"]}
+    frames, sums = held_out_frame_errors(load_any_model(model), Path(data))
+    if not len(frames):
+        return {"force_rmse": None, "force_r2": None, "frame_errors": None}
+    path = out / "frame_errors.npz"
+    tmp = out / "frame_errors.tmp.npz"
+    np.savez(tmp, frames=frames, sums=sums)
+    tmp.replace(path)
+    total = ForceErrors.from_sums(sums.sum(axis=0)).total()
+    return {"force_rmse": total.rmse, "force_r2": total.r2, "frame_errors": str(path)}
 
 
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_frames: int | None = None) -> dict[str, Any]:
     """Fit the prior spec ``specs["bonded"]`` (CG molecules with bonds) or ``specs["pairs"]`` on the training split
-    (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete) and measure it on the test split.
+    (``cgzoo fit-prior`` into ``out/fit``, which appears only when complete); its held-out error is a :func:`score`.
 
     ``max_frames`` (the networks' ``data.max_train_frames``) thins the training split exactly as the networks' data
     module does, so the prior and the networks learn from the same frames.
@@ -97,7 +109,6 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_
     import yaml
 
     from cgzoo.fitting.spec import load_spec, run_fit_prior
-    from cgzoo.md.calculator import load_any_model
     from cgzoo.outputs import write_atomic
 
     started = time.perf_counter()
@@ -109,7 +120,7 @@ def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_
     fit = out / "fit"
     report = run_fit_prior(data, spec, fit, overwrite=True, progress=lambda msg: None)
     seconds = time.perf_counter() - started
-    return {"prior": str(fit / "prior.json"), **_test_errors(load_any_model(fit), data),
+    return {"prior": str(fit / "prior.json"),
             "reference_force_rms": report["errors"].get("test", {}).get("reference_force_rms"), "spec": spec,
             "fit_seconds": seconds}
 
@@ -123,7 +134,6 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
     ``training`` maps dotted Lightning keys (``trainer.max_epochs``, ``data.max_train_frames``,
     ``model.lr``...) to values. A killed run resumes from ``out/checkpoints/last.ckpt``.
     """
-    from cgzoo.models.checkpoint import load_model
     from cgzoo.training.cli import run_lightning
 
     argv = ["fit", *(arg for config in configs for arg in ("--config", config)), "--model.mode", mode,
@@ -144,7 +154,7 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
         raise RuntimeError(f"{out / 'checkpoints'}: expected one best-*.ckpt after training, found {len(best)}")
     epochs = _epochs_trained(out)
     cap = training.get("trainer.max_epochs")
-    return {"checkpoint": str(best[0]), **_test_errors(load_model(best[0]), data), "train_seconds": seconds,
+    return {"checkpoint": str(best[0]), "train_seconds": seconds,
             "epochs": epochs, "converged": None if cap is None else epochs < int(cap)}
 
 
