@@ -50,15 +50,17 @@ def lock_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def output_lock(path: str | Path) -> Iterator[Path]:
-    """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it."""
+def output_lock(path: str | Path, wait: bool = False) -> Iterator[Path]:
+    """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it, or,
+    with ``wait``, once that process has released it (for an output any one of several processes may write, such as a
+    shared cache entry)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # a folder we cannot write to is the user's problem to hear about, not "another process"
         os.close(os.open(lock_path(path), os.O_WRONLY | os.O_CREAT, 0o644))
     except OSError as exc:
         raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
-    lock = FileLock(lock_path(path), timeout=0, is_singleton=True)
+    lock = FileLock(lock_path(path), timeout=-1 if wait else 0, is_singleton=True)
     try:
         lock.acquire()
     except Timeout:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import re
 import secrets
@@ -113,9 +114,16 @@ def continue_wandb_run(loggers: Any, run_id: str) -> None:
 CKPT_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
-def is_rank_zero_launcher() -> bool:
-    """False in the worker processes Lightning's DDP launcher starts by re-running the command (they write nothing)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0"
+#: the environment variables that give a process its place in a DDP run: Lightning's launcher (``LOCAL_RANK``, and
+#: ``NODE_RANK`` on every node), torchrun (``RANK``, ``GROUP_RANK``), SLURM's ``srun`` (``SLURM_PROCID``) and LSF
+RANK_VARIABLES = ("RANK", "GROUP_RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def is_global_rank_zero() -> bool:
+    """Whether this process is (or launches) the DDP process of global rank 0, the one that locks the run directory and
+    stores the wandb run id; the others write nothing. Known before the trainer exists: every rank variable is 0 or
+    unset (a process started by ``srun`` or torchrun has its rank from the start, one of Lightning's from its launcher)."""
+    return all(os.environ.get(key, "0") == "0" for key in RANK_VARIABLES)
 
 
 def check_network(network: str, network_args: dict[str, Any] | None) -> None:
@@ -147,7 +155,7 @@ class CGZooCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held = ExitStack()  # the run directory's lock, held until the subcommand has finished
-        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the rank-zero launcher)
+        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the process of global rank 0)
         with self._held:
             super().__init__(*args, **kwargs)
 
@@ -213,7 +221,7 @@ class CGZooCLI(LightningCLI):
             config.trainer.logger = default_loggers(config.trainer.default_root_dir)
         _ActionPrintConfig.print_config_if_requested(parser, self.config)
         check_options(config)
-        if subcommand and is_rank_zero_launcher():
+        if subcommand and is_global_rank_zero():
             self._held.enter_context(output_lock(config.trainer.default_root_dir))
             if subcommand == "fit" and wandb_logger_configs(config.trainer.logger):
                 self._wandb_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
@@ -232,7 +240,8 @@ class CGZooCLI(LightningCLI):
     def before_fit(self) -> None:
         """Log training metrics at least once per epoch: Lightning's interval of 50 steps exceeds a small data set's
         epoch, so its train curves would stay empty (and Lightning warns)."""
-        batches = len(self.datamodule.train_dataloader())
+        batches = training_batches_per_process(self.trainer, len(self.datamodule.train_dataloader().dataset),
+                                               self.datamodule.batch_size)
         self.trainer.log_every_n_steps = max(1, min(self.trainer.log_every_n_steps, batches))
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -249,6 +258,14 @@ class CGZooCLI(LightningCLI):
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
                 logger.experiment.finish()
+
+
+def training_batches_per_process(trainer: Trainer, n_frames: int, batch_size: int) -> int:
+    """The training batches of one epoch in each process: under DDP Lightning deals the frames to the processes in
+    equal shares (the last frames repeated to fill them), each process batching its own."""
+    shares = trainer.distributed_sampler_kwargs
+    processes = shares["num_replicas"] if shares else 1
+    return math.ceil(math.ceil(n_frames / processes) / batch_size)
 
 
 def trainer_defaults() -> dict[str, Any]:

@@ -1,0 +1,158 @@
+"""``cgzoo fit`` under DDP on 2 CPU processes (gloo) on the embedded default dataset: reduced metrics, one writer, resume.
+
+The fit runs as a child ``python -m cgzoo fit … --trainer.strategy ddp``: Lightning's ``ddp`` launcher starts
+the second process by re-running the command line (``python -m <main module> <arguments>``), which inside
+pytest would be pytest itself; a child ``cgzoo`` re-runs ``cgzoo``, so plain ``ddp`` works and ``ddp_spawn``
+(which pickles the model and data module into fresh interpreters) is not needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cgzoo.data.dataset import CGDataset
+from cgzoo.metrics import ForceErrors
+from cgzoo.models.checkpoint import load_model
+from cgzoo.neighbors import TopologyCache, batch_graph
+from cgzoo.training.data import CGDataModule
+
+pytestmark = pytest.mark.ddp
+
+REPO = Path(__file__).parents[1]
+DATA = REPO / "datasets" / "default" / "spce-water_1bead_com.h5"
+#: odd, so 2 processes cannot split it evenly: a sampler that pads with a repeated frame would count it twice
+VAL_FRAMES = 5
+#: 2 steps per process and epoch at 2 frames a batch
+TRAIN_FRAMES = 8
+STEPS_PER_EPOCH = 2
+
+
+def write_configs(base: Path) -> list[str]:
+    """A tiny pair network on few frames of the default dataset, the shipped delta mode, a prior spec fitted on 8
+    frames: the ``--config``/``--data`` options of every fit here."""
+    arch = {"seed_everything": 0,
+            "model": {"network": "pair_mlp", "scheduler": "none",
+                      "network_args": {"cutoff": 6.0, "n_rbf": 8, "hidden": [16, 16], "embedding_dim": 4}},
+            "data": {"data": str(DATA), "batch_size": 2, "max_train_frames": TRAIN_FRAMES,
+                     "max_val_frames": VAL_FRAMES, "cache_dir": str(base / "prior_cache")},
+            "trainer": {"enable_progress_bar": False, "enable_model_summary": False}}
+    spec = {"max_frames": 8, "terms": [{"fit": "force_matching", "cutoff": 6.0, "pair_spacing": 0.25}]}
+    (base / "tiny.yaml").write_text(yaml.safe_dump(arch))
+    (base / "prior.yaml").write_text(yaml.safe_dump(spec))
+    return ["--config", str(base / "tiny.yaml"), "--config", str(REPO / "models" / "modes" / "delta.yaml"),
+            "--data.prior", str(base / "prior.yaml")]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment for a child ``cgzoo``: wandb offline, one thread per process (2 processes share 2 cores)."""
+    return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", **extra}
+
+
+def fit_ddp(base: Path, root: Path, *options: str) -> subprocess.CompletedProcess:
+    """``cgzoo fit`` on 2 CPU processes with the DDP strategy into ``root``; fails the test unless it exits 0."""
+    argv = [sys.executable, "-m", "cgzoo", "fit", *write_configs(base), "--trainer.default_root_dir", str(root),
+            "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *options]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=base, env=child_env(), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    """A 2-epoch DDP fit; returns a copy of its run directory as it finished, the live directory and the fit's output."""
+    base = tmp_path_factory.mktemp("ddp")
+    proc = fit_ddp(base, base / "run", "--trainer.max_epochs", "2")
+    shutil.copytree(base / "run", base / "first")
+    return base, proc
+
+
+@pytest.fixture(scope="module")
+def resumed(first):
+    """The same run continued under DDP from its ``last.ckpt`` to 3 epochs."""
+    base, _ = first
+    fit_ddp(base, base / "run", "--trainer.max_epochs", "3", "--ckpt_path", "last")
+    return base / "run"
+
+
+def metric_rows(root: Path, key: str) -> list[tuple[int, float]]:
+    """(epoch, value) of every row of the run's CSV logs that holds ``key``."""
+    return [(int(row["epoch"]), float(row[key])) for path in sorted(root.glob("csv/version_*/metrics.csv"))
+            for row in csv.DictReader(path.open()) if row.get(key)]
+
+
+def wandb_run(directory: Path) -> str:
+    """The run id of a wandb directory ``offline-run-<date>_<time>-<id>`` (``-<n>`` appended when wandb reuses an id)."""
+    return re.fullmatch(r"offline-run-\d{8}_\d{6}-([0-9a-z]+)(-\d+)?", directory.name).group(1)
+
+
+def validation_rmse(checkpoint: Path) -> float:
+    """The force RMSE of ``checkpoint``'s model over every validation frame the fit used, in one process, frame by frame."""
+    data = CGDataModule(data=str(DATA), prior="none", max_train_frames=TRAIN_FRAMES, max_val_frames=VAL_FRAMES)
+    data.setup()
+    frames = data.splits[0]["val"]
+    assert len(frames) == VAL_FRAMES
+    model = load_model(checkpoint)
+    dataset = CGDataset.load(DATA)
+    top = dataset.topology
+    cache = TopologyCache(top.n_beads, top.bonds, top.molecule_ids)
+    dtype = next(model.parameters()).dtype
+    errors = ForceErrors()
+    for f in frames:
+        graph = batch_graph(dataset.positions[f][None], dataset.boxes[f][None], top.bead_types, cache, model.cutoff,
+                            dtype=dtype)
+        errors.update(model(graph)["forces"].detach().numpy(), dataset.forces[f])
+    return errors.total().rmse
+
+
+def test_validation_force_rmse_is_over_the_whole_validation_set(first):
+    """The logged val/force_rmse of the best epoch (and the best checkpoint's score) is the RMSE over the 5 validation
+    frames, each counted once, of the weights that checkpoint holds: the per-process sums are added, not padded."""
+    base, proc = first
+    (best,) = (base / "first" / "checkpoints").glob("best-*.ckpt")
+    state = torch.load(best, weights_only=True)
+    logged = dict(metric_rows(base / "first", "val/force_rmse"))
+    assert sorted(logged) == [0, 1]
+    score = next(v["best_model_score"] for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint") and "'monitor': 'val/force_rmse'" in k)
+    expected = validation_rmse(best)
+    assert logged[state["epoch"]] == pytest.approx(expected, rel=1e-5)
+    assert float(score) == pytest.approx(expected, rel=1e-5)
+    assert proc.stdout.count("fitting the prior") == 1, "each process fitted the prior"
+
+
+def test_outputs_are_written_once(first):
+    """One best and one last checkpoint, one CSV log, one wandb run (the id stored once), nothing per process."""
+    base, _ = first
+    run = base / "first"
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert [n for n in names if n.startswith("best-")] == [f"best-1-{2 * STEPS_PER_EPOCH}.ckpt"]
+    assert names.count("last.ckpt") == 1 and len(names) == 3, names  # and the last_checkpoint callback's latest-*
+    assert [p.name for p in (run / "csv").iterdir()] == ["version_0"]
+    run_id = (run / "wandb_id.txt").read_text().strip()
+    assert [wandb_run(p) for p in (run / "wandb").glob("offline-run-*")] == [run_id]
+    assert not [p for p in run.rglob("*") if "rank" in p.name.lower()]
+
+
+def test_resume_continues_the_epochs_under_ddp(first, resumed):
+    """The resumed fit starts at epoch 2 (its CSV log has no epoch 0 or 1), the step count continues, the learning curve
+    and the wandb run are continued, not restarted."""
+    base, _ = first
+    last = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 3 * STEPS_PER_EPOCH
+    assert sorted({e for e, _ in metric_rows(resumed, "val/force_rmse")}) == [0, 1, 2]
+    new_log = resumed / "csv" / "version_1" / "metrics.csv"
+    assert {int(row["epoch"]) for row in csv.DictReader(new_log.open())} == {2}
+    epochs = [int(line.split(",")[0]) for line in (resumed / "learning_curve.csv").read_text().splitlines()[1:]]
+    assert epochs == [0, 1, 2]
+    run_id = (base / "first" / "wandb_id.txt").read_text().strip()
+    assert (resumed / "wandb_id.txt").read_text().strip() == run_id
+    assert {wandb_run(p) for p in (resumed / "wandb").glob("offline-run-*")} == {run_id}
