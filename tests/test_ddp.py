@@ -12,8 +12,11 @@ import csv
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -58,11 +61,17 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", **extra}
 
 
-def fit_ddp(base: Path, root: Path, *options: str) -> subprocess.CompletedProcess:
-    """``cgzoo fit`` on 2 CPU processes with the DDP strategy into ``root``; fails the test unless it exits 0."""
-    argv = [sys.executable, "-m", "cgzoo", "fit", *write_configs(base), "--trainer.default_root_dir", str(root),
+def fit_argv(base: Path, root: Path, *options: str) -> list[str]:
+    """The command line of ``cgzoo fit`` on 2 CPU processes with the DDP strategy into ``root``."""
+    return [sys.executable, "-m", "cgzoo", "fit", *write_configs(base), "--trainer.default_root_dir", str(root),
             "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *options]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=base, env=child_env(), timeout=600)
+
+
+def fit_ddp(base: Path, root: Path, *options: str) -> subprocess.CompletedProcess:
+    """:func:`fit_argv` started as Lightning's launcher starts it (one command, which starts the second process); fails
+    the test unless it exits 0."""
+    proc = subprocess.run(fit_argv(base, root, *options), capture_output=True, text=True, cwd=base, env=child_env(),
+                          timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
 
@@ -127,6 +136,7 @@ def test_validation_force_rmse_is_over_the_whole_validation_set(first):
     assert logged[state["epoch"]] == pytest.approx(expected, rel=1e-5)
     assert float(score) == pytest.approx(expected, rel=1e-5)
     assert proc.stdout.count("fitting the prior") == 1, "each process fitted the prior"
+    assert "sync_dist" not in proc.stderr, "an epoch-level metric is logged without syncing across processes"
 
 
 def test_outputs_are_written_once(first):
@@ -156,3 +166,54 @@ def test_resume_continues_the_epochs_under_ddp(first, resumed):
     run_id = (base / "first" / "wandb_id.txt").read_text().strip()
     assert (resumed / "wandb_id.txt").read_text().strip() == run_id
     assert {wandb_run(p) for p in (resumed / "wandb").glob("offline-run-*")} == {run_id}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for the processes' rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def srun_env(rank: int, port: int) -> dict[str, str]:
+    """The variables ``srun --nodes 1 --ntasks-per-node 2`` gives task ``rank``, from which Lightning's SLURM environment
+    takes the processes' ranks; none of Lightning's own launcher."""
+    env = {k: v for k, v in child_env().items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE")
+           and not k.startswith("SLURM_")}
+    return {**env, "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
+            "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_NODELIST": "127.0.0.1",
+            "SLURM_JOB_NAME": "cgzoo", "SLURM_JOB_ID": "4242", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
+def wait_all(procs: list[subprocess.Popen], timeout: float = 600) -> None:
+    """Wait for every process; once one fails, stop the others, which would wait for it at their next collective
+    operation until the timeout."""
+    deadline = time.monotonic() + timeout
+    while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
+        if any(proc.poll() not in (None, 0) for proc in procs):
+            break
+        time.sleep(0.5)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_processes_started_by_srun_lock_fit_the_prior_and_write_once(tmp_path):
+    """Both processes of a SLURM job step start at once (``srun``, as docs/training.md's batch script runs them): only
+    rank 0 takes the run directory's lock (rank 1 is not refused) and stores the wandb id, the prior is fitted once."""
+    root, port = tmp_path / "run", free_port()
+    logs = [tmp_path / f"task{rank}.log" for rank in (0, 1)]
+    with ExitStack() as files:
+        procs = [subprocess.Popen(fit_argv(tmp_path, root, "--trainer.max_epochs", "1"),
+                                  stdout=files.enter_context(log.open("w")), stderr=subprocess.STDOUT, cwd=tmp_path,
+                                  env=srun_env(rank, port))
+                 for rank, log in enumerate(logs)]
+        wait_all(procs)
+    outputs = [log.read_text() for log in logs]
+    for proc, out in zip(procs, outputs):
+        assert proc.returncode == 0, out[-4000:]
+    assert sum(out.count("fitting the prior") for out in outputs) == 1, "each process fitted the prior"
+    assert torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STEPS_PER_EPOCH
+    run_id = (root / "wandb_id.txt").read_text().strip()
+    assert [wandb_run(p) for p in (root / "wandb").glob("offline-run-*")] == [run_id]
