@@ -23,6 +23,7 @@ import pytest
 import torch
 import yaml
 
+from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset
 from cgzoo.metrics import ForceErrors
 from cgzoo.models.checkpoint import load_model
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.ddp
 
 REPO = Path(__file__).parents[1]
 DATA = REPO / "datasets" / "default" / "spce-water_1bead_com.h5"
+MULTINODE = REPO / "models" / "ddp" / "multinode.yaml"
+SLURM_SCRIPT = REPO / "experiments" / "slurm" / "fit_ddp.sbatch"
 #: odd, so 2 processes cannot split it evenly: a sampler that pads with a repeated frame would count it twice
 VAL_FRAMES = 5
 #: 2 steps per process and epoch at 2 frames a batch
@@ -217,3 +220,20 @@ def test_processes_started_by_srun_lock_fit_the_prior_and_write_once(tmp_path):
     assert torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STEPS_PER_EPOCH
     run_id = (root / "wandb_id.txt").read_text().strip()
     assert [wandb_run(p) for p in (root / "wandb").glob("offline-run-*")] == [run_id]
+
+
+def test_shipped_multinode_config_and_slurm_script_agree(capsys):
+    """``models/ddp/multinode.yaml`` is a trainer config ``cgzoo fit`` takes after a zoo pair, and the SLURM script asks
+    for as many nodes, tasks and GPUs per node as it names nodes and devices (Lightning refuses a mismatch at start)."""
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", str(REPO / "models" / "schnet.yaml"), "--config", str(REPO / "models" / "modes" /
+              "delta.yaml"), "--config", str(MULTINODE), "--print_config"])
+    assert info.value.code == 0
+    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+    assert (trainer["accelerator"], trainer["strategy"]) == ("gpu", "ddp")
+    script = SLURM_SCRIPT.read_text()
+    sbatch = {key: int(value) for key, value in re.findall(r"^#SBATCH --(nodes|ntasks-per-node|gpus-per-node)=(\d+)$",
+                                                            script, re.MULTILINE)}
+    assert sbatch == {"nodes": trainer["num_nodes"], "ntasks-per-node": trainer["devices"],
+                      "gpus-per-node": trainer["devices"]}
+    assert "srun cgzoo fit" in script and f"--config {MULTINODE.relative_to(REPO)}" in script
