@@ -4,7 +4,8 @@ Every cgzoo command that writes a file or directory goes through this module:
 
 - :func:`output_lock` takes an exclusive OS lock (``filelock``; ``flock`` on POSIX, released by the
   kernel when the process dies, so a killed run never leaves a stale lock) on a hidden sibling
-  ``.<name>.lock``; a second writer gets a one-line :class:`OutputLocked` instead of interleaving.
+  ``.<name>.lock``; a second writer gets a one-line :class:`OutputLocked` instead of interleaving (or waits its
+  turn, where any one of several processes may fill the output, as a shared cache entry).
 - :func:`atomic_file` / :func:`atomic_dir` hand out a per-process temporary sibling
   (``.<name>.tmp-<pid>-<random>``) and rename it onto the final name only after the body finished
   without error; on error the temporary is removed. Temporaries left by a killed process are removed

@@ -203,7 +203,7 @@ def wait_all(procs: list[subprocess.Popen], timeout: float = 600) -> None:
 
 
 def test_processes_started_by_srun_lock_fit_the_prior_and_write_once(tmp_path):
-    """Both processes of a SLURM job step start at once (``srun``, as docs/training.md's batch script runs them): only
+    """Both processes of a SLURM job step start at once (``srun``, as experiments/slurm/fit_ddp.sbatch runs them): only
     rank 0 takes the run directory's lock (rank 1 is not refused) and stores the wandb id, the prior is fitted once."""
     root, port = tmp_path / "run", free_port()
     logs = [tmp_path / f"task{rank}.log" for rank in (0, 1)]

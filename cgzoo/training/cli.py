@@ -1,7 +1,7 @@
 """``cgzoo fit|validate|test|predict``: the Lightning CLI over :class:`CGLightningModule` and :class:`CGDataModule`.
 
 Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work as in any
-Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
+Lightning project, one process writing; docs/training.md, "Many processes and nodes"), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
 network) next to a CSV logger, a fit resumed with ``--ckpt_path`` continuing the wandb run of its
 directory (``wandb_id.txt``), and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
 ``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
