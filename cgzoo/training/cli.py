@@ -1,10 +1,11 @@
 """``cgzoo fit|validate|test|predict``: the Lightning CLI over :class:`CGLightningModule` and :class:`CGDataModule`.
 
 Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work as in any
-Lightning project, one process writing; docs/training.md, "Many processes and nodes"), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
-network) next to a CSV logger, a fit resumed with ``--ckpt_path`` continuing the wandb run of its
-directory (``wandb_id.txt``), and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
-``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
+Lightning project, one process writing: docs/training.md, "Many processes and nodes"), wandb logging
+offline (``WANDB_MODE`` respected; it never waits for the network) next to a CSV logger, a fit resumed
+with ``--ckpt_path`` continuing the wandb run of its directory (``wandb_id.txt``), and checkpoints
+``best-*.ckpt`` (lowest ``val/force_rmse``) and ``last.ckpt`` written at every epoch end into
+``<default_root_dir>/checkpoints`` so that
 ``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress; early stopping
 on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap),
 ``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory,
