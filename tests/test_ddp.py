@@ -18,6 +18,7 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -25,6 +26,7 @@ import yaml
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset
+from cgzoo.errors import InputError
 from cgzoo.metrics import ForceErrors
 from cgzoo.models.checkpoint import load_model
 from cgzoo.neighbors import TopologyCache, batch_graph
@@ -140,6 +142,23 @@ def test_validation_force_rmse_is_over_the_whole_validation_set(first):
     assert float(score) == pytest.approx(expected, rel=1e-5)
     assert proc.stdout.count("fitting the prior") == 1, "each process fitted the prior"
     assert "sync_dist" not in proc.stderr, "an epoch-level metric is logged without syncing across processes"
+
+
+def test_each_process_evaluates_its_own_frames_and_too_few_are_refused():
+    """Under DDP (2 processes) the validation frames are dealt out without repeats, every frame to one process; a split
+    with fewer frames than processes is a one-line error naming the data file."""
+    data = CGDataModule(data=str(DATA), prior="none", max_val_frames=VAL_FRAMES)
+    data.setup()
+    shares = []
+    for rank in (0, 1):
+        data.trainer = SimpleNamespace(distributed_sampler_kwargs={"num_replicas": 2, "rank": rank})
+        shares.append([int(f) for batch in data.val_dataloader() for f in batch.frame])
+    assert sorted(shares[0] + shares[1]) == sorted(data.splits[0]["val"].tolist())
+    few = CGDataModule(data=str(DATA), prior="none", max_val_frames=1)
+    few.setup()
+    few.trainer = SimpleNamespace(distributed_sampler_kwargs={"num_replicas": 2, "rank": 0})
+    with pytest.raises(InputError, match=r"spce-water_1bead_com.h5: the val split has 1 frame, fewer than the 2 "):
+        few.val_dataloader()
 
 
 def test_outputs_are_written_once(first):

@@ -227,8 +227,8 @@ class CGDataModule(pl.LightningDataModule):
             return None
         if n_frames < shares["num_replicas"]:
             limit = ", --data.max_val_frames" if split == "val" else ""
-            raise InputError(self.source, f"the {split} split has {n_frames} frames, fewer than the "
-                                          f"{shares['num_replicas']} processes (--data.fractions{limit})")
+            raise InputError(self.source, f"the {split} split has {n_frames} frame{'s' * (n_frames != 1)}, fewer "
+                                          f"than the {shares['num_replicas']} processes (--data.fractions{limit})")
         return UnrepeatedDistributedSampler(range(n_frames), shuffle=False, **shares)
 
     def train_dataloader(self) -> DataLoader:
