@@ -141,7 +141,14 @@ def test_validation_force_rmse_is_over_the_whole_validation_set(first):
     assert logged[state["epoch"]] == pytest.approx(expected, rel=1e-5)
     assert float(score) == pytest.approx(expected, rel=1e-5)
     assert proc.stdout.count("fitting the prior") == 1, "each process fitted the prior"
+
+
+def test_metrics_are_synced_and_logged_every_epoch(first):
+    """Lightning warns of no epoch metric logged unsynchronised, nor of a log interval longer than a process's epoch
+    (the interval is capped at the training batches of one process, not of the whole training split)."""
+    _, proc = first
     assert "sync_dist" not in proc.stderr, "an epoch-level metric is logged without syncing across processes"
+    assert "logging interval" not in proc.stderr
 
 
 def test_each_process_evaluates_its_own_frames_and_too_few_are_refused():
