@@ -61,9 +61,9 @@ def write_configs(base: Path) -> list[str]:
             "--data.prior", str(base / "prior.yaml")]
 
 
-def child_env(**extra: str) -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """This environment for a child ``cgzoo``: wandb offline, one thread per process (2 processes share 2 cores)."""
-    return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", **extra}
+    return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
 
 
 def fit_argv(base: Path, root: Path, *options: str) -> list[str]:
@@ -83,7 +83,8 @@ def fit_ddp(base: Path, root: Path, *options: str) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def first(tmp_path_factory):
-    """A 2-epoch DDP fit; returns a copy of its run directory as it finished, the live directory and the fit's output."""
+    """A 2-epoch DDP fit into ``<base>/run``, copied as it finished to ``<base>/first``; returns ``base`` and the fit's
+    output."""
     base = tmp_path_factory.mktemp("ddp")
     proc = fit_ddp(base, base / "run", "--trainer.max_epochs", "2")
     shutil.copytree(base / "run", base / "first")
@@ -136,7 +137,8 @@ def test_validation_force_rmse_is_over_the_whole_validation_set(first):
     state = torch.load(best, weights_only=True)
     logged = dict(metric_rows(base / "first", "val/force_rmse"))
     assert sorted(logged) == [0, 1]
-    score = next(v["best_model_score"] for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint") and "'monitor': 'val/force_rmse'" in k)
+    score = next(value["best_model_score"] for key, value in state["callbacks"].items()
+                 if key.startswith("ModelCheckpoint") and "'monitor': 'val/force_rmse'" in key)
     expected = validation_rmse(best)
     assert logged[state["epoch"]] == pytest.approx(expected, rel=1e-5)
     assert float(score) == pytest.approx(expected, rel=1e-5)
