@@ -106,12 +106,12 @@ def metric_rows(root: Path, key: str) -> list[tuple[int, float]]:
 
 
 def wandb_run(directory: Path) -> str:
-    """The run id of a wandb directory ``offline-run-<date>_<time>-<id>`` (``-<n>`` appended when wandb reuses an id)."""
+    """The run id of a wandb directory ``offline-run-<date>_<time>-<id>`` (``-<n>`` appended when an id recurs)."""
     return re.fullmatch(r"offline-run-\d{8}_\d{6}-([0-9a-z]+)(-\d+)?", directory.name).group(1)
 
 
 def validation_rmse(checkpoint: Path) -> float:
-    """The force RMSE of ``checkpoint``'s model over every validation frame the fit used, in one process, frame by frame."""
+    """The force RMSE of ``checkpoint``'s model over every validation frame of the fit, in one process, frame by frame."""
     data = CGDataModule(data=str(DATA), prior="none", max_train_frames=TRAIN_FRAMES, max_val_frames=VAL_FRAMES)
     data.setup()
     frames = data.splits[0]["val"]
@@ -207,8 +207,8 @@ def free_port() -> int:
 
 
 def srun_env(rank: int, port: int) -> dict[str, str]:
-    """The variables ``srun --nodes 1 --ntasks-per-node 2`` gives task ``rank``, from which Lightning's SLURM environment
-    takes the processes' ranks; none of Lightning's own launcher."""
+    """The variables ``srun --nodes 1 --ntasks-per-node 2`` gives task ``rank``, from which Lightning's SLURM
+    environment takes the processes' ranks; none of Lightning's own launcher."""
     env = {k: v for k, v in child_env().items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE")
            and not k.startswith("SLURM_")}
     return {**env, "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",

@@ -123,7 +123,7 @@ RANK_VARIABLES = ("RANK", "GROUP_RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID
 def is_global_rank_zero() -> bool:
     """Whether this process is (or launches) the DDP process of global rank 0, the one that locks the run directory and
     stores the wandb run id; the others write nothing. Known before the trainer exists: every rank variable is 0 or
-    unset (a process started by ``srun`` or torchrun has its rank from the start, one of Lightning's from its launcher)."""
+    unset (``srun`` and torchrun give a process its rank when they start it, Lightning's launcher likewise)."""
     return all(os.environ.get(key, "0") == "0" for key in RANK_VARIABLES)
 
 

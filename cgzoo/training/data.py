@@ -212,7 +212,10 @@ class CGDataModule(pl.LightningDataModule):
         data = [frame_to_data(ds, int(f), topology=top, dataset_id=d)
                 for d, (ds, top, splits) in enumerate(zip(self.datasets, self.topologies, self.splits))
                 for f in splits[split]]
-        sampler = EpochShuffle(len(data), self.hparams.split_seed) if shuffle else self._evaluation_share(split, len(data))
+        if shuffle:
+            sampler = EpochShuffle(len(data), self.hparams.split_seed)
+        else:
+            sampler = self._evaluation_share(split, len(data))
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
     def _evaluation_share(self, split: str, n_frames: int) -> UnrepeatedDistributedSampler | None:
