@@ -4,7 +4,8 @@ Every cgzoo command that writes a file or directory goes through this module:
 
 - :func:`output_lock` takes an exclusive OS lock (``filelock``; ``flock`` on POSIX, released by the
   kernel when the process dies, so a killed run never leaves a stale lock) on a hidden sibling
-  ``.<name>.lock``; a second writer gets a one-line :class:`OutputLocked` instead of interleaving.
+  ``.<name>.lock``; a second writer gets a one-line :class:`OutputLocked` instead of interleaving (or waits its
+  turn, where any one of several processes may fill the output, as a shared cache entry).
 - :func:`atomic_file` / :func:`atomic_dir` hand out a per-process temporary sibling
   (``.<name>.tmp-<pid>-<random>``) and rename it onto the final name only after the body finished
   without error; on error the temporary is removed. Temporaries left by a killed process are removed
@@ -50,15 +51,17 @@ def lock_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def output_lock(path: str | Path) -> Iterator[Path]:
-    """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it."""
+def output_lock(path: str | Path, wait: bool = False) -> Iterator[Path]:
+    """Hold the exclusive writer lock of ``path`` for the body; :class:`OutputLocked` if another process has it, or,
+    with ``wait``, once that process has released it (for an output any one of several processes may write, such as a
+    shared cache entry)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # a folder we cannot write to is the user's problem to hear about, not "another process"
         os.close(os.open(lock_path(path), os.O_WRONLY | os.O_CREAT, 0o644))
     except OSError as exc:
         raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
-    lock = FileLock(lock_path(path), timeout=0, is_singleton=True)
+    lock = FileLock(lock_path(path), timeout=-1 if wait else 0, is_singleton=True)
     try:
         lock.acquire()
     except Timeout:

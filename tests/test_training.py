@@ -1,11 +1,9 @@
-"""Training: a few steps of every architecture in every mode, exact resume, checkpoint reload, offline wandb, DDP."""
+"""Training: a few steps of every architecture in every mode, exact resume, checkpoint reload, offline wandb (DDP: test_ddp.py)."""
 
 from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +70,8 @@ def test_zoo_configs_cover_every_network_and_mode():
         cli.check_network(name, model["network_args"])
     for mode in MODES:
         assert yaml.safe_load((ZOO / "modes" / f"{mode}.yaml").read_text())["model"] == {"mode": mode}
-    assert sorted(p.name for p in ZOO.rglob("*.yaml")) == sorted([f"{n}.yaml" for n in NETWORKS] + [f"{m}.yaml" for m in MODES])
+    models = [p.name for p in ZOO.rglob("*.yaml") if ZOO / "ddp" not in p.parents]  # models/ddp/: trainer fragments
+    assert sorted(models) == sorted([f"{n}.yaml" for n in NETWORKS] + [f"{m}.yaml" for m in MODES])
 
 
 def test_default_run_directory_is_network_and_mode():
@@ -147,18 +146,6 @@ def test_wandb_offline_run_directory_without_network(tiny, tmp_path):
     runs = list((root / "wandb").glob("offline-run-*"))
     assert runs, "no offline wandb run directory"
     assert list((root / "csv").rglob("metrics.csv"))
-
-
-def test_ddp_with_two_cpu_processes(tiny, tmp_path):
-    root = tmp_path / "ddp"
-    args = config(tiny, "pair_mlp", "delta", root, max_epochs=1, strategy="ddp", devices=2)
-    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "cgzoo.cli", "fit", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "sync_dist" not in proc.stderr, "an epoch-level metric is logged without syncing across processes"
-    ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 3  # 12 training frames, batch 2, split over 2 processes
 
 
 def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():

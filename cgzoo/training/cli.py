@@ -1,10 +1,11 @@
 """``cgzoo fit|validate|test|predict``: the Lightning CLI over :class:`CGLightningModule` and :class:`CGDataModule`.
 
 Defaults: CPU (``--trainer.accelerator gpu`` and ``--trainer.strategy ddp`` work as in any
-Lightning project), wandb logging offline (``WANDB_MODE`` respected; it never waits for the
-network) next to a CSV logger, a fit resumed with ``--ckpt_path`` continuing the wandb run of its
-directory (``wandb_id.txt``), and checkpoints ``best-*.ckpt`` (lowest ``val/force_rmse``) and
-``last.ckpt`` written at every epoch end into ``<default_root_dir>/checkpoints`` so that
+Lightning project, one process writing: docs/training.md, "Many processes and nodes"), wandb logging
+offline (``WANDB_MODE`` respected; it never waits for the network) next to a CSV logger, a fit resumed
+with ``--ckpt_path`` continuing the wandb run of its directory (``wandb_id.txt``), and checkpoints
+``best-*.ckpt`` (lowest ``val/force_rmse``) and ``last.ckpt`` written at every epoch end into
+``<default_root_dir>/checkpoints`` so that
 ``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress; early stopping
 on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap),
 ``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import re
 import secrets
@@ -113,9 +115,16 @@ def continue_wandb_run(loggers: Any, run_id: str) -> None:
 CKPT_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
-def is_rank_zero_launcher() -> bool:
-    """False in the worker processes Lightning's DDP launcher starts by re-running the command (they write nothing)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0"
+#: the environment variables that give a process its place in a DDP run: Lightning's launcher (``LOCAL_RANK``, and
+#: ``NODE_RANK`` on every node), torchrun (``RANK``, ``GROUP_RANK``), SLURM's ``srun`` (``SLURM_PROCID``) and LSF
+RANK_VARIABLES = ("RANK", "GROUP_RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def is_global_rank_zero() -> bool:
+    """Whether this process is (or launches) the DDP process of global rank 0, the one that locks the run directory and
+    stores the wandb run id; the others write nothing. Known before the trainer exists: every rank variable is 0 or
+    unset (``srun`` and torchrun give a process its rank when they start it, Lightning's launcher likewise)."""
+    return all(os.environ.get(key, "0") == "0" for key in RANK_VARIABLES)
 
 
 def check_network(network: str, network_args: dict[str, Any] | None) -> None:
@@ -147,7 +156,7 @@ class CGZooCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held = ExitStack()  # the run directory's lock, held until the subcommand has finished
-        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the rank-zero launcher)
+        self._wandb_id: str | None = None  # the wandb run a fit logs into (set on the process of global rank 0)
         with self._held:
             super().__init__(*args, **kwargs)
 
@@ -213,7 +222,7 @@ class CGZooCLI(LightningCLI):
             config.trainer.logger = default_loggers(config.trainer.default_root_dir)
         _ActionPrintConfig.print_config_if_requested(parser, self.config)
         check_options(config)
-        if subcommand and is_rank_zero_launcher():
+        if subcommand and is_global_rank_zero():
             self._held.enter_context(output_lock(config.trainer.default_root_dir))
             if subcommand == "fit" and wandb_logger_configs(config.trainer.logger):
                 self._wandb_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
@@ -232,7 +241,8 @@ class CGZooCLI(LightningCLI):
     def before_fit(self) -> None:
         """Log training metrics at least once per epoch: Lightning's interval of 50 steps exceeds a small data set's
         epoch, so its train curves would stay empty (and Lightning warns)."""
-        batches = len(self.datamodule.train_dataloader())
+        batches = training_batches_per_process(self.trainer, len(self.datamodule.train_dataloader().dataset),
+                                               self.datamodule.batch_size)
         self.trainer.log_every_n_steps = max(1, min(self.trainer.log_every_n_steps, batches))
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -249,6 +259,14 @@ class CGZooCLI(LightningCLI):
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
                 logger.experiment.finish()
+
+
+def training_batches_per_process(trainer: Trainer, n_frames: int, batch_size: int) -> int:
+    """The training batches of one epoch in each process: under DDP Lightning deals the frames to the processes in
+    equal shares (the last frames repeated to fill them), each process batching its own."""
+    shares = trainer.distributed_sampler_kwargs
+    processes = shares["num_replicas"] if shares else 1
+    return math.ceil(math.ceil(n_frames / processes) / batch_size)
 
 
 def trainer_defaults() -> dict[str, Any]:

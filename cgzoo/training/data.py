@@ -23,6 +23,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch_geometric.loader import DataLoader
 
 from cgzoo.data.dataset import CGDataset
@@ -32,7 +33,7 @@ from cgzoo.errors import InputError
 from cgzoo.hashing import file_sha256
 from cgzoo.metrics import ForceErrors
 from cgzoo.neighbors import TopologyCache, batch_graph
-from cgzoo.outputs import replace_file
+from cgzoo.outputs import output_lock, replace_file
 from cgzoo.priors import NoPrior, Prior, build_prior, load_prior, save_prior
 from cgzoo.training.facts import DataFacts
 
@@ -166,14 +167,15 @@ class CGDataModule(pl.LightningDataModule):
         spec["split"] = {"fractions": list(hp.fractions), "blocks": hp.blocks, "gap": hp.gap, "seed": hp.split_seed}
         key = hashlib.sha256(json.dumps({"data": file_sha256(data_path), "spec": spec}, sort_keys=True).encode()).hexdigest()
         cached = self.cache_dir / key[:16] / "prior.json"
-        if cached.exists():
-            return build_prior(json.loads(cached.read_text())["prior"])
-        print(f"fitting the prior {spec_path} on the training split of {data_path} (once: cached in {cached.parent}; "
-              "--data.prior takes a fitted prior.json)")
-        prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        # a per-process temporary renamed when complete: parallel runs may fit the same prior
-        replace_file(cached, lambda tmp: save_prior(prior, tmp, {"report": report}))
+        # one process fits, others wanting the same prior (the processes of a DDP run, parallel runs) wait and reuse it
+        with output_lock(cached.parent, wait=True):
+            if cached.exists():
+                return build_prior(json.loads(cached.read_text())["prior"])
+            print(f"fitting the prior {spec_path} on the training split of {data_path} (once: cached in "
+                  f"{cached.parent}; --data.prior takes a fitted prior.json)")
+            prior, report = fit_prior(data_path, spec, progress=lambda msg: None)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(cached, lambda tmp: save_prior(prior, tmp, {"report": report}))
         return prior
 
     # -- what the model needs from the data ---------------------------------------------------------
@@ -210,8 +212,27 @@ class CGDataModule(pl.LightningDataModule):
         data = [frame_to_data(ds, int(f), topology=top, dataset_id=d)
                 for d, (ds, top, splits) in enumerate(zip(self.datasets, self.topologies, self.splits))
                 for f in splits[split]]
-        sampler = EpochShuffle(len(data), self.hparams.split_seed) if shuffle else None
+        if shuffle:
+            sampler = EpochShuffle(len(data), self.hparams.split_seed)
+        else:
+            sampler = self._evaluation_share(split, len(data))
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
+
+    def _evaluation_share(self, split: str, n_frames: int) -> UnrepeatedDistributedSampler | None:
+        """Under DDP, this process's frames of an evaluation split, every frame on exactly one process; None otherwise.
+
+        Lightning's default distributed sampler pads a split that the processes cannot share evenly with repeated
+        frames, which the force errors reduced across processes would count twice. Here the processes' shares may
+        differ by one frame (safe: an evaluation step has no collective operation after the first batch).
+        """
+        shares = self.trainer.distributed_sampler_kwargs if self.trainer is not None else None
+        if not shares or shares["num_replicas"] < 2:
+            return None
+        if n_frames < shares["num_replicas"]:
+            limit = ", --data.max_val_frames" if split == "val" else ""
+            raise InputError(self.source, f"the {split} split has {n_frames} frame{'s' * (n_frames != 1)}, fewer "
+                                          f"than the {shares['num_replicas']} processes (--data.fractions{limit})")
+        return UnrepeatedDistributedSampler(range(n_frames), shuffle=False, **shares)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

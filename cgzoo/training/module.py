@@ -254,9 +254,9 @@ class CGLightningModule(pl.LightningModule):
 
     def _log_epoch(self, split: str) -> None:
         metrics = self.metrics[split]
-        if self.trainer.world_size > 1:  # sums are reduced across DDP processes before the ratios are taken
-            gathered = self.all_gather(torch.from_numpy(metrics.sums))
-            metrics.sums = gathered.reshape(-1, *metrics.sums.shape).sum(0).cpu().numpy()
+        if self.trainer.world_size > 1:  # sums are added across DDP processes before the ratios are taken
+            sums = torch.from_numpy(metrics.sums).to(self.device)
+            metrics.sums = self.trainer.strategy.reduce(sums, reduce_op="sum").cpu().numpy()
         for key, value in metrics.as_dict(self.model.type_names).items():
             # every process holds the same reduced value: sync_dist averages equal numbers, so each process may
             # monitor it (checkpoints, early stopping) and Lightning need not warn of an unsynchronised epoch metric
