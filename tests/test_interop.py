@@ -127,6 +127,21 @@ def test_convert_to_lammps_dcd_pair_opens_in_mdanalysis(tmp_path):
     assert main(["convert", str(tmp_path / "a.h5"), str(tmp_path / "pair"), "--to", "lammps+dcd"]) == 0
     check_pair(tmp_path / "pair", ds.topology, ds.positions, ds.boxes)
     assert main(["convert", str(tmp_path / "a.h5"), str(tmp_path / "pair"), "--to", "lammps+dcd"]) == 2
+    # the type names ride along as Masses comments (OVITO and VMD name the types from them), the atom style after
+    # Atoms; LAMMPS itself reads the file as written, bonds and all
+    text = (tmp_path / "pair" / "topology.data").read_text()
+    masses = text.split("Masses")[1].split("Atoms")[0].split("\n")
+    assert [line.split("#")[1].strip() for line in masses if line.strip()] == list(ds.topology.type_names)
+    assert "Atoms  # molecular" in text
+    from cgzoo.engines.lammps import _load_lammps
+
+    lmp = _load_lammps().lammps(cmdargs=["-log", "none", "-screen", "none"])
+    try:
+        lmp.commands_list(["units real", "atom_style molecular", f"read_data {tmp_path / 'pair' / 'topology.data'}"])
+        assert lmp.get_natoms() == ds.topology.n_beads
+        assert lmp.extract_global("nbonds") == len(ds.topology.bonds)
+    finally:
+        lmp.close()
 
 
 def test_a_type_with_two_masses_cannot_be_a_lammps_data_file(tmp_path):

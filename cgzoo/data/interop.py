@@ -6,7 +6,8 @@ as ``names``, bead type names as ``types``, masses, molecules as residues (``res
 dihedrals, the cell of every frame and positions in Å (a dataset's forces too, in MDAnalysis' kJ/(mol·Å)).
 
 :func:`write_pair` writes ``topology.data`` + ``traj.dcd``, the pair every tool reads (docs/interop.md says why
-this one): the data file holds numeric types 1…T in ``type_names`` order with one mass each, molecule ids 1…M,
+this one): the data file holds numeric types 1…T in ``type_names`` order with one mass each (the type's name as a
+comment, which OVITO and VMD show), molecule ids 1…M,
 bonds, angles and dihedrals typed 1…K by their sorted type keys (``A-B``), and the first frame's cell; the DCD
 holds every frame's positions (Å, single precision) and cell. A run directory holds no bead names, so a run's
 names are its bead type names.
@@ -88,7 +89,12 @@ def write_pair(top: CGTopology, positions: np.ndarray, boxes: np.ndarray, times:
     topology_path, trajectory_path = directory / TOPOLOGY_FILE, directory / TRAJECTORY_FILE
     check_type_masses(top, topology_path)
     lammps = _lammps_universe(top, positions[0], boxes[0])
-    replace_file(topology_path, lambda tmp: DATAWriter(str(tmp)).write(lammps.atoms))
+
+    def write_data(tmp: Path) -> None:
+        DATAWriter(str(tmp)).write(lammps.atoms)
+        tmp.write_text(annotate_data(tmp.read_text(), top.type_names))
+
+    replace_file(topology_path, write_data)
 
     def write_dcd(tmp: Path) -> None:
         frames = cg_universe(top, positions, boxes, times)
@@ -106,6 +112,26 @@ def write_dataset_pair(dataset: CGDataset, out: str | Path, overwrite: bool = Fa
     with atomic_dir(out, overwrite, marker=TOPOLOGY_FILE, what="topology + trajectory directory") as tmp:
         write_pair(dataset.topology, dataset.positions, dataset.boxes, dataset.times, tmp)
     return out / TOPOLOGY_FILE, out / TRAJECTORY_FILE
+
+
+def annotate_data(text: str, type_names: list[str]) -> str:
+    """A LAMMPS data file with its type names as comments in ``Masses`` (``1 18.0154  # W``: OVITO and VMD's TopoTools
+    name the types from them; LAMMPS and MDAnalysis skip comments) and its atom style after ``Atoms``
+    (``Atoms  # molecular``, which both read instead of guessing it)."""
+    lines = text.splitlines()
+    section = None
+    for i, line in enumerate(lines):
+        word = line.strip()
+        if word in ("Masses", "Atoms"):
+            section = word
+            if word == "Atoms":
+                lines[i] = "Atoms  # molecular"
+        elif section == "Masses" and word:
+            if not word[0].isdigit():
+                section = None
+                continue
+            lines[i] = f"{word}  # {type_names[int(word.split()[0]) - 1]}"
+    return "\n".join(lines) + "\n"
 
 
 def _topology_universe(top: CGTopology) -> Universe:
