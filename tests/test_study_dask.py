@@ -30,7 +30,7 @@ TIMINGS = ("train_seconds", "md_ns_per_day")
 def cluster():
     """A running two-process cluster, as ``dask scheduler`` plus ``dask worker --nworkers 2 --nthreads 1`` start one."""
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.CRITICAL) as running:
+                      scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL) as running:
         yield running
 
 

@@ -83,25 +83,38 @@ def _resolve(value: Any, results: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-def _call(fn: Callable[..., dict[str, Any]], out: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """Worker side: run one task function with its stdout/stderr (file descriptors 1 and 2) in ``<out>/task.log``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with (Path(out) / LOG_FILE).open("a") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
+def _call(fn: Callable[..., dict[str, Any]], cwd: str, out: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Worker side: run one task function in the study's directory ``cwd`` (the study file's relative paths are
+    relative to it), its output in ``<out>/task.log``; return its result and seconds."""
+    worker_cwd = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with _output_to(Path(out) / LOG_FILE):
             started = time.perf_counter()
             result = fn(Path(out), **params)
             return result, time.perf_counter() - started
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+    finally:
+        os.chdir(worker_cwd)
+
+
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """File descriptors 1 and 2 (stdout and stderr, native libraries' too) appended to ``path`` while the block runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with path.open("a") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def _prepare(task: Task, key: str) -> None:
@@ -150,7 +163,8 @@ def connect(workers: int, threads: int, scheduler: str | None, gpu: bool,
             with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # read when the scheduler starts
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
-                    dashboard_address=None, silence_logs=logging.CRITICAL, resources={"GPU": 1} if gpu else None))
+                    dashboard_address=None, silence_logs=logging.CRITICAL, resources={"GPU": 1} if gpu else None,
+                    scheduler_kwargs={"dashboard_address": ":0"}))  # its HTTP endpoints on a free port, not 8787
             client = stack.enter_context(Client(cluster))
         else:
             try:
@@ -247,7 +261,8 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, scheduler: str | No
                     continue  # no free worker for it yet
                 pending.remove(task)
                 _prepare(task, key)
-                future = client.submit(_call, getattr(bodies, task.fn), str(task.out), _resolve(task.params, results),
+                future = client.submit(_call, getattr(bodies, task.fn), os.getcwd(), str(task.out),
+                                       _resolve(task.params, results),
                                        key=f"{task.name}-{uuid.uuid4().hex}", resources=needs or None, pure=False)
                 free.subtract(tasks=1, **needs)
                 running[future] = task
