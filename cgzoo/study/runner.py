@@ -144,9 +144,7 @@ class PinThreads(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         """Called in the worker process when it starts or when the plugin is registered."""
-        from cgzoo.study.tasks import init_worker
-
-        init_worker(self.threads)
+        bodies.init_worker(self.threads)
 
 
 @contextmanager
@@ -170,7 +168,7 @@ def connect(workers: int, threads: int, scheduler: str | None, gpu: bool,
             try:
                 client = stack.enter_context(Client(scheduler, timeout="30s"))
             except (OSError, ValueError) as exc:
-                raise CGZooError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc})") from None
+                raise CGZooError(f"Dask scheduler {scheduler}: none answers there ({exc})") from None
             _check_workers(client, scheduler, gpu, log)
         client.register_plugin(PinThreads(threads))
         yield client
@@ -182,7 +180,7 @@ def _check_workers(client: Client, scheduler: str, gpu: bool, log: Callable[[str
     workers = client.scheduler_info(n_workers=-1)["workers"]
     threaded = [address for address, worker in workers.items() if worker["nthreads"] > 1]
     if threaded:
-        raise CGZooError(f"--scheduler {scheduler}: worker {threaded[0]} runs several threads; start the study's "
+        raise CGZooError(f"Dask scheduler {scheduler}: worker {threaded[0]} runs several threads; start the study's "
                          "workers with 'dask worker ... --nthreads 1' (one task per process)")
     if gpu and not any(worker.get("resources", {}).get("GPU") for worker in workers.values()):
         log(f"no worker of {scheduler} offers a GPU yet: the GPU tasks wait for one "
