@@ -83,7 +83,8 @@ def _resolve(value: Any, results: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-def _call(fn: Callable[..., dict[str, Any]], cwd: str, out: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+def _call(fn: Callable[..., dict[str, Any]], cwd: str, out: str,
+          params: dict[str, Any]) -> tuple[dict[str, Any], float]:
     """Worker side: run one task function in the study's directory ``cwd`` (the study file's relative paths are
     relative to it), its output in ``<out>/task.log``; return its result and seconds."""
     worker_cwd = os.getcwd()
@@ -153,12 +154,12 @@ def connect(workers: int, threads: int, scheduler: str | None, gpu: bool,
     """A client of the cluster at ``scheduler``, or of a new :class:`LocalCluster` of ``workers`` processes (each
     offering one ``GPU`` when ``gpu``, so the GPU tasks run on it too); its workers pinned to ``threads`` threads.
 
-    The local cluster retries a task whose worker process died once, on a new process, and records it as failed
-    (:class:`KilledWorker`) when it kills that one too; it has no memory limit and no dashboard.
+    The local cluster's scheduler gives up on a task as soon as its worker process dies (:class:`KilledWorker`), so
+    that :func:`run_tasks` decides whether it runs again; it has no memory limit and no dashboard.
     """
     with ExitStack() as stack:
         if scheduler is None:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # read when the scheduler starts
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # read when the scheduler starts
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
                     dashboard_address=None, silence_logs=logging.CRITICAL, resources={"GPU": 1} if gpu else None,
@@ -176,12 +177,17 @@ def connect(workers: int, threads: int, scheduler: str | None, gpu: bool,
 
 def _check_workers(client: Client, scheduler: str, gpu: bool, log: Callable[[str], None]) -> None:
     """Refuse a cluster whose workers run several threads (the task log capture redirects the whole process's
-    output); say so when the study needs a GPU and no worker offers one yet."""
+    output); say so when its scheduler retries killed tasks itself, or when the study needs a GPU and no worker offers
+    one yet."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
     threaded = [address for address, worker in workers.items() if worker["nthreads"] > 1]
     if threaded:
         raise CGZooError(f"Dask scheduler {scheduler}: worker {threaded[0]} runs several threads; start the study's "
                          "workers with 'dask worker ... --nthreads 1' (one task per process)")
+    allowed = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+    if allowed:
+        log(f"{scheduler} runs a task that kills its worker up to {allowed + 1} times before the study counts one death"
+            " (start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0)")
     if gpu and not any(worker.get("resources", {}).get("GPU") for worker in workers.values()):
         log(f"no worker of {scheduler} offers a GPU yet: the GPU tasks wait for one "
             "('dask worker ... --resources GPU=1')")
@@ -199,18 +205,20 @@ def progress(done: int, total: int, elapsed: float, seconds_by_fn: dict[str, lis
 
 
 def capacity(client: Client) -> Counter[str]:
-    """How many tasks the cluster runs at once: one per worker thread (``tasks``), of which one per GPU (``GPU``)."""
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    return Counter(tasks=sum(w["nthreads"] for w in workers), GPU=sum(w.get("resources", {}).get("GPU", 0) for w in workers))
+    """How many tasks the cluster runs at once: one per thread of its running workers (``tasks``; a worker that is
+    starting, paused or closing takes none), of which one per GPU (``GPU``)."""
+    workers = [w for w in client.scheduler_info(n_workers=-1)["workers"].values() if w["status"] == "running"]
+    return Counter(tasks=sum(w["nthreads"] for w in workers),
+                   GPU=sum(w.get("resources", {}).get("GPU", 0) for w in workers))
 
 
 def _outcome(future: Future, state: dict[str, Any]) -> dict[str, Any]:
     """``state`` completed from a finished task: done with its result and seconds, or failed with the error."""
     try:
         result, seconds = future.result()
-    except KilledWorker as exc:
-        return {**state, "status": "failed", "error": f"its worker process died on each of {exc.allowed_failures + 1} "
-                                                      f"attempts (KilledWorker, the last on {exc.last_worker.address})"}
+    except KilledWorker as exc:  # the second time: the scheduler itself allowed ``allowed_failures`` deaths per try
+        return {**state, "status": "failed", "error": f"its worker process died {2 * (exc.allowed_failures + 1)} times "
+                                                      f"running this task (the last was {exc.last_worker.address})"}
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded; independent cells go on
         return {**state, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                 "traceback": "".join(traceback.format_exception(exc))[-4000:]}
@@ -224,9 +232,9 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, scheduler: str | No
 
     A task is submitted when the cluster has a free worker for it (:func:`capacity`, asked again every
     :data:`POLL_S` seconds as workers join or leave), so a worker holds only the task it runs. A worker process that
-    dies (killed, out of memory, a crash in native code) is replaced and the task it was running runs once more; a
-    task that kills its worker a second time is recorded as failed (:class:`KilledWorker`; on a running cluster, after
-    as many deaths as its scheduler's ``allowed-failures`` allows).
+    dies (killed, out of memory, a crash in native code) is replaced and the task it was running runs once more, on
+    whichever worker is free; a task that kills its worker a second time is recorded as failed. (A scheduler that
+    allows deaths itself, ``distributed.scheduler.allowed-failures`` above 0, retries before this count starts.)
     """
     keys: dict[str, str] = {}
     results: dict[str, dict[str, Any]] = {}
@@ -234,6 +242,7 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, scheduler: str | No
     pending = list(tasks)
     running: dict[Future, Task] = {}
     seconds_by_fn: dict[str, list[float]] = {}
+    killed_once: set[str] = set()
     started = time.perf_counter()
     with connect(workers, threads, scheduler, any(resources(t) for t in tasks), log) as client:
         while pending or running:
@@ -277,6 +286,12 @@ def run_tasks(tasks: list[Task], workers: int, threads: int, scheduler: str | No
                 continue
             for future in done:
                 task = running.pop(future)
+                killed = future.status == "error" and isinstance(future.exception(), KilledWorker)
+                if killed and task.name not in killed_once:
+                    killed_once.add(task.name)
+                    pending.append(task)  # once more, when a worker is free
+                    log(f"retry  {task.name}: its worker process died")
+                    continue
                 state = _outcome(future, {"key": keys[task.name], "task": task.name, "meta": task.meta})
                 write_json_atomic(task.out / STATE_FILE, state)  # recorded before it is reported
                 states[task.name] = state
