@@ -35,7 +35,7 @@ def cluster():
 
 
 @pytest.fixture
-def test_bodies(monkeypatch):
+def fake_bodies(monkeypatch):
     """The task bodies of :mod:`tests.study_tasks` under their names in :mod:`cgzoo.study.tasks`."""
     for name in ("report", "die_once", "always_die"):
         monkeypatch.setattr(tasks, name, getattr(study_tasks, name), raising=False)
@@ -72,14 +72,14 @@ def test_two_workers_of_a_running_cluster_tabulate_what_one_local_worker_does(tm
     shutil.copytree(tmp_path / "work" / "atomistic", tmp_path / "work2" / "atomistic")
     assert main(["study", str(config), "--preset", "cluster", "--scheduler", cluster.scheduler_address]) == 0
     out = capsys.readouterr().out
-    assert f"the cluster at {cluster.scheduler_address}" in out and "queued atomistic" not in out
+    assert f"the workers of {cluster.scheduler_address} × 1 threads" in out and "queued atomistic" not in out
     assert "ALLOWED_FAILURES=0" in out  # this scheduler keeps Dask's default of 3
     one, two = _table(tmp_path / "results"), _table(tmp_path / "results2")
     assert len(one) == 2 and all(row["force_rmse"] for row in one)
     assert one == two
 
 
-def test_a_task_that_kills_its_worker_is_retried_once_then_recorded_as_failed(tmp_path, test_bodies):
+def test_a_task_that_kills_its_worker_is_retried_once_then_recorded_as_failed(tmp_path, fake_bodies):
     plan = [Task("first", "report", tmp_path / "first", {"value": 1}),
             Task("dies_once", "die_once", tmp_path / "dies_once", {"value": From("first", "value")}),
             Task("always_dies", "always_die", tmp_path / "always_dies", {}),

@@ -59,7 +59,7 @@ def _run_locked(study: Study, config: str | Path, preset: str, report_only: bool
     if report_only:
         states = {t.name: s for t in tasks if (s := read_state(t)) is not None}
     else:
-        where = f"the cluster at {study.scheduler}" if study.scheduler else f"{study.workers} workers"
+        where = f"the workers of {study.scheduler}" if study.scheduler else f"{study.workers} workers"
         log(f"study {study.name!r}, preset {preset!r}: {len(study.mappings)} mappings, {len(tasks)} tasks, "
             f"{where} × {study.threads_per_worker} threads, work dir {study.work_dir}")
         states = run_tasks(tasks, study.workers, study.threads_per_worker, study.scheduler, log=log)
