@@ -249,7 +249,8 @@ def _add_fit_friction_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_study(args: argparse.Namespace) -> None:
     from cgzoo.study import run_study
 
-    study, states = run_study(args.config, args.preset, workers=args.workers, report_only=args.report_only)
+    study, states = run_study(args.config, args.preset, workers=args.workers, report_only=args.report_only,
+                              scheduler=args.scheduler)
     failed = {name: s.get("error") for name, s in states.items() if s.get("status") in ("failed", "skipped")}
     print(f"wrote {study.results_dir}/results.csv, summary.md, figures")
     if failed:
@@ -511,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--preset", required=True, help="preset in the study file (e.g. cpu, full)")
     st.add_argument("--workers", type=_positive_int, default=None,
                     help="parallel worker processes (the preset's if omitted)")
+    st.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run the tasks on the running Dask cluster of this scheduler, e.g. tcp://host:8786, whose "
+                         "workers see the work directory under the same paths (default: the preset's 'scheduler', "
+                         "else a local cluster of --workers processes; docs/study_cluster.md)")
     st.add_argument("--report-only", action="store_true", help="only rewrite the results from finished tasks")
     st.set_defaults(func=_cmd_study)
 

@@ -9,8 +9,8 @@ from typing import Any
 class CGZooError(Exception):
     """Base class for every error cgzoo reports to the user as a one-line message.
 
-    Every subclass pickles whatever its constructor (the study raises them in worker processes, and
-    an error that cannot be unpickled kills the whole pool): the message and attributes are restored
+    Every subclass pickles whatever its constructor (the study raises them in Dask worker processes,
+    and its coordinator unpickles them to record the error): the message and attributes are restored
     without calling ``__init__`` again.
     """
 

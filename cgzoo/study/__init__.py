@@ -37,27 +37,32 @@ def _cpu_name() -> str:
 
 
 def run_study(config: str | Path, preset: str, workers: int | None = None, report_only: bool = False,
-              log=print) -> tuple[Study, dict[str, dict]]:
-    """Run (or, with ``report_only``, only tabulate) preset ``preset`` of ``config``; return the study and every task's state."""
+              log=print, scheduler: str | None = None) -> tuple[Study, dict[str, dict]]:
+    """Run (or, with ``report_only``, only tabulate) preset ``preset`` of ``config``; return the study and every task's state.
+
+    ``workers`` and ``scheduler`` (a running Dask cluster's address) replace the preset's ``workers`` and ``scheduler``.
+    """
     study = load_study(config, preset)
+    study.workers = workers or study.workers
+    study.scheduler = scheduler or study.scheduler
     with ExitStack() as locks:  # one study process per work and results directory
         if not report_only:
             locks.enter_context(output_lock(study.work_dir))
         locks.enter_context(output_lock(study.results_dir))
-        return study, _run_locked(study, config, preset, workers, report_only, log)
+        return study, _run_locked(study, config, preset, report_only, log)
 
 
-def _run_locked(study: Study, config: str | Path, preset: str, workers: int | None, report_only: bool,
-                log) -> dict[str, dict]:
+def _run_locked(study: Study, config: str | Path, preset: str, report_only: bool, log) -> dict[str, dict]:
     """The body of :func:`run_study`, run while holding its directories."""
     tasks = build_plan(study)
     started = time.perf_counter()
     if report_only:
         states = {t.name: s for t in tasks if (s := read_state(t)) is not None}
     else:
+        where = f"the workers of {study.scheduler}" if study.scheduler else f"{study.workers} workers"
         log(f"study {study.name!r}, preset {preset!r}: {len(study.mappings)} mappings, {len(tasks)} tasks, "
-            f"{workers or study.workers} workers × {study.threads_per_worker} threads, work dir {study.work_dir}")
-        states = run_tasks(tasks, workers or study.workers, study.threads_per_worker, log=log)
+            f"{where} × {study.threads_per_worker} threads, work dir {study.work_dir}")
+        states = run_tasks(tasks, study.workers, study.threads_per_worker, study.scheduler, log=log)
     wall = time.perf_counter() - started
     task_seconds = sum(float(s.get("seconds", 0.0)) for s in states.values() if s.get("status") == "done")
     command = "cgzoo study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if Path(sys.argv[0]).name == "cgzoo" else None

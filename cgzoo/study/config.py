@@ -111,6 +111,7 @@ class _Settings(Strict):
     results_dir: str = None
     workers: int = Field(None, gt=0)
     threads_per_worker: int = Field(None, gt=0)
+    scheduler: str = Field(None, min_length=1)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(None, min_length=1)
 
     @field_validator("seeds")
@@ -189,6 +190,8 @@ class Study:
     results_dir: Path
     workers: int
     threads_per_worker: int
+    #: address of a running Dask scheduler whose workers run the tasks (None: a local cluster of ``workers`` processes)
+    scheduler: str | None
     config_path: Path
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -341,6 +344,7 @@ def load_study(path: str | Path, preset: str) -> Study:
         results_dir=Path(_require(settings, "results_dir", path, f"preset {preset!r}")),
         workers=settings.get("workers", 1),
         threads_per_worker=settings.get("threads_per_worker", 1),
+        scheduler=settings.get("scheduler"),
         config_path=path,
         raw=settings,
     )
