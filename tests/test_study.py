@@ -47,13 +47,13 @@ def test_shipped_presets_expand_to_the_documented_grid():
     simulated = {t.meta["architecture"] for t in cpu_tasks if t.fn == "simulate"}
     assert simulated == {"prior", "pair_mlp"}
     de_train = [t for t in cpu_tasks if t.fn == "train" and "/data_efficiency/" in t.name]
-    assert {t.meta["frames"] for t in de_train} == {10, 30, 100, 300}
+    assert {t.meta["frames"] for t in de_train} == {10, 30, 100}
     for t in de_train:
         assert t.params["training"]["data.max_train_frames"] == t.meta["frames"]
         if t.params["mode"] == "delta":
             assert t.params["prior"].task.endswith(f"/data_efficiency/prior_n{t.meta['frames']}")
     de_priors = {t.params["max_frames"] for t in cpu_tasks if t.fn == "fit_prior"}
-    assert de_priors == {10, 30, 50, 100, 300}
+    assert de_priors == {10, 30, 50, 100}
 
 
 @pytest.mark.parametrize("edit, message", [
