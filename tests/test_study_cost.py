@@ -78,3 +78,19 @@ def test_widest_level_counts_tasks_at_equal_depth(cost):
 def test_a_cycle_is_an_error(cost):
     with pytest.raises(ValueError, match="cycle"):
         cost.list_schedule([1.0, 1.0], [[1], [0]], 2, [0.0, 1.0])
+
+
+def test_unit_cost_falls_back_from_measured_to_benchmark_to_the_kind_mean(cost):
+    measured = {"train/schnet/delta": {"key": ["train", "schnet", "delta"], "count": 1, "us_per_unit": 10.0},
+                "train/pair_mlp/delta": {"key": ["train", "pair_mlp", "delta"], "count": 3, "us_per_unit": 2.0}}
+    benchmark = {"train/equivariant/delta": {"us_per_unit": 200.0, "source": "scaled: from schnet"}}
+    assert cost.unit_cost(("train", "schnet", "delta"), measured, benchmark) == (10.0, "measured")
+    assert cost.unit_cost(("train", "equivariant", "delta"), measured, benchmark) == (200.0, "scaled")
+    assert cost.unit_cost(("train", "schnet", "ml_only"), measured, benchmark) == (pytest.approx(4.0), "kind-mean")
+    assert cost.unit_cost(("score", "schnet"), measured, benchmark) == (0.0, "unmeasured")
+
+
+def test_training_throughput_table_is_read_from_results_md(cost):
+    rates = cost.training_frames_per_s(SCRIPT.parent / "RESULTS.md")
+    assert {"pair_mlp", "schnet", "equivariant"} <= set(rates)
+    assert all(rate > 0 for rate in rates.values())

@@ -1,4 +1,4 @@
-"""A cost model of the Δ-study: measured per-task costs, the full preset projected from them, and its schedule on N workers.
+"""A cost model of the Δ-study: measured per-task costs, the full preset projected from them, its schedule on N.
 
 (a) Reads the ``task.json`` of every finished task of a study work directory (default: the ``cpu`` preset) and
 tabulates the seconds per task kind, and unit costs that transfer to other sizes (µs per atom·ps, per
@@ -29,7 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cgzoo.study.config import Study
+    from cgzoo.study.plan import Task
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -42,7 +46,8 @@ BENCHMARK_BEADS = 300
 PAIR_ADDITIVE = ("prior", "pair_mlp")
 #: the size each kind's unit cost divides by (the unit cost is µs per one of these)
 SIZE_UNITS = {"atomistic": "atom·ps", "map_data": "frame·atom", "fit_prior": "training frame·bead",
-              "train": "epoch·(training + validation) frame·bead", "score": "test frame·bead", "simulate": "bead·step",
+              "train": "epoch·(training + validation) frame·bead", "score": "test frame·bead",
+              "simulate": "bead·step",
               "evaluate": "run frame·bead"}
 LOAD_CAVEAT = ("measured on a 2-core machine shared with other work (two study workers plus other jobs): "
                "timings are upper bounds of an idle machine's")
@@ -158,7 +163,7 @@ class SystemSize:
     frames: int
 
 
-def system_sizes(study: Any) -> dict[str, SystemSize]:
+def system_sizes(study: Study) -> dict[str, SystemSize]:
     """Each system's size from its ``cgzoo generate`` recipe: the preset's options over ``run_generate``'s
     defaults (``n_molecules``: the system's ``default_n_molecules``)."""
     from cgzoo.errors import InputError
@@ -169,7 +174,7 @@ def system_sizes(study: Any) -> dict[str, SystemSize]:
     sizes = {}
     for system, options in study.atomistic.items():
         if "path" in options:
-            raise InputError(study.config_path, f"atomistic data of {system} is not generated here: its size is unknown")
+            raise InputError(study.config_path, f"atomistic data of {system} are not generated: their size is unknown")
         spec = get_system(system)
         merged = {**defaults, **options}
         molecules = int(merged["n_molecules"] or spec.default_n_molecules)
@@ -185,7 +190,7 @@ def _split_frames(frames: int, split: str) -> int:
     return len(block_split(frames)[split])
 
 
-def task_size(task: Any, plan: dict[str, Any], systems: dict[str, SystemSize], epochs: float | None = None,
+def task_size(task: Task, plan: dict[str, Task], systems: dict[str, SystemSize], epochs: float | None = None,
               steps: float | None = None) -> float:
     """The size (:data:`SIZE_UNITS`) of ``task``; ``epochs`` and ``steps``: a training's epochs, a run's steps (the
     plan's when None)."""
@@ -215,7 +220,7 @@ def task_size(task: Any, plan: dict[str, Any], systems: dict[str, SystemSize], e
     raise ValueError(f"{task.name}: unknown task kind {task.fn!r}")
 
 
-def planned_engine(task: Any) -> str:
+def planned_engine(task: Task) -> str:
     """The engine a simulate task will use: its setting, or under ``auto`` LAMMPS (pair-additive) or ASE."""
     engine = task.params["settings"].get("engine", "auto")
     if engine != "auto":
@@ -223,7 +228,7 @@ def planned_engine(task: Any) -> str:
     return "lammps" if task.meta["architecture"] in PAIR_ADDITIVE else "ase"
 
 
-def cost_key(task: Any, engine: str | None = None) -> tuple[str, ...]:
+def cost_key(task: Task, engine: str | None = None) -> tuple[str, ...]:
     """The group a task's unit cost belongs to: kind, plus architecture and mode (train), architecture (score),
     engine and architecture (simulate)."""
     if task.fn == "train":
@@ -237,16 +242,19 @@ def cost_key(task: Any, engine: str | None = None) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------------- measured costs
 
-def measured_tasks(study: Any, tasks: list[Any]) -> list[dict[str, Any]]:
-    """Every finished task of ``study``'s plan ``tasks`` with its seconds, its cost key and its size as run."""
-    from cgzoo.study.runner import read_state
+def measured_tasks(study: Study, tasks: list[Task]) -> list[dict[str, Any]]:
+    """Every finished task of ``study``'s plan ``tasks`` with its seconds, its cost key and its size as run; a state
+    recorded under another key (other settings, so other sizes) is left out."""
+    from cgzoo.study.runner import read_state, task_key
 
     plan = {t.name: t for t in tasks}
     systems = system_sizes(study)
+    keys: dict[str, str] = {}
     out = []
-    for task in tasks:
+    for task in tasks:  # dependencies first, so each task's key can include theirs
+        keys[task.name] = task_key(task, keys)
         state = read_state(task)
-        if not state or state.get("status") != "done" or state.get("seconds") is None:
+        if not state or state.get("status") != "done" or state.get("key") != keys[task.name]:
             continue
         result = state.get("result") or {}
         size = task_size(task, plan, systems, epochs=result.get("epochs"), steps=result.get("steps_done"))
@@ -350,17 +358,22 @@ def unit_cost(key: tuple[str, ...], measured: dict[str, dict[str, Any]],
 
 # ---------------------------------------------------------------------------------------------- projection
 
-def projected_durations(tasks: list[Any], study: Any, measured: dict[str, dict[str, Any]],
+def projected_durations(tasks: list[Task], study: Study, measured: dict[str, dict[str, Any]],
                         benchmark: dict[str, dict[str, Any]], fractions: dict[str, float],
                         typical: bool) -> list[dict[str, Any]]:
     """Every task of ``study``'s plan with an estimated duration: trainings run the epoch cap, or (``typical``) the
     cap × the measured epochs/cap fraction of their architecture and mode (else of the mode, else of all)."""
+    from cgzoo.errors import InputError
+
     plan = {t.name: t for t in tasks}
     systems = system_sizes(study)
     rows = []
     for task in tasks:
         epochs = None
         if task.fn == "train":
+            if "trainer.max_epochs" not in task.params["training"]:
+                raise InputError(study.config_path, f"preset {study.preset!r} sets no trainer.max_epochs: a training's "
+                                                    "epochs, and so its cost, have no bound")
             cap = float(task.params["training"]["trainer.max_epochs"])
             label = f"{task.meta['architecture']}/{task.meta['mode']}"
             fraction = next((fractions[k] for k in (label, task.meta["mode"], "all") if k in fractions), 1.0)
@@ -368,8 +381,9 @@ def projected_durations(tasks: list[Any], study: Any, measured: dict[str, dict[s
         key = cost_key(task)
         cost, source = unit_cost(key, measured, benchmark)
         size = task_size(task, plan, systems, epochs=epochs)
-        rows.append({"task": task.name, "kind": task.fn, "key": "/".join(key), "architecture": task.meta.get("architecture"),
-                     "size": size, "seconds": cost * size * 1e-6, "source": source})
+        rows.append({"task": task.name, "kind": task.fn, "key": "/".join(key),
+                     "architecture": task.meta.get("architecture"), "size": size, "seconds": cost * size * 1e-6,
+                     "source": source})
     return rows
 
 
@@ -403,7 +417,7 @@ def breakdown(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "unmeasured_kinds": sorted({r["key"] for r in rows if r["source"] == "unmeasured"})}
 
 
-def schedule(rows: list[dict[str, Any]], tasks: list[Any]) -> dict[str, Any]:
+def schedule(rows: list[dict[str, Any]], tasks: list[Task]) -> dict[str, Any]:
     """:func:`scaling_table` of the plan with the rows' durations, its critical path and its widest level."""
     index = {t.name: i for i, t in enumerate(tasks)}
     deps = [[index[d] for d in t.deps] for t in tasks]
@@ -413,7 +427,8 @@ def schedule(rows: list[dict[str, Any]], tasks: list[Any]) -> dict[str, Any]:
     width, depth = widest_level(deps)
     table["critical_path"] = [{"task": tasks[i].name, "seconds": durations[i]} for i in path]
     table["widest_level"] = {"tasks": width, "depth": depth}
-    table["longest_task"] = max(({"task": r["task"], "seconds": r["seconds"]} for r in rows), key=lambda r: r["seconds"])
+    longest = max(rows, key=lambda r: r["seconds"])
+    table["longest_task"] = {"task": longest["task"], "seconds": longest["seconds"]}
     return table
 
 
@@ -445,7 +460,8 @@ def print_report(report: dict[str, Any]) -> None:
     for name, scenario in report["projection"]["scenarios"].items():
         cost, sched = scenario["breakdown"], scenario["schedule"]
         print(f"\n## {report['projection']['preset']} preset, {name}: {cost['worker_hours']:.0f} worker-hours\n")
-        print("by kind: " + ", ".join(f"{k} {v:.1f} h" for k, v in sorted(cost["by_kind_h"].items(), key=lambda x: -x[1])))
+        kinds = sorted(cost["by_kind_h"].items(), key=lambda x: -x[1])
+        print("by kind: " + ", ".join(f"{k} {v:.1f} h" for k, v in kinds))
         print("by source: " + ", ".join(f"{k} {v:.1f} h ({cost['tasks_by_source'][k]} tasks)"
                                         for k, v in cost["by_source_h"].items()))
         top = sorted(cost["by_key_h"].items(), key=lambda x: -x[1])[:6]
