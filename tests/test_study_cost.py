@@ -1,4 +1,4 @@
-"""The list scheduler of experiments/benchmarks/study_cost.py on toy task graphs with known makespans."""
+"""study_cost.py (experiments/benchmarks): its list scheduler on toy graphs with known makespans; its unit-cost sources."""
 
 from __future__ import annotations
 

@@ -402,19 +402,22 @@ def without(rows: list[dict[str, Any]], architecture: str) -> list[dict[str, Any
 
 
 def breakdown(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Worker-hours by task kind and by source of the estimate, and the tasks each source covers."""
+    """Worker-hours by task kind, by source of the estimate and by cost group; each group with its number of tasks
+    and its source, which marks every task of it as measured on this CPU or extrapolated."""
     by_kind: dict[str, float] = defaultdict(float)
     by_source: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
-    by_key: dict[str, float] = defaultdict(float)
+    groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         by_kind[r["kind"]] += r["seconds"] / 3600
         by_source[r["source"]] += r["seconds"] / 3600
-        by_key[r["key"]] += r["seconds"] / 3600
         count[r["source"]] += 1
-    return {"worker_hours": sum(by_kind.values()), "by_kind_h": dict(by_kind), "by_key_h": dict(by_key),
-            "by_source_h": dict(by_source), "tasks_by_source": dict(count),
-            "unmeasured_kinds": sorted({r["key"] for r in rows if r["source"] == "unmeasured"})}
+        group = groups.setdefault(r["key"], {"tasks": 0, "hours": 0.0, "source": r["source"]})
+        group["tasks"] += 1
+        group["hours"] += r["seconds"] / 3600
+    return {"worker_hours": sum(by_kind.values()), "by_kind_h": dict(by_kind), "by_source_h": dict(by_source),
+            "tasks_by_source": dict(count), "groups": groups,
+            "unmeasured_kinds": sorted(k for k, g in groups.items() if g["source"] == "unmeasured")}
 
 
 def schedule(rows: list[dict[str, Any]], tasks: list[Task]) -> dict[str, Any]:
@@ -464,8 +467,8 @@ def print_report(report: dict[str, Any]) -> None:
         print("by kind: " + ", ".join(f"{k} {v:.1f} h" for k, v in kinds))
         print("by source: " + ", ".join(f"{k} {v:.1f} h ({cost['tasks_by_source'][k]} tasks)"
                                         for k, v in cost["by_source_h"].items()))
-        top = sorted(cost["by_key_h"].items(), key=lambda x: -x[1])[:6]
-        print("largest groups: " + ", ".join(f"{k} {v:.0f} h" for k, v in top))
+        top = sorted(cost["groups"].items(), key=lambda x: -x[1]["hours"])[:6]
+        print("largest groups: " + ", ".join(f"{k} {g['hours']:.0f} h ({g['source']})" for k, g in top))
         if cost["unmeasured_kinds"]:
             print(f"unmeasured (0 s): {', '.join(cost['unmeasured_kinds'])}")
         chain = " → ".join(f"{s['task']} {s['seconds'] / 3600:.1f} h" for s in sched["critical_path"])
@@ -511,8 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     scenarios: dict[str, Any] = {}
     for name, typical in (("epoch cap", False), ("typical epochs", True)):
         projected = projected_durations(target_tasks, target, measured, benchmark, fractions, typical)
-        scenarios[name] = {"breakdown": breakdown(projected), "schedule": schedule(projected, target_tasks),
-                           "tasks": projected}
+        scenarios[name] = {"breakdown": breakdown(projected), "schedule": schedule(projected, target_tasks)}
         if not typical:
             continue
         variants = {f"typical epochs without {arch}": without(projected, arch) for arch in args.without}
@@ -520,8 +522,7 @@ def main(argv: list[str] | None = None) -> None:
             variants[f"typical epochs, graph networks ÷ {args.gpu_speedup:g} (NOT MEASURED)"] = gpu_formula(
                 projected, args.gpu_speedup)
         for label, variant in variants.items():
-            scenarios[label] = {"breakdown": breakdown(variant), "schedule": schedule(variant, target_tasks),
-                                "tasks": variant}
+            scenarios[label] = {"breakdown": breakdown(variant), "schedule": schedule(variant, target_tasks)}
     report = {
         "date": dt.date.today().isoformat(), "machine": machine(), "caveat": LOAD_CAVEAT,
         "command": "python experiments/benchmarks/study_cost.py " + " ".join(sys.argv[1:] if argv is None else argv),
