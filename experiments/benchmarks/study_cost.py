@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> None:
         for label, variant in variants.items():
             scenarios[label] = {"breakdown": breakdown(variant), "schedule": schedule(variant, target_tasks)}
     report = {
-        "date": dt.date.today().isoformat(), "machine": machine(), "caveat": LOAD_CAVEAT,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "caveat": LOAD_CAVEAT,
         "command": "python experiments/benchmarks/study_cost.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "measured_preset": args.measured, "measured_dir": str(args.root / source.work_dir), "measured_tasks": len(rows),
         "plan_tasks": len(source_tasks), "measured": measured, "epoch_fractions": fractions,
