@@ -2,15 +2,15 @@
 
 (a) Reads the ``task.json`` of every finished task of a study work directory (default: the ``cpu`` preset) and
 tabulates the seconds per task kind, and unit costs that transfer to other sizes (µs per atom·ps, per
-epoch·training frame·bead, per bead·step, ...). (b) Gives every task of another preset's plan (default: ``full``) an
+epoch·(training + validation) frame·bead, per bead·step, ...). (b) Gives every task of another preset's plan (default: ``full``) an
 estimated duration from those unit costs and that preset's sizes (the generate recipes' default molecule counts,
 the preset's epochs and MD steps), each marked with where its unit cost comes from. (c) Simulates greedy list
 scheduling of that task graph on N identical workers (longest remaining path first, and the study coordinator's
 FIFO plan order) for N = 1 … 1024. Durations are worker-seconds at one thread on the machine that measured them.
 Writes ``study_cost.json`` beside this script and prints the tables. Usage::
 
-    python experiments/benchmarks/study_cost.py [--root /work/wt-run] [--measured cpu] [--project full]
-                                                [--gpu-speedup S]
+    python experiments/benchmarks/study_cost.py [--root DIR] [--measured cpu] [--project full]
+                                                [--gpu-speedup S] [--without ARCH ...]
 """
 
 from __future__ import annotations
@@ -47,20 +47,25 @@ PAIR_ADDITIVE = ("prior", "pair_mlp")
 #: the size each kind's unit cost divides by (the unit cost is µs per one of these)
 SIZE_UNITS = {"atomistic": "atom·ps", "map_data": "frame·atom", "fit_prior": "training frame·bead",
               "train": "epoch·(training + validation) frame·bead", "score": "test frame·bead",
-              "simulate": "bead·step",
-              "evaluate": "run frame·bead"}
+              "simulate": "bead·step", "evaluate": "run frame·bead"}
 LOAD_CAVEAT = ("measured on a 2-core machine shared with other work (two study workers plus other jobs): "
                "timings are upper bounds of an idle machine's")
 
 
 # ---------------------------------------------------------------------------------------------- scheduling
 
+def _children(deps: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The tasks that wait for each task (``deps`` inverted; a repeated dependency counts once)."""
+    children: list[list[int]] = [[] for _ in deps]
+    for task, parents in enumerate(deps):
+        for parent in set(parents):
+            children[parent].append(task)
+    return children
+
+
 def bottom_levels(durations: Sequence[float], deps: Sequence[Sequence[int]]) -> list[float]:
     """Each task's longest path to the end of the graph, its own duration included (the list-scheduling priority)."""
-    children: list[list[int]] = [[] for _ in durations]
-    for task, parents in enumerate(deps):
-        for parent in parents:
-            children[parent].append(task)
+    children = _children(deps)
     order = list(TopologicalSorter({i: set(d) for i, d in enumerate(deps)}).static_order())
     level = [0.0] * len(durations)
     for task in reversed(order):
@@ -71,10 +76,7 @@ def bottom_levels(durations: Sequence[float], deps: Sequence[Sequence[int]]) -> 
 def critical_path(durations: Sequence[float], deps: Sequence[Sequence[int]]) -> tuple[float, list[int]]:
     """Length of the longest dependency chain (no number of workers finishes sooner) and its tasks, first to last."""
     level = bottom_levels(durations, deps)
-    children: list[list[int]] = [[] for _ in durations]
-    for task, parents in enumerate(deps):
-        for parent in parents:
-            children[parent].append(task)
+    children = _children(deps)
     roots = [i for i, d in enumerate(deps) if not d]
     if not roots:
         return 0.0, []
@@ -90,11 +92,8 @@ def list_schedule(durations: Sequence[float], deps: Sequence[Sequence[int]], wor
     task of smallest ``priority`` (ties: lower index); a task is ready once every task in its ``deps`` has finished."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    children: list[list[int]] = [[] for _ in durations]
+    children = _children(deps)
     waiting = [len(set(d)) for d in deps]
-    for task, parents in enumerate(deps):
-        for parent in set(parents):
-            children[parent].append(task)
     ready = [(priority[i], i) for i, n in enumerate(waiting) if n == 0]
     heapq.heapify(ready)
     running: list[tuple[float, int]] = []
@@ -141,14 +140,14 @@ def scaling_table(durations: Sequence[float], deps: Sequence[Sequence[int]],
     rows = []
     for n in workers:
         cp_first, in_order = list_schedule(durations, deps, n, longest), list_schedule(durations, deps, n, fifo)
-        rows.append({"workers": n, "makespan_s": cp_first, "speedup": total / cp_first if cp_first else math.nan,
-                     "efficiency": total / cp_first / n if cp_first else math.nan,
-                     "fifo_makespan_s": in_order, "fifo_speedup": total / in_order if in_order else math.nan})
+        rows.append({"workers": n, "makespan_s": cp_first, "speedup": total / cp_first if cp_first else None,
+                     "efficiency": total / cp_first / n if cp_first else None,
+                     "fifo_makespan_s": in_order, "fifo_speedup": total / in_order if in_order else None})
     length, _ = critical_path(durations, deps)
     last = rows[-1]["makespan_s"]
     saturates = next(r["workers"] for r in rows if r["makespan_s"] <= 1.05 * last)
     return {"total_work_s": total, "critical_path_s": length,
-            "max_speedup": total / length if length else math.nan, "saturates_at_workers": saturates, "rows": rows}
+            "max_speedup": total / length if length else None, "saturates_at_workers": saturates, "rows": rows}
 
 
 # ---------------------------------------------------------------------------------------------- sizes
@@ -258,6 +257,8 @@ def measured_tasks(study: Study, tasks: list[Task]) -> list[dict[str, Any]]:
             continue
         result = state.get("result") or {}
         size = task_size(task, plan, systems, epochs=result.get("epochs"), steps=result.get("steps_done"))
+        if size <= 0:
+            continue  # e.g. a run that failed before its first step: seconds, but nothing they were spent on
         out.append({"task": task.name, "key": cost_key(task, result.get("engine")), "seconds": float(state["seconds"]),
                     "size": float(size), "epochs": result.get("epochs"),
                     "max_epochs": task.params.get("training", {}).get("trainer.max_epochs")})
@@ -275,7 +276,7 @@ def summarise(measured: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         size = sum(r["size"] for r in rows)
         table["/".join(key)] = {"key": list(key), "count": len(rows), "mean_s": sum(seconds) / len(rows),
                                 "min_s": min(seconds), "max_s": max(seconds), "unit": SIZE_UNITS[key[0]],
-                                "us_per_unit": 1e6 * sum(seconds) / size if size else math.nan}
+                                "us_per_unit": 1e6 * sum(seconds) / size}
     return table
 
 
