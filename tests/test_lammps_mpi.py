@@ -68,10 +68,15 @@ MODELS = {"bonded prior": lambda: chain_model("prior_only"), "bonded terms only"
           "bond-aware delta pair_mlp": lambda: bond_aware_chain_model(0)}
 
 
-def run_lammps(out: Path, ranks: int) -> LammpsLog:
-    """The exported script in ``out`` on ``ranks`` MPI ranks, its thermo printed to double precision."""
+def run_lammps(out: Path, ranks: int, replicate: str | None = None, steps: int | None = None) -> LammpsLog:
+    """The exported script in ``out`` on ``ranks`` MPI ranks, its thermo printed to double precision; with the box
+    replicated (``replicate``: "nx ny nz") and ``steps`` in place of the script's when given."""
     script = out / "in.lammps"
     text = re.sub(r"^run ", "thermo_modify format float %.16g\nrun ", script.read_text(), flags=re.MULTILINE)
+    if replicate:
+        text = text.replace("read_data system.data\n", f"read_data system.data\nreplicate {replicate}\n")
+    if steps is not None:
+        text = re.sub(r"^run \d+$", f"run {steps}", text, flags=re.MULTILINE)
     script.write_text(text)
     argv, env = mpi_command(ranks)
     proc = subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -108,3 +113,20 @@ def test_two_ranks_run_the_same_nve_trajectory_as_one(name, tmp_path):
     assert logs[2].thermo["PotEng"][0] + engine.offset(system.bead_types) == pytest.approx(e_ref, rel=E_REL, abs=1e-3)
     assert np.ptp(logs[2].thermo["KinEng"]) > 0.1 * logs[2].thermo["KinEng"][0]
 
+
+
+def test_molecules_split_by_the_box_edge_are_written_whole_and_replicate(tmp_path):
+    """A start whose beads are wrapped one by one (molecules split by the box edge, as dataset frames store them) is
+    written with whole molecules, so LAMMPS' image flags keep them whole and ``replicate`` (which builds its copies
+    from them; a split molecule got bonds a box length long) doubles the energy of the model, on 2 ranks."""
+    model = chain_model("prior_only")
+    atoms, topology = straddling_chains()
+    atoms.wrap()
+    calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
+    system, engine = prepare_engine(calc, atoms, topology)
+    export(engine, system, tmp_path, SimulationSettings(ensemble="nve", steps=STEPS, save_every=EVERY))
+    log = run_lammps(tmp_path, 2, replicate="2 1 1", steps=0)
+    assert log.atoms == 2 * len(atoms) and log.grid == (2, 1, 1)
+    assert [w for w in log.warnings if not EXPECTED_WARNINGS.match(w)] == []
+    e_ref, _ = reference(model, atoms, topology)
+    assert log.thermo["PotEng"][0] == pytest.approx(2 * e_ref, rel=E_REL)

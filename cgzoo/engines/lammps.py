@@ -2,7 +2,7 @@
 
 Exported files (``units real`` = cgzoo's units; ``atom_style molecular``): ``system.data`` (box,
 masses per LAMMPS atom type, molecules, bonded terms with one LAMMPS type per table key,
-velocities), ``pair.table``/``bond.table``/``angle.table``/``dihedral.table`` (cgzoo's engine
+velocities; molecules whole), ``pair.table``/``bond.table``/``angle.table``/``dihedral.table`` (cgzoo's engine
 tables, :mod:`cgzoo.engines.tables`) and ``in.lammps`` (styles, coefficients, exclusions through
 ``special_bonds``, ghost atoms that reach every atom of a bonded term across MPI subdomains (``comm_modify
 cutoff``, :func:`bonded_reach`), the ensemble's fixes, thermo output and a ``dump`` of unwrapped positions,
@@ -27,7 +27,7 @@ import numpy as np
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable, untabulable_reason
-from cgzoo.geometry import lengths, minimum_image
+from cgzoo.geometry import lengths, make_whole, minimum_image, unwrap_tree
 from cgzoo.tables import lammps_input, special_weights, write_lammps
 from cgzoo.terms import BONDED
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
@@ -105,8 +105,16 @@ def _n_types(engine: EngineModel, kind: str) -> int:
 
 
 def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
-    """The LAMMPS data file of ``system`` (``atom_style molecular``; positions wrapped by LAMMPS on reading)."""
+    """The LAMMPS data file of ``system`` (``atom_style molecular``).
+
+    Each molecule is written whole (every bead at the minimum image of its parent along the bonds),
+    and LAMMPS wraps positions on reading into image flags that keep it whole: ``replicate`` builds
+    its copies from those flags (a molecule split by the box edge would get bonds a box length long),
+    and the dumps' unwrapped positions and per-molecule computes use them.
+    """
     types = atom_types(engine, system)
+    tree = unwrap_tree(system.molecule_ids, system.bonds)
+    positions = make_whole(system.positions[None], system.cell[None], tree)[0]
     kinds = data_kinds(engine, system)
     lengths = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
     lines = ["cgzoo CG system (units real: Angstrom, kcal/mol, amu, fs)", "", f"{system.n_beads} atoms"]
@@ -118,7 +126,7 @@ def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
         lines.append(f"{t} {mass!r}  # {name}")
     lines += ["", "Atoms  # molecular", ""]
     mol_index = {m: k for k, m in enumerate(dict.fromkeys(system.molecule_ids.tolist()), start=1)}
-    for i, (pos, t, mol) in enumerate(zip(system.positions.tolist(), system.bead_types, system.molecule_ids), start=1):
+    for i, (pos, t, mol) in enumerate(zip(positions.tolist(), system.bead_types, system.molecule_ids), start=1):
         lines.append(f"{i} {mol_index[int(mol)]} {types[engine.type_names[int(t)]]} {pos[0]!r} {pos[1]!r} {pos[2]!r}")
     if system.velocities is not None:
         lines += ["", "Velocities", ""]
