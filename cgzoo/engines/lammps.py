@@ -116,11 +116,11 @@ def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
     tree = unwrap_tree(system.molecule_ids, system.bonds)
     positions = make_whole(system.positions[None], system.cell[None], tree)[0]
     kinds = data_kinds(engine, system)
-    lengths = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
+    box = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
     lines = ["cgzoo CG system (units real: Angstrom, kcal/mol, amu, fs)", "", f"{system.n_beads} atoms"]
     lines += [f"{len(system.terms[k + 's'])} {k}s" for k in kinds]
     lines += [f"{len(types)} atom types"] + [f"{_n_types(engine, k)} {k} types" for k in kinds]
-    lines += ["", *(f"0.0 {lengths[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
+    lines += ["", *(f"0.0 {box[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
     for name, t in types.items():
         mass = float(system.masses[system.bead_types == engine.type_names.index(name)][0])
         lines.append(f"{t} {mass!r}  # {name}")
