@@ -101,8 +101,9 @@ def test_two_ranks_run_the_same_nve_trajectory_as_one(name, tmp_path):
         logs[ranks] = run_lammps(out, ranks)
     assert ("hybrid/overlay" in (tmp_path / "1" / "in.lammps").read_text()) == name.startswith("bond-aware")
     assert logs[1].grid == (1, 1, 1) and logs[2].grid == (2, 1, 1)
-    for log in logs.values():
-        assert log.steps == STEPS and log.atoms == len(atoms) and log.dangerous_builds == 0
+    for ranks, log in logs.items():
+        assert (log.ranks, log.threads, log.steps, log.atoms) == (ranks, 1, STEPS, len(atoms))
+        assert log.dangerous_builds == 0 and log.memory_mb is not None and {"Pair", "Comm"} <= set(log.sections)
         assert [w for w in log.warnings if not EXPECTED_WARNINGS.match(w)] == []
         assert list(log.thermo["Step"]) == list(range(0, STEPS + 1, EVERY))
     for column in ("PotEng", "KinEng", "TotEng"):
