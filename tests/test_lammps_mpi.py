@@ -23,6 +23,7 @@ from test_engines import E_REL, bond_aware_chain_model, chain_model, chain_syste
 
 from cgzoo.engines.lammps import export, mpi_command
 from cgzoo.engines.lammps_log import LammpsLog, read_log
+from cgzoo.errors import InputError
 from cgzoo.md import CGCalculator, SimulationSettings
 from cgzoo.md.integrators import prepare_engine
 from cgzoo.models import CGModel
@@ -81,7 +82,7 @@ def run_lammps(out: Path, ranks: int, replicate: str | None = None, steps: int |
     argv, env = mpi_command(ranks)
     proc = subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return read_log((out / "log.lammps").read_text())
+    return read_log(out / "log.lammps")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -131,3 +132,10 @@ def test_molecules_split_by_the_box_edge_are_written_whole_and_replicate(tmp_pat
     assert [w for w in log.warnings if not EXPECTED_WARNINGS.match(w)] == []
     e_ref, _ = reference(model, atoms, topology)
     assert log.thermo["PotEng"][0] == pytest.approx(2 * e_ref, rel=E_REL)
+
+
+def test_a_log_of_a_run_that_never_set_up_is_refused_in_one_line(tmp_path):
+    log = tmp_path / "log.lammps"
+    log.write_text("LAMMPS (22 Jul 2025 - Update 4)\nunits real\nERROR: Unknown command: bogus (src/src/input.cpp:314)\n")
+    with pytest.raises(InputError, match=r"log.lammps: has no 'MPI processor grid' line"):
+        read_log(log)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from cgzoo.errors import InputError
 
 _GRID = re.compile(r"^\s*(\d+) by (\d+) by (\d+) MPI processor grid", re.MULTILINE)
 _LOOP = re.compile(r"^Loop time of (\S+) on (\d+) procs for (\d+) steps with (\d+) atoms", re.MULTILINE)
@@ -44,11 +47,13 @@ class LammpsLog:
     dangerous_builds: int | None = None
 
 
-def read_log(text: str) -> LammpsLog:
-    """The :class:`LammpsLog` of a log's ``text``; ValueError when it has no processor grid (LAMMPS never set up)."""
+def read_log(path: Path) -> LammpsLog:
+    """The :class:`LammpsLog` of the log file ``path``; :class:`InputError` when it has no processor grid (LAMMPS
+    stopped before it set up a box)."""
+    text = Path(path).read_text()
     grid = _GRID.search(text)
     if grid is None:
-        raise ValueError("not a LAMMPS log of a run: no 'MPI processor grid' line")
+        raise InputError(path, "has no 'MPI processor grid' line: not the log of a LAMMPS run that read its box")
     log = LammpsLog(thermo=_thermo(text), grid=tuple(int(g) for g in grid.groups()),
                     warnings=[line for line in text.splitlines() if line.startswith("WARNING")])
     if loop := _last(_LOOP, text):

@@ -86,7 +86,7 @@ def run(export_dir: Path, script: str, ranks: int, threads: int, timestep_fs: fl
     log_name = f"log.{script}_{ranks}x{threads}"
     load = os.getloadavg()[0]
     subprocess.run([*argv, "-log", log_name, "-screen", "none"], cwd=export_dir, env=env, check=True)
-    log = read_log((export_dir / log_name).read_text())
+    log = read_log(export_dir / log_name)
     if log.steps is None or log.loop_time_s is None:
         raise RuntimeError(f"{export_dir / log_name}: LAMMPS reported no loop time")
     ms = 1e3 * log.loop_time_s / log.steps

@@ -196,7 +196,7 @@ def lammps_mpi(model, data: Path, work: Path, timestep_fs: float, steps: int, ra
     export_model(model, f"{data}@0", "lammps", out, settings, frames=1, overwrite=True)
     argv, env = mpi_command(ranks)
     subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, check=True)
-    loop = read_log((out / "log.lammps").read_text()).loop_time_s
+    loop = read_log(out / "log.lammps").loop_time_s
     return {"engine": f"lammps (mpirun -np {ranks})", "mts": 1, "threads": ranks, "timestep_fs": timestep_fs, "steps": steps,
             "status": "complete", "ms_per_step": 1e3 * loop / steps, "ns_per_day": steps * timestep_fs * 1e-6 / (loop / 86400)}
 
