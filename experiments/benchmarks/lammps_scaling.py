@@ -141,8 +141,7 @@ def main() -> None:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     if args.quick:  # a smoke test of the script: its numbers are not figures
         return
-    name = "lammps_scaling.json" if args.systems == ["water"] else f"lammps_scaling_{'_'.join(args.systems)}.json"
-    (HERE / name).write_text(json.dumps(results, indent=1))
+    (HERE / "lammps_scaling.json").write_text(json.dumps(results, indent=1))
     write_results(results)
 
 
