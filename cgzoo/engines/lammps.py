@@ -37,7 +37,8 @@ STYLE = "spline"
 #: cutoff (Å) of ``pair_style zero`` for a model without pair terms: the neighbour skin follows from it
 PAIRLESS_CUTOFF = 3.0
 #: a bond's longest stretch during a run, as a multiple of its longest start or rest length, that every rank's ghost
-#: atoms still cover: LAMMPS' own allowance in its bond-length estimate of the ghost cutoff (it warns below it)
+#: atoms still cover: the allowance LAMMPS' own ghost-cutoff estimate gives one bond (1.5 × its rest length, 2.25 for the
+#: two bonds to a dihedral's far atom; it warns "Communication cutoff … shorter than a bond length based estimate" below)
 BOND_STRETCH = 1.5
 
 
