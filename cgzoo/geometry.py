@@ -6,6 +6,10 @@ module imports no torch and torch-free layers (mapping, observables) use the sam
 On tensors every function is differentiable; image shifts are constants (no gradient), as they are
 almost everywhere.
 
+Molecules are made whole along a spanning forest of their bonds (:func:`unwrap_tree`,
+:func:`make_whole`; numpy only): the mapping does it to atomistic frames, the LAMMPS export to the
+beads it writes.
+
 Cells are (…,3,3) with rows = lattice vectors (Å); vectors and positions are (…,M,3), M of them per
 cell. Angles are radians: bond angles in [0, π], dihedrals in (−π, π] with the IUPAC sign (0 = cis),
 as MDAnalysis.
@@ -13,7 +17,9 @@ as MDAnalysis.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -160,3 +166,73 @@ def dihedrals(b1: Array, b2: Array, b3: Array) -> Array:
 
 #: internal coordinate of a bonded term from its consecutive bond vectors, by number of beads
 FROM_BOND_VECTORS: dict[int, Callable[..., Array]] = {2: lengths, 3: angles, 4: dihedrals}
+
+
+# --- whole molecules ---------------------------------------------------------------------------
+
+
+@dataclass
+class UnwrapTree:
+    """A spanning forest of molecules' bonds: atoms sorted by tree depth (``inverse`` undoes ``order``) and, per depth,
+    a slice of that order and the sorted index of each one's parent."""
+
+    order: np.ndarray
+    inverse: np.ndarray
+    levels: list[tuple[int, int, np.ndarray]]
+
+
+def unwrap_tree(molecule_ids: np.ndarray, bonds: np.ndarray) -> UnwrapTree:
+    """Spanning forest of each molecule's ``bonds`` (pairs of indices within one molecule), as levels of (child,
+    parent) in depth-sorted order.
+
+    Each molecule's tree is rooted at its lowest-index atom; atoms that bonds do not connect to it
+    start new subtrees whose root's parent is that first atom.
+    """
+    import scipy.sparse as sp
+
+    mol = np.asarray(molecule_ids)
+    n = len(mol)
+    edges = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    adj = sp.csr_matrix(
+        (np.ones(2 * len(edges)), (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
+        shape=(n, n),
+    )
+    uniq, first_index = np.unique(mol, return_index=True)
+    first_of_atom = first_index[np.searchsorted(uniq, mol)]
+    depth = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    frontier = first_index
+    depth[frontier] = 0
+    while True:
+        while len(frontier):
+            sub = adj[frontier].tocoo()
+            child, par = sub.col.astype(np.int64), frontier[sub.row]
+            fresh = depth[child] < 0
+            child, keep = np.unique(child[fresh], return_index=True)
+            par = par[fresh][keep]
+            depth[child] = depth[par] + 1
+            parent[child] = par
+            frontier = child
+        left = np.flatnonzero(depth < 0)
+        if not len(left):
+            break
+        _, first_left = np.unique(mol[left], return_index=True)
+        frontier = left[first_left]
+        parent[frontier] = first_of_atom[frontier]
+        depth[frontier] = 1
+    order = np.argsort(depth, kind="stable")
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    cuts = np.searchsorted(depth[order], np.arange(1, depth.max() + 2)).tolist()
+    levels = [(s, e, inverse[parent[order[s:e]]]) for s, e in itertools.pairwise(cuts) if e > s]
+    return UnwrapTree(order, inverse, levels)
+
+
+def make_whole(positions: np.ndarray, cells: np.ndarray, tree: UnwrapTree) -> np.ndarray:
+    """Positions (F,N,3) with every molecule of ``tree`` unbroken across the periodic boundaries of cells (F,3,3): each
+    atom at the minimum image of its tree parent (numpy only). Exact whenever every bond is shorter than half the
+    cell's smallest perpendicular width."""
+    work = np.take(positions, tree.order, axis=1)  # atoms sorted by tree depth: each level is a slice
+    for start, stop, parents in tree.levels:
+        work[:, start:stop] -= image_offsets(work[:, start:stop] - np.take(work, parents, axis=1), cells)
+    return np.take(work, tree.inverse, axis=1)

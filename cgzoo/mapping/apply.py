@@ -54,7 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cgzoo.errors import InputError, MappingError
-from cgzoo.geometry import image_offsets, wrap
+from cgzoo.geometry import UnwrapTree, make_whole, unwrap_tree, wrap
 from cgzoo.io.base import AtomTopology, FrameChunk
 from cgzoo.mapping.spec import FORCE_MAP_KINDS, MappingSpec, MoleculeMapping
 from cgzoo.terms import FIELD_ORDER
@@ -94,15 +94,6 @@ class MoleculeLayout:
     mol_type: int
     atoms: np.ndarray  # (G, atoms per molecule) global atom indices
     beads: np.ndarray  # (G, beads per molecule) global bead indices
-
-
-@dataclass
-class _UnwrapTree:
-    """Atoms sorted by tree depth (``inverse`` undoes ``order``) and, per depth, a slice and its parents."""
-
-    order: np.ndarray
-    inverse: np.ndarray
-    levels: list[tuple[int, int, np.ndarray]]
 
 
 class CGMapper:
@@ -283,12 +274,7 @@ class CGMapper:
 
     def make_whole(self, positions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Return (F,N,3) positions with every molecule unbroken across periodic boundaries."""
-        cells = np.asarray(boxes, dtype=positions.dtype)
-        tree = self._tree
-        work = np.take(positions, tree.order, axis=1)  # atoms sorted by tree depth: each level is a slice
-        for start, stop, parents in tree.levels:
-            work[:, start:stop] -= image_offsets(work[:, start:stop] - np.take(work, parents, axis=1), cells)
-        return np.take(work, tree.inverse, axis=1)
+        return make_whole(positions, np.asarray(boxes, dtype=positions.dtype), self._tree)
 
     def map_chunk(self, chunk: FrameChunk) -> tuple[np.ndarray, np.ndarray]:
         """Bead positions (wrapped into the primary cell) and bead forces, both (F, n_beads, 3)."""
@@ -417,13 +403,9 @@ def _make_template(k: int, mm: MoleculeMapping, mol: _Molecule, names: list[str]
     )
 
 
-def _unwrap_tree(top: AtomTopology) -> _UnwrapTree:
-    """Spanning forest of each molecule's bonds, as levels of (child, parent) in depth-sorted atom order.
-
-    Each molecule's tree is rooted at its lowest-index atom; atoms that bonds do not connect to it
-    start new subtrees whose root's parent is that first atom.
-    """
-    n = top.n_atoms
+def _unwrap_tree(top: AtomTopology) -> UnwrapTree:
+    """The spanning forest of each molecule's bonds and constraints (:func:`~cgzoo.geometry.unwrap_tree`); a bond
+    joining two molecules is an :class:`InputError`."""
     mol = np.asarray(top.molecule_ids)
     edges = np.concatenate(
         [
@@ -435,36 +417,4 @@ def _unwrap_tree(top: AtomTopology) -> _UnwrapTree:
     if len(across):
         i, j = edges[across[0]]
         raise InputError(top.source, f"bond between atoms {i} and {j} joins molecules {mol[i]} and {mol[j]}")
-    adj = sp.csr_matrix(
-        (np.ones(2 * len(edges)), (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
-        shape=(n, n),
-    )
-    uniq, first_index = np.unique(mol, return_index=True)
-    first_of_atom = first_index[np.searchsorted(uniq, mol)]
-    depth = np.full(n, -1, dtype=np.int64)
-    parent = np.full(n, -1, dtype=np.int64)
-    frontier = first_index
-    depth[frontier] = 0
-    while True:
-        while len(frontier):
-            sub = adj[frontier].tocoo()
-            child, par = sub.col.astype(np.int64), frontier[sub.row]
-            fresh = depth[child] < 0
-            child, keep = np.unique(child[fresh], return_index=True)
-            par = par[fresh][keep]
-            depth[child] = depth[par] + 1
-            parent[child] = par
-            frontier = child
-        left = np.flatnonzero(depth < 0)
-        if not len(left):
-            break
-        _, first_left = np.unique(mol[left], return_index=True)
-        frontier = left[first_left]
-        parent[frontier] = first_of_atom[frontier]
-        depth[frontier] = 1
-    order = np.argsort(depth, kind="stable")
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.arange(n)
-    cuts = np.searchsorted(depth[order], np.arange(1, depth.max() + 2)).tolist()
-    levels = [(s, e, inverse[parent[order[s:e]]]) for s, e in itertools.pairwise(cuts) if e > s]
-    return _UnwrapTree(order, inverse, levels)
+    return unwrap_tree(mol, edges)

