@@ -2,7 +2,7 @@
 
 Every prior fit or training whose task meta has ``frames`` (:func:`cgzoo.study.plan.data_efficiency_label`) is one
 point; the NVT run of each, where the preset asks for one, gives its g(r) error. Written beside the main results:
-``data_efficiency.csv``, ``data_efficiency.md`` (95 % intervals over seeds) and one ``data_efficiency_<mapping>.png``.
+``data_efficiency.csv``, ``data_efficiency.md`` (95 % intervals over seeds, and held-out frames for the force) and one ``data_efficiency_<mapping>.png``.
 """
 
 from __future__ import annotations
@@ -131,16 +131,16 @@ def plot_data_efficiency(rows: list[dict[str, Any]], mapping: str, path: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(c, label) for c, label in (("force_rmse", "held-out force RMSE (kcal/mol/Å)"), ("rdf_error", "g(r) RMS error"))
-              if _de_curves(rows, c)]
+    panels = [(label, curves) for c, label in (("force_rmse", "held-out force RMSE (kcal/mol/Å)"),
+                                               ("rdf_error", "g(r) RMS error")) if (curves := _de_curves(rows, c))]
     if not panels:
         return None
     archs = ["prior"] + sorted({r["architecture"] for r in rows if r["architecture"] != "prior"})
     colors = dict(zip(archs, ["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]))
     styles = {"prior_only": ("-", "s"), "ml_only": (":", "x"), "delta": ("-", "o")}
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
-    for ax, (column, label) in zip(axes[0], panels):
-        for (arch, mode), points in sorted(_de_curves(rows, column).items(), key=lambda kv: archs.index(kv[0][0])):
+    for ax, (label, curves) in zip(axes[0], panels):
+        for (arch, mode), points in sorted(curves.items(), key=lambda kv: archs.index(kv[0][0])):
             x = [n for n, _ in points]
             y = [c.estimate for _, c in points]
             err = [[c.estimate - c.low if c.defined else 0.0 for _, c in points],

@@ -87,16 +87,20 @@ def score(out: Path, model: str, data: str) -> dict[str, Any]:
     from cgzoo.md.calculator import load_any_model
     from cgzoo.md.inputs import held_out_frame_errors
     from cgzoo.metrics import ForceErrors
+    from cgzoo.outputs import replace_file
 
     frames, sums = held_out_frame_errors(load_any_model(model), Path(data))
     if not len(frames):
         return {"force_rmse": None, "force_r2": None, "frame_errors": None}
-    path = out / "frame_errors.npz"
-    tmp = out / "frame_errors.tmp.npz"
-    np.savez(tmp, frames=frames, sums=sums)
-    tmp.replace(path)
+    path = replace_file(out / "frame_errors.npz", lambda tmp: _save_npz(tmp, frames=frames, sums=sums))
     total = ForceErrors.from_sums(sums.sum(axis=0)).total()
     return {"force_rmse": total.rmse, "force_r2": total.r2, "frame_errors": str(path)}
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` into exactly ``path`` (given a name, numpy would append ``.npz`` to a temporary one)."""
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def fit_prior(out: Path, data: str, specs: dict[str, str], has_bonds: bool, max_frames: int | None = None) -> dict[str, Any]:
