@@ -20,6 +20,7 @@ from cgzoo.models.checkpoint import load_model
 from cgzoo.testing.cases import LJ_TRUE, NETWORK_CASES
 from cgzoo.testing.systems import TYPES
 from cgzoo.training import cli
+from cgzoo.training.early_stopping import EarlyStopping
 
 os.environ["WANDB_MODE"] = "offline"
 CUT = 6.0
@@ -173,16 +174,34 @@ def test_delta_training_freezes_the_prior_and_ema_keeps_integer_tables():
     torch.testing.assert_close(module.ema.module.prior.priors[0].lookup, lookup)
 
 
-def test_early_stopping_stops_and_learning_curve_has_every_epoch(tiny, tmp_path):
-    """No epoch improves by the (huge) min_delta: training stops after the patience; the curve holds each epoch run."""
+@pytest.mark.parametrize("threshold", [("--early_stopping.min_delta", "100"), ("--early_stopping.min_rel_delta", "0.9")])
+def test_early_stopping_stops_and_learning_curve_has_every_epoch(tiny, tmp_path, threshold):
+    """No epoch improves by the (huge) absolute or relative threshold: training stops after the patience; the curve
+    holds each epoch run."""
     root = tmp_path / "stop"
     assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=30),
-                 "--early_stopping.patience", "2", "--early_stopping.min_delta", "100"]) == 0
+                 "--early_stopping.patience", "2", *threshold]) == 0
     rows = (root / "learning_curve.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train/force_rmse,val/force_rmse")
     epochs = [int(r.split(",")[0]) for r in rows[1:]]
     assert epochs == list(range(3))  # the first epoch sets the best, two more without improvement stop it
     assert all(r.split(",")[2] for r in rows[1:]) and (root / "learning_curve.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("mode, sign", [("min", -1.0), ("max", 1.0)])
+def test_relative_early_stopping_threshold_follows_the_best_score(mode, sign):
+    """The threshold is the larger of min_delta and min_rel_delta × |best|, signed as Lightning compares it."""
+    stopper = EarlyStopping(monitor="val/force_rmse", mode=mode, min_delta=0.05, min_rel_delta=0.01)
+    stopper._update_threshold()  # no best yet: the absolute threshold
+    assert stopper.min_delta == pytest.approx(sign * 0.05)
+    stopper.best_score = torch.tensor(12.0)
+    stopper._update_threshold()
+    assert stopper.min_delta == pytest.approx(sign * 0.12)
+    stopper.best_score = torch.tensor(2.0)
+    stopper._update_threshold()
+    assert stopper.min_delta == pytest.approx(sign * 0.05)
+    with pytest.raises(ValueError, match="min_rel_delta"):
+        EarlyStopping(monitor="val/force_rmse", min_rel_delta=-0.1)
 
 
 def test_learning_curve_continues_across_resume(tiny, tmp_path):

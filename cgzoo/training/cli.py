@@ -7,7 +7,8 @@ with ``--ckpt_path`` continuing the wandb run of its directory (``wandb_id.txt``
 ``best-*.ckpt`` (lowest ``val/force_rmse``) and ``last.ckpt`` written at every epoch end into
 ``<default_root_dir>/checkpoints`` so that
 ``--ckpt_path last`` resumes a killed run, losing at most the epoch in progress; early stopping
-on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--trainer.max_epochs`` is the cap),
+on ``val/force_rmse`` (``--early_stopping.patience``, 10 epochs; ``--early_stopping.min_rel_delta``, the smallest
+improvement that counts as a fraction of the best; ``--trainer.max_epochs`` is the cap),
 ``learning_curve.csv``/``.png`` (train and validation force error per epoch) in the run directory,
 and ``cgzoo predict`` writing ``predictions.h5`` there (:mod:`cgzoo.training.predictions`);
 ``default_root_dir`` is ``runs/train/<network>_<mode>`` unless given. Every one of these is a parser
@@ -44,7 +45,7 @@ os.environ.setdefault("WANDB_MODE", "offline")  # before anything imports wandb
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse._actions import _ActionPrintConfig
 from pytorch_lightning import Trainer
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from cgzoo.errors import CGZooError, InputError
@@ -54,6 +55,7 @@ from cgzoo.outputs import output_lock, write_atomic
 from cgzoo.training.checkpoint import SafeCheckpointIO
 from cgzoo.training.curves import LearningCurves
 from cgzoo.training.data import CGDataModule
+from cgzoo.training.early_stopping import EarlyStopping
 from cgzoo.training.module import CGLightningModule
 from cgzoo.training.predictions import PredictionWriter
 from cgzoo.training.quiet import drop_wandb_anonymous, silence_third_party
