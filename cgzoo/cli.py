@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--model", required=True,
                      help="checkpoint (.ckpt) of a trained model, or a fitted prior (prior.json or its directory)")
     sim.add_argument("--start", help="DATA.h5 or DATA.h5@FRAME (a CG dataset), a simulate run directory (its last frame "
-                                     "and bonds), or any ASE-readable file")
+                                     "and bonds), a cgzoo extxyz[@FRAME] (with its bonds), or any ASE-readable file")
     sim.add_argument("--out", required=True, type=Path, help="run directory")
     keep = "; on --restart the run's own"
     sim.add_argument("--ensemble", choices=["nvt", "npt", "nve"], default=None, help=f"default nvt{keep}")

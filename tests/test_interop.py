@@ -9,12 +9,13 @@ from pathlib import Path
 import MDAnalysis as mda
 import numpy as np
 import pytest
-from ase.io import read
+from ase.io import read, write
 from conftest import make_dataset
 
 from cgzoo.cli import main
 from cgzoo.data.dataset import CGDataset, CGTopology
 from cgzoo.data.interop import universe, write_dataset_pair
+from cgzoo.data.start import load_start
 from cgzoo.errors import InputError
 from cgzoo.md import SimulationSettings, simulate
 from cgzoo.models import CGModel
@@ -87,6 +88,25 @@ def test_map_reads_bead_names_molecules_and_bonds_of_cgzoo_extxyz(tmp_path):
     assert mapped.n_beads == 4 and mapped.topology.type_names == ["P"]
     # the chain's bead forces sum into the molecule's (to the 8 decimals of the extxyz)
     assert np.allclose(mapped.forces, ds.forces.reshape(3, 4, 3, 3).sum(axis=2), atol=1e-5)
+
+
+def test_a_cgzoo_extxyz_starts_md_with_its_bead_types_molecules_and_bonded_lists(tmp_path):
+    """``--start data.extxyz`` reads the frame asked for (last by default) with the first frame's topology record; an
+    extxyz without the record starts with no bonds, as any ASE-readable file."""
+    ds = triclinic_dataset()
+    ds.save(tmp_path / "a.extxyz")
+    for start, frame in ((str(tmp_path / "a.extxyz"), -1), (f"{tmp_path / 'a.extxyz'}@1", 1)):
+        atoms, bonded = load_start(start)
+        assert np.allclose(atoms.positions, ds.positions[frame], atol=1e-6)
+        for field in ("bonds", "angles", "dihedrals"):
+            assert np.array_equal(bonded[field], getattr(ds.topology, field)), field
+        assert list(atoms.arrays["bead_type"]) == [ds.topology.type_names[t] for t in ds.topology.bead_types]
+        assert np.array_equal(atoms.arrays["molecule_id"], ds.topology.molecule_ids)
+    frames = read(tmp_path / "a.extxyz", index=":")
+    del frames[0].info["cgzoo"]
+    write(tmp_path / "bare.extxyz", frames)
+    _, bonded = load_start(str(tmp_path / "bare.extxyz"))
+    assert all(len(v) == 0 for v in bonded.values())
 
 
 def test_universe_of_a_dataset_has_names_types_masses_bonds_box_and_forces(tmp_path):

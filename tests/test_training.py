@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,23 @@ def test_relative_early_stopping_threshold_follows_the_best_score(mode, sign):
     assert stopper.min_delta == pytest.approx(sign * 0.05)
     with pytest.raises(ValueError, match="min_rel_delta"):
         EarlyStopping(monitor="val/force_rmse", min_rel_delta=-0.1)
+
+
+def test_a_new_fit_into_an_earlier_runs_folder_is_refused_and_its_resume_is_quiet(tiny, tmp_path, capsys):
+    """Without --ckpt_path a second fit would overwrite the first run's last.ckpt: one line, exit 2, nothing touched; a
+    resume does not repeat Lightning's warning that its own checkpoint folder is not empty."""
+    root = tmp_path / "run"
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1)]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (root / "checkpoints").iterdir()}
+    capsys.readouterr()
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=2)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "checkpoint(s) of an earlier run: continue it with --ckpt_path last" in err and len(err.splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "checkpoints").iterdir()} == before
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=2), "--ckpt_path", "last"]) == 0
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]
 
 
 def test_learning_curve_continues_across_resume(tiny, tmp_path):

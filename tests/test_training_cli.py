@@ -4,6 +4,7 @@ argv warning, a resumed fit continues its wandb run."""
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import warnings
 
@@ -116,7 +117,8 @@ def test_no_argv_warning_and_a_resumed_fit_continues_its_wandb_run(tiny, tmp_pat
     assert (root / WANDB_ID_FILE).read_text().strip() == first
     saved = yaml.safe_load((root / "config.yaml").read_text())["trainer"]["logger"]  # a new run from it: a new wandb run
     assert [entry["init_args"].get("id") for entry in saved if entry["class_path"].endswith("WandbLogger")] == [None]
-    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1)]) == 0  # a new run in the same folder
+    shutil.rmtree(root / "checkpoints")  # a new run in the same folder (refused while the old checkpoints are there)
+    assert main(["fit", *config(tiny, "pair_mlp", "delta", root, max_epochs=1)]) == 0
     assert (root / WANDB_ID_FILE).read_text().strip() != first
 
 

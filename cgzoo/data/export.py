@@ -92,7 +92,7 @@ def read_extxyz_dataset(path: str | Path) -> CGDataset:
     if not frames:
         raise InputError(path, "has no frames")
     record = topology_record(frames[0], path)
-    top = _topology(frames[0], record, path)
+    top = extxyz_topology(frames[0], record, path)
     for index, atoms in enumerate(frames):
         if len(atoms) != top.n_beads or not atoms.pbc.all():
             raise InputError(path, f"frame {index} has {len(atoms)} beads (frame 0: {top.n_beads}) or is not periodic")
@@ -108,7 +108,7 @@ def read_extxyz_dataset(path: str | Path) -> CGDataset:
     )
 
 
-def _topology(atoms: Atoms, record: dict[str, Any], path: Path) -> CGTopology:
+def extxyz_topology(atoms: Atoms, record: dict[str, Any], path: Path) -> CGTopology:
     """The bead topology of the first frame: its columns plus the ``cgzoo`` record (module docstring)."""
     from cgzoo.data.dataset import CGTopology
 

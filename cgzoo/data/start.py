@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cgzoo.data.dataset import CGDataset
-from cgzoo.data.export import frame_to_atoms
+from cgzoo.data.export import extxyz_topology, frame_to_atoms
 from cgzoo.data.run_record import RUN_FRAME_FILES, read_run_json, run_beads, run_topology
 from cgzoo.errors import InputError
+from cgzoo.io.extxyz import topology_record
 from cgzoo.terms import FIELD_ORDER
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ def atoms_from_dataset(path: str | Path, frame: int = 0) -> tuple[Atoms, dict[st
 def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     """Starting structure: ``DATA.h5`` or ``DATA.h5@FRAME`` (a CG dataset); a ``cgzoo simulate`` run directory, or a
     frame file inside one (``RUN``, ``RUN/traj.traj@FRAME``: last frame by default), with the run's bead types and
-    bonded topology; or any other ASE-readable file (last frame; no bonds)."""
+    bonded topology; a cgzoo extxyz (``cgzoo convert``: any frame, with the bead types, molecules and bonded lists its
+    first frame records); or any other ASE-readable file (last frame; no bonds)."""
     from ase.io import read
 
     path, _, frame = start.partition("@")
@@ -60,6 +62,10 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
         atoms = read(str(p), index=frame or -1)
     except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
         raise InputError(p, f"ASE cannot read it ({type(exc).__name__})") from None
+    if p.suffix.lower() in (".xyz", ".extxyz"):
+        bonded = _extxyz_labels(p, atoms)
+        if bonded is not None:
+            return atoms, bonded
     run_json = p.parent / "run.json"
     if run_json.exists() and p.name in RUN_FRAME_FILES:
         saved = read_run_json(run_json)
@@ -71,3 +77,23 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     empty = {field: np.zeros((0, n), int) for field, n in FIELD_ORDER.items()}
     return atoms, empty
 
+
+
+def _extxyz_labels(path: Path, atoms: Atoms) -> dict[str, np.ndarray] | None:
+    """Label ``atoms`` (a frame of ``path``) with the bead types and molecules of a cgzoo extxyz's first-frame record and
+    return its bonded lists; None for an extxyz without that record (or a plain XYZ)."""
+    from ase.io import read
+
+    try:
+        first = read(str(path), index=0, format="extxyz")
+    except Exception:  # noqa: BLE001 - not extended XYZ (plain XYZ read by ASE's other reader): no record
+        return None
+    record = topology_record(first, path)
+    if not record:
+        return None
+    top = extxyz_topology(first, record, path)
+    if top.n_beads != len(atoms):
+        raise InputError(path, f"the chosen frame has {len(atoms)} beads, frame 0 (whose record gives the topology) "
+                               f"has {top.n_beads}")
+    label_beads(atoms, [top.type_names[t] for t in top.bead_types], top.molecule_ids.tolist())
+    return {field: np.asarray(getattr(top, field)) for field in FIELD_ORDER}

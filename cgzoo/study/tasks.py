@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,8 @@ def train(out: Path, data: str, prior: str, configs: list[str], mode: str, netwo
     last = out / "checkpoints" / "last.ckpt"
     if last.exists():
         argv += ["--ckpt_path", str(last)]
+    elif last.parent.exists():  # killed before its first last.ckpt: nothing to resume, and a new fit refuses old files
+        shutil.rmtree(last.parent)
     started = time.perf_counter()
     run_lightning(argv)
     seconds = time.perf_counter() - started

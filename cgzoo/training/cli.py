@@ -152,6 +152,17 @@ def check_options(config: Any) -> None:
         load_model(ckpt_path)  # a cgzoo model of built-in or enabled classes, before Lightning takes hyperparameters from it
 
 
+def refuse_earlier_checkpoints(config: Any) -> None:
+    """A new fit (no ``--ckpt_path``) into a directory holding an earlier run's checkpoints would overwrite that run's
+    ``last.ckpt`` and leave its best beside the new one: refused in one line, before any work."""
+    root = Path(config.trainer.default_root_dir)
+    folders = {Path(config[key].dirpath or root / "checkpoints") for key in ("best_checkpoint", "last_checkpoint")}
+    found = sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.ckpt"))
+    if found:
+        raise InputError(found[0].parent, f"holds {len(found)} checkpoint(s) of an earlier run: continue it with "
+                                          "--ckpt_path last, or train into another --trainer.default_root_dir")
+
+
 class CGZooCLI(LightningCLI):
     """LightningCLI with cgzoo's defaults, a fixed checkpoint directory (so ``--ckpt_path last`` finds it), the run
     directory's writer lock, safe checkpoint I/O and options checked before any work."""
@@ -226,6 +237,8 @@ class CGZooCLI(LightningCLI):
         check_options(config)
         if subcommand and is_global_rank_zero():
             self._held.enter_context(output_lock(config.trainer.default_root_dir))
+            if subcommand == "fit" and not config.get("ckpt_path"):
+                refuse_earlier_checkpoints(config)
             if subcommand == "fit" and wandb_logger_configs(config.trainer.logger):
                 self._wandb_id = wandb_run_id(config.trainer.default_root_dir, resume=bool(config.get("ckpt_path")))
 
@@ -248,9 +261,13 @@ class CGZooCLI(LightningCLI):
         self.trainer.log_every_n_steps = max(1, min(self.trainer.log_every_n_steps, batches))
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run the subcommand, then close the wandb run."""
+        """Run the subcommand, then close the wandb run; a resumed fit does not repeat Lightning's warning that its own
+        checkpoint directory is not empty."""
         try:
-            super()._run_subcommand(subcommand)
+            with warnings.catch_warnings():
+                if self.config[subcommand].get("ckpt_path"):
+                    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+                super()._run_subcommand(subcommand)
         finally:
             self._finish_wandb()
 
