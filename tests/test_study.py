@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 
 from cgzoo.errors import InputError
 from cgzoo.study import build_plan, load_study, run_study
+from cgzoo.study.curves import main_grid_trainings, plot_learning_curves, prior_val_rmse, read_curve
 from cgzoo.study.runner import read_state
 
 ROOT = Path(__file__).parents[1]
@@ -152,6 +154,8 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
     assert delta_row.split(" | ")[3].count("[") == 1  # the paired force difference to the prior has its interval
     assert (study.results_dir / "error_vs_resolution_com.png").stat().st_size > 0
     assert (study.results_dir / "delta_vs_ml_only.png").stat().st_size > 0
+    # learning curves of the finished main-grid trainings only: hexane's, not the failed cyclohexane branch's
+    assert sorted(p.name for p in study.results_dir.glob("learning_curves_*.png")) == ["learning_curves_hexane-ua_3bead_com.png"]
 
     # data efficiency: the prior and both networks on 2 and 4 frames (seed 0); the 4-frame models are the main grid's
     de = list(csv.DictReader((study.results_dir / "data_efficiency.csv").open()))
@@ -181,6 +185,32 @@ def test_tiny_study_runs_resumes_and_isolates_failures(tmp_path, monkeypatch):
                            if name.startswith("hexane") and "/data_efficiency/" not in name)
     nvt = json.loads((tmp_path / "work" / "hexane-ua_3bead_com" / "md" / "pair_mlp_delta_s0_nvt_r0" / "run" / "run.json").read_text())
     assert nvt["steps"] == 80
+
+
+def test_learning_curves_cover_every_finished_main_grid_training(tmp_path):
+    """One figure per mapping from the main grid's learning_curve.csv files (data-efficiency trainings left out), with
+    the prior's validation RMSE from its fit report; an epoch without a validation value is a gap, not an error."""
+    study = load_study(SHIPPED, "cpu")
+    study.work_dir = tmp_path / "work"
+    tasks = build_plan(study)
+    hexane = "hexane-ua_3bead_com"
+    trains = [t for t in tasks if t.fn == "train" and t.meta["mapping"] == hexane]
+    states = {}
+    for i, task in enumerate(trains):
+        task.out.mkdir(parents=True)
+        (task.out / "learning_curve.csv").write_text("epoch,train/force_rmse,val/force_rmse\n0,13.0,12.9\n1,12.6,\n2,12.5,12.6\n")
+        states[task.name] = {"status": "done", "result": {"converged": i % 2 == 0}}
+    (tmp_path / "prior").mkdir()
+    (tmp_path / "prior" / "report.json").write_text(json.dumps({"errors": {"val": {"force_rmse": 12.4}}}))
+    states[f"{hexane}/prior"] = {"status": "done", "result": {"prior": str(tmp_path / "prior" / "prior.json")}}
+
+    found = main_grid_trainings(tasks, states)
+    assert list(found) == [hexane] and len(found[hexane]) == 2 * 2 * 3  # 2 architectures × 2 modes × 3 seeds
+    assert prior_val_rmse(states, hexane) == 12.4 and prior_val_rmse(states, "spce-water_1bead_com") is None
+    curve = read_curve(trains[0].out / "learning_curve.csv")
+    assert curve["epoch"] == [0, 1, 2] and math.isnan(curve["val/force_rmse"][1])
+    written = plot_learning_curves(tasks, states, tmp_path / "results")
+    assert [p.name for p in written] == [f"learning_curves_{hexane}.png"] and written[0].stat().st_size > 0
 
 
 def test_results_of_a_study_where_everything_failed_are_still_written(tmp_path):

@@ -31,6 +31,7 @@ from cgzoo.observables.base import StudyMetric
 from cgzoo.observables.registry import registered_observables
 from cgzoo.outputs import save_figure, write_atomic
 from cgzoo.study.config import ENSEMBLES
+from cgzoo.study.curves import plot_learning_curves
 from cgzoo.study.plan import Task, heldout_task, model_label
 
 KEYS = ("system", "beads_per_molecule", "operator", "mapping", "architecture", "mode", "seed", "replica")
@@ -465,7 +466,8 @@ def plot_delta_vs_ml(agg: dict[tuple, dict[str, Any]], path: Path, ensembles: It
 
 
 def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Path, header: list[str]) -> list[Path]:
-    """Write ``results.csv``, ``summary.md`` and the figures into ``out``; return the paths written."""
+    """Write ``results.csv``, ``summary.md`` and the figures (with the learning curves) into ``out``; return the paths
+    written."""
     out.mkdir(parents=True, exist_ok=True)
     rows = collect_rows(tasks, states)
     agg = aggregate(rows)
@@ -480,5 +482,5 @@ def write_results(tasks: list[Task], states: dict[str, dict[str, Any]], out: Pat
     p = plot_delta_vs_ml(agg, out / "delta_vs_ml_only.png", ensembles)
     if p:
         written.append(p)
-    return written
+    return written + plot_learning_curves(tasks, states, out)
 
