@@ -78,7 +78,6 @@ def load_start(start: str) -> tuple[Atoms, dict[str, np.ndarray]]:
     return atoms, empty
 
 
-
 def _extxyz_labels(path: Path, atoms: Atoms) -> dict[str, np.ndarray] | None:
     """Label ``atoms`` (a frame of ``path``) with the bead types and molecules of a cgzoo extxyz's first-frame record and
     return its bonded lists; None for an extxyz without that record (or a plain XYZ)."""
