@@ -201,7 +201,7 @@ def test_relative_early_stopping_threshold_follows_the_best_score(mode, sign):
     stopper.best_score = torch.tensor(2.0)
     stopper._update_threshold()
     assert stopper.min_delta == pytest.approx(sign * 0.05)
-    with pytest.raises(ValueError, match="min_rel_delta"):
+    with pytest.raises(InputError, match="min_rel_delta"):
         EarlyStopping(monitor="val/force_rmse", min_rel_delta=-0.1)
 
 

@@ -14,6 +14,8 @@ import torch
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import EarlyStopping as LightningEarlyStopping
 
+from cgzoo.errors import InputError
+
 
 class EarlyStopping(LightningEarlyStopping):
     """Lightning's early stopping, whose improvement threshold is also a fraction of the best score so far."""
@@ -27,7 +29,7 @@ class EarlyStopping(LightningEarlyStopping):
         """
         super().__init__(*args, **kwargs)
         if not (math.isfinite(min_rel_delta) and min_rel_delta >= 0):
-            raise ValueError(f"early_stopping.min_rel_delta must be a finite number >= 0, got {min_rel_delta}")
+            raise InputError(None, f"--early_stopping.min_rel_delta must be a finite number >= 0, got {min_rel_delta}")
         self.min_rel_delta = float(min_rel_delta)
         self._min_abs_delta = abs(self.min_delta)  # Lightning stores min_delta signed by the monitor's direction
 
