@@ -28,6 +28,7 @@ from cgzoo.engines.system import BeadSystem
 from cgzoo.engines.tables import NetworkPair, frame_force_error, split_model, tabulation_error
 from cgzoo.errors import InputError
 from cgzoo.md import CGCalculator, SimulationSettings, simulate
+from cgzoo.md.hooks import Hook
 from cgzoo.md.integrators import choose_engine, prepare_engine
 from cgzoo.models import CGModel, build_network
 from cgzoo.models.base import SEPARATION_CLASSES
@@ -300,6 +301,31 @@ def test_short_runs_in_each_engine_give_the_same_structure(water_prior, tmp_path
     for engine in ENGINES:
         assert peaks[engine][0] == pytest.approx(peaks["ase"][0], abs=0.15)
         assert peaks[engine][1] == pytest.approx(peaks["ase"][1], rel=0.08), peaks
+
+
+def test_a_tabulated_model_s_frames_are_evaluated_on_its_tables(water_prior, tmp_path):
+    """LAMMPS runs a Δ pair_mlp as tables: every saved frame is evaluated on those tables in torch, not on the
+    network, and its energy and forces are the model's own within the tabulation tolerance (offset included)."""
+    model = water_delta(water_prior)
+
+    class Record(Hook):
+        def __init__(self) -> None:
+            self.frames = []
+
+        def on_save(self, frame) -> None:
+            self.frames.append((frame.atoms.calc.model, frame.thermo["epot_kcal_mol"], frame.atoms.copy(),
+                                frame.atoms.get_forces()))
+
+    record = Record()
+    simulate(model, f"{DEFAULT}@0", tmp_path / "run", SimulationSettings(
+        ensemble="nvt", steps=40, save_every=20, engine="lammps"), progress=False, hooks=[record])
+    assert len(record.frames) == 3
+    reference = CGCalculator(model)
+    for used, epot, atoms, forces in record.frames:
+        assert not isinstance(used.net, type(model.net))  # the network is in the tables, not evaluated again
+        atoms.calc = reference
+        assert epot == pytest.approx(atoms.get_potential_energy() * EV_TO_KCAL_MOL, rel=E_REL)
+        assert_forces(forces * EV_TO_KCAL_MOL, atoms.get_forces() * EV_TO_KCAL_MOL)
 
 
 def test_auto_picks_a_fast_engine_and_restart_continues_in_it(water_prior, tmp_path):

@@ -2,7 +2,8 @@
 
 ASE, OpenMM and LAMMPS runs share it (:mod:`cgzoo.md.integrators`), so the guard, the log, the
 trajectory and any user hook (:mod:`cgzoo.md.hooks`) behave alike whichever engine integrates. The
-thermodynamics of a saved frame come from the torch model attached to the atoms in every engine.
+thermodynamics of a saved frame come from the torch calculator attached to the atoms in every engine (the
+model's, or its tables' where an engine runs tables alone: :class:`~cgzoo.md.integrators.EngineIntegrator`).
 """
 
 from __future__ import annotations
