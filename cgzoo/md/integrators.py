@@ -141,7 +141,7 @@ class EngineIntegrator:
     run's log means the same whatever the engine. When the tables hold the whole model, that torch model is
     the tables themselves (:meth:`~cgzoo.engines.tables.EngineModel.torch_model`): the log then describes the
     potential the engine integrates (within its spline interpolation), and a frame costs a table lookup, not a
-    network evaluation (the zoo's pair_mlp on 300 water beads, one thread: 6 ms against 53 ms a frame,
+    network evaluation (the zoo's pair_mlp on 300 water beads, one thread: 6-7 ms against 46-53 ms a frame,
     experiments/benchmarks/frame_cost.py; on the model it was half the time of a LAMMPS run saving every 50 steps). The engine itself stops on NaN or lost atoms, which
     ends the run as unstable with the last saved frame kept.
     """
