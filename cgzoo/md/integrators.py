@@ -141,9 +141,9 @@ class EngineIntegrator:
     run's log means the same whatever the engine. When the tables hold the whole model, that torch model is
     the tables themselves (:meth:`~cgzoo.engines.tables.EngineModel.torch_model`): the log then describes the
     potential the engine integrates (within its spline interpolation), and a frame costs a table lookup, not a
-    network evaluation (the zoo's pair_mlp on 300 water beads, one thread: 6-7 ms against 46-53 ms a frame,
-    experiments/benchmarks/frame_cost.py; on the model it was half the time of a LAMMPS run saving every 50 steps). The engine itself stops on NaN or lost atoms, which
-    ends the run as unstable with the last saved frame kept.
+    network evaluation (the zoo's pair_mlp on 300 water beads, one thread: 6-7 ms against 46-53 ms a frame in
+    experiments/benchmarks/frame_cost.py; on the model, frames were half of a LAMMPS run saving every 50 steps).
+    The engine itself stops on NaN or lost atoms, which ends the run as unstable with the last saved frame kept.
     """
 
     def __init__(self, atoms: Atoms, prepared: Any, s: SimulationSettings, work: Path, first_step: int,
@@ -161,9 +161,8 @@ class EngineIntegrator:
         else:
             self.runner = module.Runner(engine, system, s, threads=threads)
         if engine.network is None:
-            calc = atoms.calc
             atoms.calc = CGCalculator(engine.torch_model(), system.terms["bonds"], system.terms["angles"],
-                                      system.terms["dihedrals"], device=device, dtype=calc.dtype, compiled=False)
+                                      system.terms["dihedrals"], device=device, dtype=atoms.calc.dtype, compiled=False)
         self.atoms, self.save_every, self.step = atoms, s.save_every, first_step
 
     def states(self, stop: int) -> Iterator[tuple[StepState, bool]]:
