@@ -10,8 +10,8 @@
 #      runs/demo/report/report.md with g(r), triplet angles, density, diffusion, plots.
 # Outputs go to $CGZOO_DEMO_OUT (default runs/demo). A second run reuses every step an earlier run finished with the
 # same command (it says "reusing …") and redoes the rest; `experiments/demo.sh --fresh` (or DEMO_FRESH=1) starts over.
-# The fits show Lightning's progress bar and simulate its own. About 15 minutes on 2 idle CPU cores (13.8 measured
-# in a fresh clone with make demo, installing included: README).
+# The fits show Lightning's progress bar and simulate its own. 10-15 minutes on 2 idle CPU cores (9.4 and 13.8
+# measured in fresh clones with make demo, installing included: README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=datasets/default/spce-water_1bead_com.h5
