@@ -69,7 +69,6 @@ def main() -> None:
     for name, model in models().items():
         atoms, topology = load_start(f"{DEFAULT}@0")
         calc = CGCalculator(model, topology["bonds"], topology["angles"], topology["dihedrals"])
-        atoms.calc = calc
         _, engine = prepare_engine(calc, atoms, topology)
         tables = CGCalculator(engine.torch_model(), topology["bonds"], topology["angles"], topology["dihedrals"],
                               compiled=False)
